@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+/*
+ * anon backend: private anonymous memory, no fd. MAP_NORESERVE so that a
+ * large, mostly idle guest does not count against overcommit up front.
+ * Discard is MADV_DONTNEED, which frees private anonymous pages (it would
+ * not free anything for a shared file mapping; those use a punched hole).
+ *
+ * Residency is mincore() on the mapping. Note that reading a discarded or
+ * never-written page maps the shared zero page, which mincore() reports as
+ * resident although it costs no memory.
+ */
+#include "mem/backend.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+static int anon_create(struct mem_region *r, int vm_fd)
+{
+	return __mem_region_map(r, -1, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+}
+
+static int anon_discard(struct mem_region *r, uint64_t off, uint64_t len)
+{
+	int ret = mem_region_check_range(r, off, len);
+
+	if (ret)
+		return ret;
+	if (madvise(r->hva + off, len, MADV_DONTNEED) < 0)
+		return -errno;
+	return 0;
+}
+
+const struct mem_backend_ops mem_backend_anon = {
+	.name = "anon",
+	.align = MEM_PAGE_BYTES,
+	.slot_flags = 0,
+	.supported = mem_backend_always_supported,
+	.create = anon_create,
+	.destroy = mem_region_release,
+	.discard = anon_discard,
+	.resident = mem_region_mincore,
+};

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The list of backends, and the code the backend tables share: mapping,
+ * punching holes, measuring residency. Each backend file only says which
+ * of these it uses and how it creates its memory.
+ */
+#include "mem/backend.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* mincore() at most this many pages per call: a 16 KiB vector on the stack. */
+#define MINCORE_CHUNK_PAGES 16384u
+
+const struct mem_backend_ops *const mem_backends[] = {
+	&mem_backend_guest_memfd,
+	&mem_backend_memfd,
+	&mem_backend_anon,
+	&mem_backend_hugetlb,
+	NULL,
+};
+
+const struct mem_backend_ops *mem_backend_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (const struct mem_backend_ops *const *b = mem_backends; *b; b++)
+		if (!strcmp((*b)->name, name))
+			return *b;
+	return NULL;
+}
+
+const struct mem_backend_ops *mem_backend_default(int vm_fd, char *why_not_gmem,
+						  size_t whylen)
+{
+	if (why_not_gmem && whylen)
+		why_not_gmem[0] = '\0';
+	if (mem_backend_guest_memfd.supported(vm_fd, why_not_gmem, whylen) == 0)
+		return &mem_backend_guest_memfd;
+	return &mem_backend_memfd;
+}
+
+int mem_backend_always_supported(int vm_fd, char *why, size_t whylen)
+{
+	if (why && whylen)
+		why[0] = '\0';
+	return 0;
+}
+
+int __mem_region_map(struct mem_region *r, int fd, int mmap_flags)
+{
+	void *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, mmap_flags, fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	r->hva = p;
+	r->fd = fd;
+	return 0;
+}
+
+int mem_region_create_memfd(struct mem_region *r, unsigned int mfd_flags)
+{
+	int fd, ret;
+
+	fd = memfd_create("memvmm-ram", MFD_CLOEXEC | mfd_flags);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)r->size) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
+	ret = __mem_region_map(r, fd, MAP_SHARED);
+	if (ret)
+		goto err_close;
+	return 0;
+
+err_close:
+	close(fd);
+	return ret;
+}
+
+void mem_region_release(struct mem_region *r)
+{
+	/* munmap and close of what we created cannot fail in a way we could fix. */
+	if (r->hva)
+		munmap(r->hva, r->size);
+	if (r->fd >= 0)
+		close(r->fd);
+	r->hva = NULL;
+	r->fd = -1;
+}
+
+int mem_region_check_range(const struct mem_region *r, uint64_t off, uint64_t len)
+{
+	uint64_t align = r->ops->align;
+
+	if (!len || off > r->size || len > r->size - off)
+		return -EINVAL;
+	if (off % align || len % align)
+		return -EINVAL;
+	return 0;
+}
+
+int mem_region_punch_hole(struct mem_region *r, uint64_t off, uint64_t len)
+{
+	int ret = mem_region_check_range(r, off, len);
+
+	if (ret)
+		return ret;
+	if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * For memfd and guest_memfd the mapping is MAP_SHARED, so mincore() reports
+ * page-cache residency: pages the guest faulted in through KVM count even if
+ * the VMM never touched them. This is the only reliable measure for
+ * guest_memfd (st_blocks stays 0, RSS only counts what the VMM mapped).
+ * For hugetlb and anon, mincore() reports this mapping's page tables instead
+ * (see hugetlb.c and anon.c for what that means).
+ */
+int mem_region_mincore(const struct mem_region *r, uint64_t off, uint64_t len,
+		       uint64_t *bytes)
+{
+	unsigned char vec[MINCORE_CHUNK_PAGES];
+	uint64_t pages = 0;
+	int ret = mem_region_check_range(r, off, len);
+
+	if (ret)
+		return ret;
+	while (len) {
+		uint64_t n = len / MEM_PAGE_BYTES;
+
+		if (n > MINCORE_CHUNK_PAGES)
+			n = MINCORE_CHUNK_PAGES;
+		if (mincore(r->hva + off, n * MEM_PAGE_BYTES, vec) < 0)
+			return -errno;
+		for (uint64_t i = 0; i < n; i++)
+			pages += vec[i] & 1;
+		off += n * MEM_PAGE_BYTES;
+		len -= n * MEM_PAGE_BYTES;
+	}
+	*bytes = pages * MEM_PAGE_BYTES;
+	return 0;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pieces shared by the backend tables (one file per backend in mem/).
+ * Private to mem/: other folders only see mem.h.
+ *
+ * Every helper that takes a region expects r->ops to be set (mem_create does
+ * that before calling ops->create), because ranges are checked against
+ * r->ops->align.
+ */
+#ifndef MEMVMM_MEM_BACKEND_H
+#define MEMVMM_MEM_BACKEND_H
+
+#include "mem/mem.h"
+
+/* supported() for backends that need nothing from KVM. */
+int mem_backend_always_supported(int vm_fd, char *why, size_t whylen);
+
+/* mmap r->size bytes of fd (-1 for anonymous) into r->hva; fd is not closed on failure. */
+int __mem_region_map(struct mem_region *r, int fd, int mmap_flags) MEM_WUR;
+
+/* memfd_create(MFD_CLOEXEC | mfd_flags), ftruncate to r->size, map MAP_SHARED. */
+int mem_region_create_memfd(struct mem_region *r, unsigned int mfd_flags) MEM_WUR;
+
+/* destroy() for every backend: munmap and close what is there; idempotent. */
+void mem_region_release(struct mem_region *r);
+
+/* 0 if [off, off+len) is non-empty, inside r and aligned to r->ops->align. */
+int mem_region_check_range(const struct mem_region *r, uint64_t off,
+			   uint64_t len) MEM_WUR;
+
+/* discard() for fd backends: fallocate(PUNCH_HOLE | KEEP_SIZE). */
+int mem_region_punch_hole(struct mem_region *r, uint64_t off, uint64_t len) MEM_WUR;
+
+/* resident() for every backend: mincore() on the region's own mapping. */
+int mem_region_mincore(const struct mem_region *r, uint64_t off, uint64_t len,
+		       uint64_t *bytes) MEM_WUR;
+
+#endif /* MEMVMM_MEM_BACKEND_H */

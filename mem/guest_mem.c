@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Guest RAM: the regions of the layout, their KVM memslots, and
+ * bounds-checked access by guest-physical address.
+ *
+ * Addresses and lengths here often come from the guest, so every range is
+ * checked without forming gpa + len (which could wrap): a range is walked
+ * region by region, and each step stays below a region's end.
+ */
+#include "mem/mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "mem/kvm_compat.h"
+
+/* Index of the region holding [gpa, gpa+len) wholly (len may be 0), or -1. */
+static int region_index(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < gm->nr_regions && i < MEM_MAX_REGIONS; i++) {
+		const struct mem_region *r = &gm->region[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size &&
+		    len <= r->size - (gpa - r->gpa))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Called for each piece of a range: its host address and offset into the range. */
+typedef void (*mem_piece_fn)(uint8_t *hva, size_t done, size_t n, void *ctx);
+
+/*
+ * Walk [gpa, gpa+len) region by region, calling fn (if not NULL) per piece.
+ * -EFAULT at the first byte outside RAM, after fn has seen the pieces before
+ * it; range_access() therefore walks once without fn first. An empty range
+ * is RAM.
+ */
+static int range_walk(const struct guest_mem *gm, uint64_t gpa, uint64_t len,
+		      mem_piece_fn fn, void *ctx)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		/* gpa + done cannot wrap: the bytes before it were all RAM. */
+		uint64_t cur = gpa + done;
+		int i = region_index(gm, cur, 1);
+		const struct mem_region *r;
+		uint64_t off, n;
+
+		if (i < 0)
+			return -EFAULT;
+		r = &gm->region[i];
+		off = cur - r->gpa;
+		n = r->size - off;
+		if (n > len - done)
+			n = len - done;
+		if (fn)
+			fn(r->hva + off, done, n, ctx);
+		done += n;
+	}
+	return 0;
+}
+
+bool mem_range_is_ram(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	return range_walk(gm, gpa, len, NULL, NULL) == 0;
+}
+
+void *mem_gpa_to_hva(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	int i = region_index(gm, gpa, len);
+
+	return i < 0 ? NULL : gm->region[i].hva + (gpa - gm->region[i].gpa);
+}
+
+static void piece_write(uint8_t *hva, size_t done, size_t n, void *ctx)
+{
+	memcpy(hva, (const uint8_t *)ctx + done, n);
+}
+
+static void piece_read(uint8_t *hva, size_t done, size_t n, void *ctx)
+{
+	memcpy((uint8_t *)ctx + done, hva, n);
+}
+
+static void piece_zero(uint8_t *hva, size_t done, size_t n, void *ctx)
+{
+	memset(hva, 0, n);
+}
+
+/* Check the whole range first, so that a failed access changes nothing. */
+static int range_access(const struct guest_mem *gm, uint64_t gpa, size_t len,
+			mem_piece_fn fn, void *ctx)
+{
+	int ret = range_walk(gm, gpa, len, NULL, NULL);
+
+	if (ret)
+		return ret;
+	return range_walk(gm, gpa, len, fn, ctx);
+}
+
+int mem_write(struct guest_mem *gm, uint64_t gpa, const void *buf, size_t len)
+{
+	return range_access(gm, gpa, len, piece_write, (void *)buf);
+}
+
+int mem_read(const struct guest_mem *gm, uint64_t gpa, void *buf, size_t len)
+{
+	return range_access(gm, gpa, len, piece_read, buf);
+}
+
+int mem_zero(struct guest_mem *gm, uint64_t gpa, size_t len)
+{
+	return range_access(gm, gpa, len, piece_zero, NULL);
+}
+
+int mem_discard(struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	int i = region_index(gm, gpa, len);
+	struct mem_region *r;
+
+	if (i < 0)
+		return -EINVAL;
+	r = &gm->region[i];
+	/* The backend checks that the range is non-empty and aligned. */
+	return r->ops->discard(r, gpa - r->gpa, len);
+}
+
+int mem_resident(const struct guest_mem *gm, uint64_t gpa, uint64_t len,
+		 uint64_t *bytes)
+{
+	int i = region_index(gm, gpa, len);
+	const struct mem_region *r;
+
+	if (i < 0)
+		return -EINVAL;
+	r = &gm->region[i];
+	return r->ops->resident(r, gpa - r->gpa, len, bytes);
+}
+
+int mem_create(struct guest_mem *gm, const struct mem_config *cfg, int vm_fd,
+	       unsigned *failed_region)
+{
+	const struct mem_backend_ops *ops;
+	struct mem_layout layout;
+	unsigned i = 0;
+	int ret;
+
+	memset(gm, 0, sizeof(*gm));
+	gm->vm_fd = vm_fd;
+	if (failed_region)
+		*failed_region = 0;
+	if (!cfg || !cfg->backend)
+		return -EINVAL;
+	ops = cfg->backend;
+	ret = mem_layout_build(cfg->size, &layout);
+	if (ret)
+		return ret;
+	gm->ram_size = cfg->size;
+	gm->ops = ops;
+
+	for (i = 0; i < layout.nr; i++) {
+		struct mem_region *r = &gm->region[i];
+
+		*r = (struct mem_region){
+			.gpa = layout.range[i].gpa,
+			.size = layout.range[i].size,
+			.fd = -1,
+			.slot = i,
+			.ops = ops,
+		};
+		if (r->size % ops->align) {
+			ret = -EINVAL;
+			goto err;
+		}
+		ret = ops->create(r, vm_fd);
+		if (ret)
+			goto err;
+		/* Counted only once created, so mem_destroy() can roll back. */
+		gm->nr_regions = i + 1;
+	}
+	return 0;
+
+err:
+	if (failed_region)
+		*failed_region = i;
+	mem_destroy(gm);
+	return ret;
+}
+
+/* Install r as memslot r->slot; REGION2 can name the guest_memfd behind it. */
+static int slot_install(int vm_fd, const struct mem_region *r, bool use_region2)
+{
+	int ret;
+
+	if (use_region2) {
+		struct kvm_userspace_memory_region2 m = {
+			.slot = r->slot,
+			.flags = r->ops->slot_flags,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uintptr_t)r->hva,
+		};
+
+		if (m.flags & KVM_MEM_GUEST_MEMFD) {
+			m.guest_memfd = (uint32_t)r->fd;
+			m.guest_memfd_offset = 0;
+		}
+		ret = ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, &m);
+	} else {
+		struct kvm_userspace_memory_region m = {
+			.slot = r->slot,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uintptr_t)r->hva,
+		};
+
+		ret = ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &m);
+	}
+	return ret < 0 ? -errno : 0;
+}
+
+/*
+ * Delete r's memslot (size 0). The old ioctl deletes a slot on every
+ * kernel, whichever ioctl installed it.
+ */
+static int slot_delete(int vm_fd, const struct mem_region *r)
+{
+	struct kvm_userspace_memory_region m = { .slot = r->slot };
+
+	return ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0 ? -errno : 0;
+}
+
+int mem_register(struct guest_mem *gm, bool use_region2)
+{
+	unsigned i;
+	int ret;
+
+	if (!use_region2 && gm->ops && gm->ops->slot_flags)
+		return -EOPNOTSUPP;
+	for (i = 0; i < gm->nr_regions; i++)
+		if (gm->region[i].registered)
+			return -EEXIST;
+
+	for (i = 0; i < gm->nr_regions; i++) {
+		ret = slot_install(gm->vm_fd, &gm->region[i], use_region2);
+		if (ret)
+			goto err;
+		gm->region[i].registered = true;
+	}
+	return 0;
+
+err:
+	while (i-- > 0) {
+		/* Best effort: the install error is the one to report. */
+		if (slot_delete(gm->vm_fd, &gm->region[i]) == 0)
+			gm->region[i].registered = false;
+	}
+	return ret;
+}
+
+void mem_destroy(struct guest_mem *gm)
+{
+	unsigned n;
+
+	if (!gm)
+		return;
+	n = gm->nr_regions < MEM_MAX_REGIONS ? gm->nr_regions : MEM_MAX_REGIONS;
+	/*
+	 * Delete slots before unmapping. A failure cannot be acted on here;
+	 * closing the VM fd frees the slot in any case.
+	 */
+	for (unsigned i = 0; i < n; i++)
+		if (gm->region[i].registered)
+			(void)slot_delete(gm->vm_fd, &gm->region[i]);
+	for (unsigned i = n; i-- > 0;)
+		if (gm->region[i].ops)
+			gm->region[i].ops->destroy(&gm->region[i]);
+	memset(gm, 0, sizeof(*gm));
+}
