@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+/*
+ * i8042 keyboard controller, only as far as machine reset: command 0xfe on
+ * port 0x64 pulses the reset line, which ends memvmm with status 0. There is
+ * no keyboard: the status register reads "both buffers empty" so that a
+ * guest waiting to send a command proceeds, and data reads return 0.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "devices/device.h"
+#include "guest/abi.h"
+
+struct i8042 {
+	struct device_ctx ctx;
+};
+
+static uint64_t i8042_read(void *opaque, uint64_t off, unsigned int size)
+{
+	return 0;  /* data: nothing; status: output and input buffers empty */
+}
+
+static void i8042_cmd_write(void *opaque, uint64_t off, unsigned int size, uint64_t val)
+{
+	struct i8042 *k = opaque;
+
+	if ((val & 0xff) == I8042_CMD_RESET)
+		k->ctx.request_stop(k->ctx.opaque, VM_STOP_RESET, 0);
+}
+
+static void i8042_data_write(void *opaque, uint64_t off, unsigned int size, uint64_t val)
+{
+}
+
+static const struct bus_handler i8042_cmd_handler = {
+	.read = i8042_read,
+	.write = i8042_cmd_write,
+};
+
+static const struct bus_handler i8042_data_handler = {
+	.read = i8042_read,
+	.write = i8042_data_write,
+};
+
+static int i8042_create(const struct device_ctx *ctx, void **state)
+{
+	struct i8042 *k;
+	int ret;
+
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->ctx = *ctx;
+	ret = bus_register(ctx->pio, I8042_DATA_PORT, 1, "i8042-data",
+			   &i8042_data_handler, k);
+	if (ret)
+		goto err_free;
+	ret = bus_register(ctx->pio, I8042_COMMAND_PORT, 1, "i8042-cmd",
+			   &i8042_cmd_handler, k);
+	if (ret)
+		goto err_data;
+	*state = k;
+	return 0;
+err_data:
+	bus_unregister(ctx->pio, I8042_DATA_PORT);
+err_free:
+	free(k);
+	return ret;
+}
+
+static void i8042_destroy(void *state)
+{
+	struct i8042 *k = state;
+
+	bus_unregister(k->ctx.pio, I8042_COMMAND_PORT);
+	bus_unregister(k->ctx.pio, I8042_DATA_PORT);
+	free(k);
+}
+
+const struct device_ops i8042_device_ops = {
+	.name = "i8042",
+	.create = i8042_create,
+	.destroy = i8042_destroy,
+};
