@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+/*
+ * memvmm's front end: the only place that prints errors and picks exit codes.
+ *   0..255  the guest's status (run), 0 on success otherwise
+ *   1       host or VMM failure, triple fault
+ *   2       bad command-line input (the message names the bad value)
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mem/mem.h"
+#include "vmm/options.h"
+#include "vmm/probe.h"
+#include "vmm/vm.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+static const char main_help[] =
+	"usage: memvmm COMMAND [OPTIONS]\n"
+	"\n"
+	"A minimal KVM VMM for guest-memory work (guest_memfd, population, hotplug).\n"
+	"\n"
+	"commands:\n"
+	"  run      boot a guest (default: the bundled test guest on guest_memfd)\n"
+	"  probe    show what this host's kernel supports\n"
+	"  help     this text\n"
+	"\n"
+	"`memvmm COMMAND --help` describes each command. --version prints the version.\n";
+
+static uint64_t main_start_ns;
+
+struct run_summary {
+	const struct run_config *cfg;
+};
+
+/* One line on stderr once the guest is about to run: what was set up and how fast. */
+static void print_started(struct vm *vm, void *arg)
+{
+	const struct run_summary *s = arg;
+
+	if (s->cfg->quiet)
+		return;
+	fprintf(stderr, "memvmm: %s, %lluM on %s (%u region%s), %u vCPU%s; "
+		"first guest instruction %.2f ms after start\n",
+		s->cfg->kernel ? s->cfg->kernel : "bundled test guest",
+		(unsigned long long)(vm->mem.ram_size >> 20), vm->mem.ops->name,
+		vm->mem.nr_regions, vm->mem.nr_regions == 1 ? "" : "s",
+		vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s",
+		(double)(vm->first_run_ns - main_start_ns) / 1e6);
+}
+
+static const char *stop_description(enum vm_stop_reason r)
+{
+	switch (r) {
+	case VM_STOP_GUEST_EXIT:
+		return "guest exited";
+	case VM_STOP_RESET:
+		return "guest reset the machine";
+	case VM_STOP_SHUTDOWN:
+		return "guest shut down (triple fault)";
+	case VM_STOP_SIGNAL:
+		return "stopped by signal";
+	case VM_STOP_ERROR:
+		return "stopped on error";
+	default:
+		return "stopped";
+	}
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct run_summary summary;
+	struct run_config cfg;
+	struct errmsg e = { 0 };
+	char err[256];
+	struct vm vm;
+	int ret, status;
+
+	ret = options_parse_run(argc, argv, &cfg, err, sizeof(err));
+	if (ret == OPTIONS_HELP) {
+		fputs(options_run_help, stdout);
+		return 0;
+	}
+	if (ret) {
+		fprintf(stderr, "memvmm run: %s\n", err);
+		return EXIT_USAGE;
+	}
+	ret = vm_create(&vm, &cfg, &e);
+	if (ret) {
+		fprintf(stderr, "memvmm: %s\n", e.text);
+		vm_destroy(&vm);
+		return e.bad_input ? EXIT_USAGE : EXIT_FAIL;
+	}
+	summary.cfg = &cfg;
+	status = vm_run(&vm, print_started, &summary);
+	if (!cfg.quiet)
+		fprintf(stderr, "memvmm: %s, exit status %d\n", stop_description(vm.stop_reason),
+			status);
+	vm_destroy(&vm);
+	return status;
+}
+
+static int cmd_probe(int argc, char **argv)
+{
+	struct probe_config cfg;
+	struct probe_report report;
+	struct errmsg e = { 0 };
+	char err[256];
+	int ret;
+
+	ret = options_parse_probe(argc, argv, &cfg, err, sizeof(err));
+	if (ret == OPTIONS_HELP) {
+		fputs(options_probe_help, stdout);
+		return 0;
+	}
+	if (ret) {
+		fprintf(stderr, "memvmm probe: %s\n", err);
+		return EXIT_USAGE;
+	}
+	ret = probe_collect(&report, &e);
+	if (ret) {
+		fprintf(stderr, "memvmm probe: %s\n", e.text);
+		return EXIT_FAIL;
+	}
+	if (!cfg.json) {
+		probe_print_table(&report);
+		return 0;
+	}
+	if (probe_print_json(&report)) {
+		fprintf(stderr, "memvmm probe: out of memory\n");
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	main_start_ns = vm_now_ns();
+	/* A closed stdout must not kill memvmm; the UART drops output instead. */
+	signal(SIGPIPE, SIG_IGN);
+	if (vcpu_init_signals()) {
+		fprintf(stderr, "memvmm: cannot install signal handlers: %s\n", strerror(errno));
+		return EXIT_FAIL;
+	}
+	if (argc < 2) {
+		fputs(main_help, stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "probe"))
+		return cmd_probe(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(main_help, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("memvmm %s\n", MEMVMM_VERSION);
+		return 0;
+	}
+	fprintf(stderr, "memvmm: unknown command '%s' (commands: run, probe, help)\n", argv[1]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vCPUs. Each runs KVM_RUN in its own thread and dispatches port and MMIO
+ * exits to the buses. A stop is requested through env->request_stop; the VM
+ * then sets *stopping, sets immediate_exit and sends VCPU_KICK_SIGNAL so that
+ * a vCPU inside KVM_RUN (even a halted one) comes out at once.
+ */
+#include "vmm/vcpu.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "guest/abi.h"
+#include "mem/kvm_compat.h"
+#include "vmm/kvm.h"
+#include "vmm/pvh.h"
+
+#define VCPU_KICK_SIGNAL SIGUSR1
+#define CPUID_MAX_ENTRIES 256
+#define X86_CR0_PE 0x1ull
+#define X86_CR0_ET 0x10ull
+#define X86_RFLAGS_RESERVED 0x2ull
+#define APIC_LVT0_OFFSET 0x350
+#define APIC_LVT1_OFFSET 0x360
+#define APIC_MODE_NMI    0x4
+#define APIC_MODE_EXTINT 0x7
+
+static void vcpu_kick_handler(int sig)
+{
+	(void)sig;
+}
+
+int vcpu_init_signals(void)
+{
+	struct sigaction sa = { .sa_handler = vcpu_kick_handler };
+
+	/* No SA_RESTART: KVM_RUN must return EINTR. */
+	sigemptyset(&sa.sa_mask);
+	return sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0 ? -errno : 0;
+}
+
+static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nent; i++) {
+		if (c->entries[i].function == fn && c->entries[i].index == idx)
+			return &c->entries[i];
+	}
+	return NULL;
+}
+
+int vcpu_supported_cpuid(int sys_fd, struct kvm_cpuid2 **out)
+{
+	struct kvm_cpuid2 *c;
+	struct kvm_cpuid_entry2 *hv;
+
+	/* One spare entry for the timing leaf. */
+	c = calloc(1, sizeof(*c) + (CPUID_MAX_ENTRIES + 1) * sizeof(c->entries[0]));
+	if (!c)
+		return -ENOMEM;
+	c->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(sys_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+		int ret = -errno;
+
+		free(c);
+		return ret;
+	}
+	hv = cpuid_find(c, MEMVMM_CPUID_HV_BASE, 0);
+	if (hv && !cpuid_find(c, MEMVMM_CPUID_TIMING, 0)) {
+		if (hv->eax < MEMVMM_CPUID_TIMING)
+			hv->eax = MEMVMM_CPUID_TIMING;
+		/* EAX (TSC kHz) is filled per vCPU from KVM_GET_TSC_KHZ. */
+		c->entries[c->nent++] = (struct kvm_cpuid_entry2){
+			.function = MEMVMM_CPUID_TIMING,
+		};
+	}
+	*out = c;
+	return 0;
+}
+
+/* Per-vCPU copy: APIC IDs and the TSC frequency. */
+static int vcpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *tmpl)
+{
+	size_t bytes = sizeof(*tmpl) + tmpl->nent * sizeof(tmpl->entries[0]);
+	struct kvm_cpuid_entry2 *ent;
+	struct kvm_cpuid2 *c;
+	uint32_t i;
+	int ret = 0, khz;
+
+	c = malloc(bytes);
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, tmpl, bytes);
+	for (i = 0; i < c->nent; i++) {
+		ent = &c->entries[i];
+		if (ent->function == 1)
+			ent->ebx = (ent->ebx & 0x00ffffffu) | (v->id << 24);
+		else if (ent->function == 0xb || ent->function == 0x1f)
+			ent->edx = v->id;
+	}
+	ent = cpuid_find(c, MEMVMM_CPUID_TIMING, 0);
+	khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+	if (ent)
+		ent->eax = khz > 0 ? (uint32_t)khz : 0;
+	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
+		ret = -errno;
+	free(c);
+	return ret;
+}
+
+/* LINT0 = ExtINT (the PIC), LINT1 = NMI, as on a PC. */
+static int vcpu_setup_lapic(struct vcpu *v)
+{
+	struct kvm_lapic_state lapic;
+	uint32_t lvt;
+
+	if (ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0)
+		return -errno;
+	memcpy(&lvt, &lapic.regs[APIC_LVT0_OFFSET], 4);
+	lvt = (lvt & ~0x700u) | (APIC_MODE_EXTINT << 8);
+	memcpy(&lapic.regs[APIC_LVT0_OFFSET], &lvt, 4);
+	memcpy(&lvt, &lapic.regs[APIC_LVT1_OFFSET], 4);
+	lvt = (lvt & ~0x700u) | (APIC_MODE_NMI << 8);
+	memcpy(&lapic.regs[APIC_LVT1_OFFSET], &lvt, 4);
+	return ioctl(v->fd, KVM_SET_LAPIC, &lapic) < 0 ? -errno : 0;
+}
+
+int vcpu_create(struct vcpu *v, const struct kvm *k, unsigned int id,
+		const struct kvm_cpuid2 *cpuid, const struct vcpu_env *env,
+		struct errmsg *e)
+{
+	int ret;
+
+	memset(v, 0, sizeof(*v));
+	v->fd = -1;
+	v->id = id;
+	v->env = env;
+	v->fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (v->fd < 0) {
+		ret = -errno;
+		return errmsg_set(e, ret, "KVM_CREATE_VCPU %u failed: %s", id, strerror(-ret));
+	}
+	v->run_size = k->run_mmap_size;
+	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		ret = -errno;
+		v->run = NULL;
+		return errmsg_set(e, ret, "mmap of vCPU %u kvm_run failed: %s", id, strerror(-ret));
+	}
+	ret = vcpu_set_cpuid(v, cpuid);
+	if (ret)
+		return errmsg_set(e, ret, "KVM_SET_CPUID2 on vCPU %u failed: %s", id,
+				  strerror(-ret));
+	ret = vcpu_setup_lapic(v);
+	if (ret)
+		return errmsg_set(e, ret, "LAPIC setup of vCPU %u failed: %s", id,
+				  strerror(-ret));
+	return 0;
+}
+
+static void set_flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type)
+{
+	*s = (struct kvm_segment){
+		.base = 0, .limit = 0xffffffff, .selector = sel, .type = type,
+		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
+	};
+}
+
+int vcpu_setup_pvh(struct vcpu *v, uint32_t entry, uint32_t start_info, struct errmsg *e)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs = {
+		.rip = entry, .rbx = start_info, .rflags = X86_RFLAGS_RESERVED,
+	};
+	int ret;
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		goto fail;
+	set_flat_segment(&sregs.cs, PVH_SEL_CODE, 0xb);   /* execute/read, accessed */
+	set_flat_segment(&sregs.ds, PVH_SEL_DATA, 0x3);   /* read/write, accessed */
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	sregs.tr = (struct kvm_segment){
+		.base = 0, .limit = 0x67, .selector = PVH_SEL_TSS, .type = 0xb,  /* busy TSS */
+		.present = 1,
+	};
+	sregs.gdt.base = PVH_GDT_GPA;
+	sregs.gdt.limit = 4 * 8 - 1;
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	sregs.cr0 = X86_CR0_PE | X86_CR0_ET;
+	sregs.cr3 = 0;
+	sregs.cr4 = 0;
+	sregs.efer = 0;
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
+		goto fail;
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		goto fail;
+	return 0;
+fail:
+	ret = -errno;
+	return errmsg_set(e, ret, "setting vCPU %u registers failed: %s", v->id, strerror(-ret));
+}
+
+static void print_segment(const char *name, const struct kvm_segment *s)
+{
+	fprintf(stderr, "  %-3s sel=0x%04x base=0x%016llx limit=0x%08x type=%u dpl=%u p=%u l=%u db=%u\n",
+		name, s->selector, (unsigned long long)s->base, s->limit, s->type, s->dpl,
+		s->present, s->l, s->db);
+}
+
+/* Registers of a vCPU that failed, for the user to debug the guest. */
+static void vcpu_dump(struct vcpu *v)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) == 0) {
+		fprintf(stderr,
+			"  rip=0x%016llx rsp=0x%016llx rflags=0x%016llx\n"
+			"  rax=0x%016llx rbx=0x%016llx rcx=0x%016llx rdx=0x%016llx\n"
+			"  rsi=0x%016llx rdi=0x%016llx rbp=0x%016llx\n",
+			r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp);
+	}
+	if (ioctl(v->fd, KVM_GET_SREGS, &s) == 0) {
+		fprintf(stderr, "  cr0=0x%llx cr2=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx\n",
+			s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
+		print_segment("cs", &s.cs);
+		print_segment("ss", &s.ss);
+	}
+}
+
+/* Port I/O exit; the data buffer lies inside the kvm_run mapping. */
+static int vcpu_handle_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint64_t data_off = run->io.data_offset;
+	unsigned int size = run->io.size, i;
+	uint64_t total = (uint64_t)size * run->io.count;
+	uint8_t *data;
+
+	if ((size != 1 && size != 2 && size != 4) || data_off > v->run_size ||
+	    total > v->run_size - data_off)
+		return -EPROTO;
+	data = (uint8_t *)run + data_off;
+	for (i = 0; i < run->io.count; i++, data += size) {
+		uint64_t val = 0;
+
+		if (run->io.direction == KVM_EXIT_IO_OUT) {
+			memcpy(&val, data, size);
+			bus_write(v->env->pio, run->io.port, size, val);
+		} else {
+			bus_read(v->env->pio, run->io.port, size, &val);
+			memcpy(data, &val, size);
+		}
+	}
+	return 0;
+}
+
+static int vcpu_handle_mmio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	unsigned int len = run->mmio.len;
+	uint64_t val = 0;
+
+	if (len == 0 || len > sizeof(run->mmio.data))
+		return -EPROTO;
+	if (run->mmio.is_write) {
+		memcpy(&val, run->mmio.data, len);
+		bus_write(v->env->mmio, run->mmio.phys_addr, len, val);
+	} else {
+		bus_read(v->env->mmio, run->mmio.phys_addr, len, &val);
+		memcpy(run->mmio.data, &val, len);
+	}
+	return 0;
+}
+
+static void vcpu_fail(struct vcpu *v, enum vm_stop_reason reason, int status,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void vcpu_fail(struct vcpu *v, enum vm_stop_reason reason, int status,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "memvmm: vCPU %u: ", v->id);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	vcpu_dump(v);
+	v->env->request_stop(v->env->opaque, reason, status);
+}
+
+static void vcpu_report_internal_error(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint32_t i, n = run->internal.ndata;
+	const uint32_t max = sizeof(run->internal.data) / sizeof(run->internal.data[0]);
+
+	fprintf(stderr, "memvmm: vCPU %u: KVM internal error, suberror %u%s, %u data words:",
+		v->id, run->internal.suberror,
+		run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+		" (instruction emulation failed)" : "", n);
+	for (i = 0; i < n && i < max; i++)
+		fprintf(stderr, " 0x%llx", (unsigned long long)run->internal.data[i]);
+	fputc('\n', stderr);
+	vcpu_dump(v);
+	v->env->request_stop(v->env->opaque, VM_STOP_ERROR, 1);
+}
+
+/* One exit; returns false when the vCPU must stop. */
+static bool vcpu_handle_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	const struct kvm_compat_memory_fault *mf;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		if (vcpu_handle_io(v) == 0)
+			return true;
+		vcpu_fail(v, VM_STOP_ERROR, 1, "malformed port I/O exit (size %u, count %u)",
+			  run->io.size, run->io.count);
+		return false;
+	case KVM_EXIT_MMIO:
+		if (vcpu_handle_mmio(v) == 0)
+			return true;
+		vcpu_fail(v, VM_STOP_ERROR, 1, "malformed MMIO exit (len %u)", run->mmio.len);
+		return false;
+	case KVM_EXIT_HLT:
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		vcpu_fail(v, VM_STOP_SHUTDOWN, 1, "guest shut down (triple fault)");
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET ||
+		    run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
+			v->env->request_stop(v->env->opaque, VM_STOP_RESET, 0);
+			return false;
+		}
+		vcpu_fail(v, VM_STOP_ERROR, 1, "system event %u", run->system_event.type);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		vcpu_report_internal_error(v);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		vcpu_fail(v, VM_STOP_ERROR, 1, "VM entry failed, hardware reason 0x%llx",
+			  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		return false;
+	case KVM_EXIT_MEMORY_FAULT:
+		mf = (const void *)&run->hw;
+		vcpu_fail(v, VM_STOP_ERROR, 1, "memory fault at gpa 0x%llx size 0x%llx flags 0x%llx",
+			  (unsigned long long)mf->gpa, (unsigned long long)mf->size,
+			  (unsigned long long)mf->flags);
+		return false;
+	default:
+		vcpu_fail(v, VM_STOP_ERROR, 1, "unexpected exit reason %u", run->exit_reason);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	const struct vcpu_env *env = v->env;
+	sigset_t kick;
+
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	if (v->id == 0 && env->first_run)
+		env->first_run(env->opaque);
+	while (!atomic_load(env->stopping)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			vcpu_fail(v, VM_STOP_ERROR, 1, "KVM_RUN failed: %s", strerror(errno));
+			break;
+		}
+		if (!vcpu_handle_exit(v))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *v)
+{
+	int ret = pthread_create(&v->thread, NULL, vcpu_thread, v);
+
+	if (ret)
+		return -ret;
+	v->thread_started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	if (v->run)
+		v->run->immediate_exit = 1;
+	if (v->thread_started)
+		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_join(struct vcpu *v)
+{
+	if (v->thread_started)
+		pthread_join(v->thread, NULL);
+	v->thread_started = false;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (v->run)
+		munmap(v->run, v->run_size);
+	if (v->fd >= 0)
+		close(v->fd);
+	v->run = NULL;
+	v->fd = -1;
+}

@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The VM: creation in a fixed order (KVM, memory, buses, devices, kernel,
+ * vCPUs), the main thread's loop (stop requests, signals, console input), and
+ * teardown in reverse.
+ */
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devices/serial.h"
+#include "vmm/boot.h"
+#include "vmm/options.h"
+
+/* Devices every VM has, created in this order and destroyed in reverse. */
+static const struct device_ops *const vm_devices[] = {
+	&serial_device_ops,
+	&exit_device_ops,
+	&i8042_device_ops,
+};
+#define VM_NR_DEVICES (sizeof(vm_devices) / sizeof(vm_devices[0]))
+_Static_assert(VM_NR_DEVICES <= VM_MAX_DEVICES, "device table fits");
+#define VM_SERIAL_INDEX 0
+
+#define CONSOLE_POLL_RETRY_MS 10
+
+uint64_t vm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void efd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	/* An eventfd write only fails if the counter would overflow. */
+	if (write(fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+static void vm_request_stop(void *opaque, enum vm_stop_reason reason, int status)
+{
+	struct vm *vm = opaque;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	if (vm->stop_reason == VM_STOP_NONE) {
+		vm->stop_reason = reason;
+		vm->stop_status = status;
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+	atomic_store(&vm->stopping, true);
+	efd_signal(vm->stop_efd);
+}
+
+static void vm_first_run(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	vm->first_run_ns = vm_now_ns();
+	efd_signal(vm->started_efd);
+}
+
+static int vm_irq_line(void *opaque, unsigned int irq, int level)
+{
+	struct vm *vm = opaque;
+
+	return kvm_irq_line(vm->kvm.vm_fd, irq, level);
+}
+
+static int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
+{
+	char why[160] = "";
+	struct mem_config mc = { .size = cfg->mem_size, .backend = cfg->backend };
+	unsigned int failed = 0;
+	int ret;
+
+	if (!mc.backend) {
+		mc.backend = mem_backend_default(vm->kvm.vm_fd, why, sizeof(why));
+		if (why[0] && !cfg->quiet)
+			fprintf(stderr, "memvmm: note: using %s, not guest_memfd: %s\n",
+				mc.backend->name, why);
+	} else if (mc.backend->supported(vm->kvm.vm_fd, why, sizeof(why))) {
+		return errmsg_set(e, -EOPNOTSUPP, "backend %s is not supported here: %s",
+				  mc.backend->name, why);
+	}
+	ret = mem_create(&vm->mem, &mc, vm->kvm.vm_fd, &failed);
+	if (ret) {
+		uint64_t free_pages = 0, total_pages = 0;
+
+		if (mc.backend == &mem_backend_hugetlb &&
+		    mem_hugetlb_free_pages(&free_pages, &total_pages) == 0)
+			snprintf(why, sizeof(why), " (%llu of %llu 2M huge pages free; "
+				 "see /proc/sys/vm/nr_hugepages)",
+				 (unsigned long long)free_pages, (unsigned long long)total_pages);
+		else
+			why[0] = '\0';
+		return errmsg_set(e, ret, "cannot allocate guest memory: backend %s, region %u "
+				  "(%lluM of %lluM): %s (%s)%s", mc.backend->name, failed,
+				  (unsigned long long)(vm->mem.region[failed].size >> 20),
+				  (unsigned long long)(cfg->mem_size >> 20),
+				  strerrorname_np(-ret) ? strerrorname_np(-ret) : "?",
+				  strerror(-ret), why);
+	}
+	ret = mem_register(&vm->mem, vm->kvm.user_memory2);
+	if (ret)
+		return errmsg_set(e, ret, "installing KVM memory slots (%s) failed: %s",
+				  vm->kvm.user_memory2 ? "KVM_SET_USER_MEMORY_REGION2" :
+				  "KVM_SET_USER_MEMORY_REGION", strerror(-ret));
+	return 0;
+}
+
+static int vm_create_devices(struct vm *vm, struct errmsg *e)
+{
+	int ret;
+
+	ret = bus_init(&vm->pio, "pio");
+	if (ret)
+		return errmsg_set(e, ret, "bus setup failed: %s", strerror(-ret));
+	ret = bus_init(&vm->mmio, "mmio");
+	if (ret) {
+		bus_destroy(&vm->pio);
+		return errmsg_set(e, ret, "bus setup failed: %s", strerror(-ret));
+	}
+	vm->buses_ready = true;
+	vm->dev_ctx = (struct device_ctx){
+		.opaque = vm,
+		.irq_line = vm_irq_line,
+		.request_stop = vm_request_stop,
+		.console_out_fd = STDOUT_FILENO,
+		.pio = &vm->pio,
+		.mmio = &vm->mmio,
+	};
+	for (vm->nr_devices = 0; vm->nr_devices < VM_NR_DEVICES; vm->nr_devices++) {
+		const struct device_ops *ops = vm_devices[vm->nr_devices];
+
+		ret = ops->create(&vm->dev_ctx, &vm->dev_state[vm->nr_devices]);
+		if (ret)
+			return errmsg_set(e, ret, "device %s: %s", ops->name, strerror(-ret));
+	}
+	return 0;
+}
+
+static int vm_create_vcpus(struct vm *vm, const struct run_config *cfg,
+			   const struct boot_result *boot, struct errmsg *e)
+{
+	struct kvm_cpuid2 *cpuid;
+	unsigned int i;
+	int ret;
+
+	if ((int)cfg->vcpus > vm->kvm.max_vcpus) {
+		e->bad_input = true;
+		return errmsg_set(e, -EINVAL, "--vcpus %u: this host allows at most %d",
+				  cfg->vcpus, vm->kvm.max_vcpus);
+	}
+	ret = vcpu_supported_cpuid(vm->kvm.sys_fd, &cpuid);
+	if (ret)
+		return errmsg_set(e, ret, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(-ret));
+	vm->vcpus = calloc(cfg->vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		free(cpuid);
+		return errmsg_set(e, -ENOMEM, "out of memory");
+	}
+	for (i = 0; i < cfg->vcpus; i++)
+		vm->vcpus[i].fd = -1;
+	vm->vcpu_env = (struct vcpu_env){
+		.pio = &vm->pio,
+		.mmio = &vm->mmio,
+		.stopping = &vm->stopping,
+		.request_stop = vm_request_stop,
+		.opaque = vm,
+		.first_run = vm_first_run,
+	};
+	for (i = 0; i < cfg->vcpus; i++) {
+		vm->nr_vcpus = i + 1;
+		ret = vcpu_create(&vm->vcpus[i], &vm->kvm, i, cpuid, &vm->vcpu_env, e);
+		if (ret)
+			break;
+	}
+	free(cpuid);
+	if (ret)
+		return ret;
+	/* The boot processor enters the kernel; the others wait for INIT/SIPI. */
+	return vcpu_setup_pvh(&vm->vcpus[0], boot->entry, boot->start_info, e);
+}
+
+int vm_create(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
+{
+	struct boot_request req = {
+		.kernel = cfg->kernel, .initrd = cfg->initrd, .cmdline = cfg->cmdline,
+	};
+	struct boot_result boot;
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
+	vm->stop_efd = vm->started_efd = -1;
+	e->bad_input = false;
+	ret = pthread_mutex_init(&vm->stop_lock, NULL);
+	if (ret)
+		return errmsg_set(e, -ret, "pthread_mutex_init failed");
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vm->started_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0 || vm->started_efd < 0)
+		return errmsg_set(e, -errno, "eventfd failed: %s", strerror(errno));
+	ret = kvm_open(&vm->kvm, e);
+	if (!ret)
+		ret = kvm_create_vm(&vm->kvm, e);
+	if (!ret)
+		ret = vm_create_memory(vm, cfg, e);
+	if (!ret)
+		ret = vm_create_devices(vm, e);
+	if (!ret)
+		ret = boot_load(&vm->mem, &req, &boot, e);
+	if (!ret)
+		ret = vm_create_vcpus(vm, cfg, &boot, e);
+	vm->vcpu_env.run_mmap_size = vm->kvm.run_mmap_size;
+	return ret;
+}
+
+/* Move console input to the UART as far as its FIFO has room. */
+static bool vm_console_input(struct vm *vm)
+{
+	void *serial = vm->dev_state[VM_SERIAL_INDEX];
+	char buf[SERIAL_RX_FIFO_BYTES];
+	size_t room = serial_rx_room(serial);
+	ssize_t n;
+
+	if (!room)
+		return true;
+	n = read(STDIN_FILENO, buf, room < sizeof(buf) ? room : sizeof(buf));
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN;
+	if (n == 0)
+		return false;  /* EOF: stop watching stdin */
+	serial_receive(serial, buf, (size_t)n);
+	return true;
+}
+
+static void vm_stop_vcpus(struct vm *vm)
+{
+	unsigned int i;
+
+	atomic_store(&vm->stopping, true);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+}
+
+int vm_run(struct vm *vm, void (*on_started)(struct vm *vm, void *arg), void *arg)
+{
+	enum { FD_STOP, FD_STARTED, FD_SIGNAL, FD_STDIN, NR_FDS };
+	struct pollfd pfd[NR_FDS];
+	bool stdin_open = fcntl(STDIN_FILENO, F_GETFD) >= 0;
+	sigset_t sigs;
+	unsigned int i;
+	int sfd, ret;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	/* Blocked before the vCPU threads exist, so only signalfd sees them. */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		fprintf(stderr, "memvmm: signalfd failed: %s\n", strerror(errno));
+		return 1;
+	}
+	for (i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_start(&vm->vcpus[i]);
+		if (ret) {
+			fprintf(stderr, "memvmm: starting vCPU %u failed: %s\n", i, strerror(-ret));
+			vm_request_stop(vm, VM_STOP_ERROR, 1);
+			break;
+		}
+	}
+	while (!atomic_load(&vm->stopping)) {
+		bool fifo_full = stdin_open && !serial_rx_room(vm->dev_state[VM_SERIAL_INDEX]);
+
+		pfd[FD_STOP] = (struct pollfd){ .fd = vm->stop_efd, .events = POLLIN };
+		pfd[FD_STARTED] = (struct pollfd){ .fd = vm->started_efd, .events = POLLIN };
+		pfd[FD_SIGNAL] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		pfd[FD_STDIN] = (struct pollfd){
+			.fd = stdin_open && !fifo_full ? STDIN_FILENO : -1, .events = POLLIN,
+		};
+		ret = poll(pfd, NR_FDS, fifo_full ? CONSOLE_POLL_RETRY_MS : -1);
+		if (ret < 0 && errno != EINTR) {
+			fprintf(stderr, "memvmm: poll failed: %s\n", strerror(errno));
+			vm_request_stop(vm, VM_STOP_ERROR, 1);
+			break;
+		}
+		if (ret <= 0)
+			continue;
+		if (pfd[FD_STARTED].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(vm->started_efd, &v, sizeof(v)) == sizeof(v) && on_started)
+				on_started(vm, arg);
+		}
+		if (pfd[FD_SIGNAL].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				fprintf(stderr, "memvmm: stopping on %s\n", strsignal((int)si.ssi_signo));
+				vm_request_stop(vm, VM_STOP_SIGNAL, 128 + (int)si.ssi_signo);
+			}
+		}
+		if (pfd[FD_STDIN].revents & (POLLIN | POLLHUP | POLLERR))
+			stdin_open = vm_console_input(vm);
+	}
+	vm_stop_vcpus(vm);
+	close(sfd);
+	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+	return vm->stop_status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	vm->nr_vcpus = 0;
+	while (vm->nr_devices > 0) {
+		vm->nr_devices--;
+		vm_devices[vm->nr_devices]->destroy(vm->dev_state[vm->nr_devices]);
+	}
+	if (vm->buses_ready) {
+		bus_destroy(&vm->mmio);
+		bus_destroy(&vm->pio);
+		vm->buses_ready = false;
+	}
+	mem_destroy(&vm->mem);
+	kvm_close(&vm->kvm);
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+	if (vm->started_efd >= 0)
+		close(vm->started_efd);
+	vm->stop_efd = vm->started_efd = -1;
+	pthread_mutex_destroy(&vm->stop_lock);
+}
