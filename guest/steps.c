@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+/* Workload steps: each prints one "memvmm-guest: <step> ..." line. */
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "abi.h"
+#include "console.h"
+#include "cpu.h"
+#include "steps.h"
+#include "user.h"
+
+#define READ_MAX_BYTES 4096
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+struct step {
+	const char *name;
+	bool takes_value;
+	const char *(*run)(struct workload *w, const char *value);
+};
+
+static bool str_eq(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
+/*
+ * Parses the leading decimal digits of S into *OUT and points *SUFFIX_END past
+ * them. False if there are none or the value overflows.
+ */
+static bool parse_u64(const char *s, const char **suffix_end, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*suffix_end = s;
+	*out = v;
+	return true;
+}
+
+static bool parse_decimal(const char *s, uint64_t max, uint64_t *out)
+{
+	const char *end;
+
+	return parse_u64(s, &end, out) && !*end && *out <= max;
+}
+
+/* SIZE: decimal with an optional K, M or G suffix (any case). */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	const char *end;
+	unsigned int shift = 0;
+	uint64_t v;
+
+	if (!parse_u64(s, &end, &v))
+		return false;
+	switch (*end | 0x20) {
+	case 'k': shift = 10; end++; break;
+	case 'm': shift = 20; end++; break;
+	case 'g': shift = 30; end++; break;
+	}
+	if (*end || v > UINT64_MAX >> shift)
+		return false;
+	*out = v << shift;
+	return true;
+}
+
+/* Ends a step's line with its duration. */
+static void print_elapsed(const struct workload *w, uint64_t cycles)
+{
+	uint64_t khz = w->tsc_khz;
+
+	if (khz)
+		con_printf(" us=%lu\n", cycles / khz * 1000 + cycles % khz * 1000 / khz);
+	else
+		con_printf(" cycles=%lu\n", cycles);
+}
+
+static const char *step_touch(struct workload *w, const char *value)
+{
+	uint64_t bytes, t;
+	struct page_job job = { &w->ram, 0 };
+
+	if (!parse_size(value, &bytes))
+		return "bad size";
+	if (!bytes || bytes % PAGE_SIZE)
+		return "size is not a positive multiple of 4096";
+	if (bytes / PAGE_SIZE > w->ram.pages)
+		return "not enough free RAM";
+	job.pages = bytes / PAGE_SIZE;
+	t = rdtsc();
+	user_call(user_touch, &job);
+	t = rdtsc() - t;
+	w->touched_pages = job.pages;
+	con_printf("memvmm-guest: touch bytes=%lu pages=%lu first=0x%lx last=0x%lx",
+		   bytes, job.pages, free_ram_page(&w->ram, 0),
+		   free_ram_page(&w->ram, job.pages - 1));
+	print_elapsed(w, t);
+	return NULL;
+}
+
+static const char *step_verify(struct workload *w, const char *value)
+{
+	struct page_job job = { &w->ram, w->touched_pages };
+	uint64_t bad, t;
+
+	if (!w->touched_pages)
+		return "nothing touched";
+	t = rdtsc();
+	bad = user_call(user_verify, &job);
+	t = rdtsc() - t;
+	con_printf("memvmm-guest: verify pages=%lu bad=%lu", job.pages, bad);
+	print_elapsed(w, t);
+	return bad ? "pages do not hold the touch pattern" : NULL;
+}
+
+static const char *step_report(struct workload *w, const char *value)
+{
+	struct page_job job = { &w->ram, w->touched_pages };
+	uint64_t sum = 0, t;
+
+	t = rdtsc();
+	if (job.pages)
+		sum = user_call(user_checksum, &job);
+	t = rdtsc() - t;
+	con_printf("memvmm-guest: report pages=%lu checksum=0x%016lx", job.pages, sum);
+	print_elapsed(w, t);
+	return NULL;
+}
+
+static const char *step_exit(struct workload *w, const char *value)
+{
+	uint64_t status;
+
+	if (!parse_decimal(value, UINT32_MAX, &status))
+		return "bad status";
+	con_printf("memvmm-guest: exit status=%lu\n", status);
+	guest_exit((uint32_t)status);
+}
+
+static const char *step_fault(struct workload *w, const char *value)
+{
+	static const struct {
+		const char *name;
+		enum cpu_fault fault;
+	} faults[] = {
+		{ "ud", CPU_FAULT_UD }, { "de", CPU_FAULT_DE },
+		{ "gp", CPU_FAULT_GP }, { "pf", CPU_FAULT_PF },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(faults); i++) {
+		if (str_eq(value, faults[i].name)) {
+			cpu_raise_fault(faults[i].fault);
+			return "no exception was raised";
+		}
+	}
+	return "unknown fault (ud, de, gp or pf)";
+}
+
+static const char *step_triple(struct workload *w, const char *value)
+{
+	cpu_triple_fault();
+}
+
+static const char *step_reset(struct workload *w, const char *value)
+{
+	outb(I8042_COMMAND_PORT, I8042_CMD_RESET);
+	return "reset was ignored";
+}
+
+static const char *step_hang(struct workload *w, const char *value)
+{
+	halt_forever();
+}
+
+static const char *step_read(struct workload *w, const char *value)
+{
+	static uint8_t buf[READ_MAX_BYTES];
+	uint64_t n;
+
+	if (!parse_decimal(value, READ_MAX_BYTES, &n))
+		return "bad byte count (at most 4096)";
+	for (uint64_t i = 0; i < n; i++)
+		buf[i] = con_getc();
+	con_printf("memvmm-guest: read data=\"");
+	for (uint64_t i = 0; i < n; i++) {
+		if (buf[i] >= 0x20 && buf[i] < 0x7f && buf[i] != '"' && buf[i] != '\\')
+			con_putc((char)buf[i]);
+		else
+			con_printf("\\x%02x", buf[i]);
+	}
+	con_printf("\"\n");
+	return NULL;
+}
+
+static const struct step steps[] = {
+	{ "touch", true, step_touch },
+	{ "verify", false, step_verify },
+	{ "report", false, step_report },
+	{ "exit", true, step_exit },
+	{ "fault", true, step_fault },
+	{ "triple", false, step_triple },
+	{ "reset", false, step_reset },
+	{ "hang", false, step_hang },
+	{ "read", true, step_read },
+};
+
+const char *step_run(struct workload *w, const char *step)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+		const char *rest = step, *name = steps[i].name;
+
+		while (*name && *rest == *name)
+			rest++, name++;
+		if (*name || (*rest && *rest != '='))
+			continue;
+		if (steps[i].takes_value != (*rest == '='))
+			return steps[i].takes_value ? "missing value" : "takes no value";
+		return steps[i].run(w, *rest ? rest + 1 : rest);
+	}
+	return "unknown step";
+}

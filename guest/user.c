@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+/* Ring-3 page loops: one 64-bit word per 4 KiB page, in free-RAM order. */
+#include "abi.h"
+#include "cpu.h"
+#include "user.h"
+
+/* Visits word 0 of page I; returns the new accumulator. */
+typedef uint64_t page_visit_fn(volatile uint64_t *word, uint64_t i, uint64_t acc);
+
+/* Folds VISIT over the job's pages. Inlined, so VISIT is too. */
+static inline __attribute__((always_inline)) uint64_t
+walk_pages(const struct page_job *job, page_visit_fn *visit)
+{
+	uint64_t i = 0, acc = 0;
+
+	for (unsigned int r = 0; r < job->ram->count && i < job->pages; r++) {
+		const struct mem_range *range = &job->ram->ranges[r];
+		uint64_t n = (range->end - range->start) / PAGE_SIZE;
+
+		if (n > job->pages - i)
+			n = job->pages - i;
+		for (uint64_t a = range->start; n; n--, a += PAGE_SIZE, i++)
+			acc = visit((volatile uint64_t *)a, i, acc);
+	}
+	return acc;
+}
+
+static uint64_t touch_page(volatile uint64_t *word, uint64_t i, uint64_t acc)
+{
+	*word = memvmm_page_value(i);
+	return acc + 1;
+}
+
+static uint64_t verify_page(volatile uint64_t *word, uint64_t i, uint64_t acc)
+{
+	return acc + (*word != memvmm_page_value(i));
+}
+
+static uint64_t sum_page(volatile uint64_t *word, uint64_t i, uint64_t acc)
+{
+	return acc + *word;
+}
+
+uint64_t user_touch(void *job)
+{
+	return walk_pages(job, touch_page);
+}
+
+uint64_t user_verify(void *job)
+{
+	return walk_pages(job, verify_page);
+}
+
+uint64_t user_checksum(void *job)
+{
+	return walk_pages(job, sum_page);
+}
