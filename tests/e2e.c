@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+#include "tests/e2e.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/test.h"
+
+const char *e2e_memvmm(void)
+{
+	const char *p = getenv("MEMVMM");
+
+	TEST_ASSERT(p && *p, "MEMVMM is not set (run through meson test)");
+	return p;
+}
+
+void e2e_require_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR);
+
+	TEST_REQUIRE(fd >= 0, "/dev/kvm cannot be opened on this host");
+	close(fd);
+}
+
+struct buf {
+	char *data;
+	size_t len, cap;
+};
+
+static bool buf_read(struct buf *b, int fd)
+{
+	ssize_t n;
+
+	if (b->cap - b->len < 4096) {
+		b->cap = b->cap * 2 + 8192;
+		b->data = realloc(b->data, b->cap);
+		TEST_ASSERT(b->data, "realloc");
+		b->data[b->len] = '\0';
+	}
+	n = read(fd, b->data + b->len, b->cap - b->len - 1);
+	if (n <= 0)
+		return false;
+	b->len += (size_t)n;
+	b->data[b->len] = '\0';
+	return true;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void e2e_run(const char *const *args, const struct e2e_opts *o, struct e2e_result *r)
+{
+	static const struct e2e_opts none;
+	int out[2], err[2], in[2], status, nargs = 0;
+	struct buf ob = { 0 }, eb = { 0 };
+	const char *argv[64];
+	bool out_open = true, err_open = true, signalled = false;
+	double deadline;
+	pid_t pid;
+
+	if (!o)
+		o = &none;
+	deadline = now_s() + (o->timeout_s ? o->timeout_s : E2E_TIMEOUT_S);
+	argv[nargs++] = e2e_memvmm();
+	while (*args && nargs < 63)
+		argv[nargs++] = *args++;
+	argv[nargs] = NULL;
+	TEST_ASSERT(pipe(out) == 0 && pipe(err) == 0 && pipe(in) == 0, "pipe");
+	fflush(NULL);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+
+		dup2(o->stdin_data ? in[0] : devnull, 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		close(in[1]);
+		close(out[0]);
+		close(err[0]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	if (o->stdin_data) {
+		signal(SIGPIPE, SIG_IGN);
+		TEST_ASSERT(write(in[1], o->stdin_data, strlen(o->stdin_data)) >= 0, "stdin");
+	}
+	close(in[1]);
+	while (out_open || err_open) {
+		struct pollfd p[2] = {
+			{ .fd = out_open ? out[0] : -1, .events = POLLIN },
+			{ .fd = err_open ? err[0] : -1, .events = POLLIN },
+		};
+		double left = deadline - now_s();
+
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			fprintf(stderr, "e2e: memvmm timed out, killed\n");
+			break;
+		}
+		if (poll(p, 2, (int)(left * 1000) + 1) <= 0)
+			continue;
+		if (p[0].revents)
+			out_open = buf_read(&ob, out[0]);
+		if (p[1].revents)
+			err_open = buf_read(&eb, err[0]);
+		if (o->signal_when && !signalled && ob.data && strstr(ob.data, o->signal_when)) {
+			kill(pid, o->sig);
+			signalled = true;
+		}
+	}
+	close(out[0]);
+	close(err[0]);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+	r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	r->out = ob.data ? ob.data : strdup("");
+	r->err = eb.data ? eb.data : strdup("");
+}
+
+void e2e_free(struct e2e_result *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
+const char *e2e_guest_line(const struct e2e_result *r, const char *step)
+{
+	static char line[1024];
+	char prefix[128];
+	const char *p, *end;
+	size_t n;
+
+	snprintf(prefix, sizeof(prefix), "memvmm-guest: %s ", step);
+	for (p = r->out; (p = strstr(p, prefix)); p++) {
+		if (p != r->out && p[-1] != '\n')
+			continue;
+		end = strchr(p, '\n');
+		n = end ? (size_t)(end - p) : strlen(p);
+		if (n >= sizeof(line))
+			n = sizeof(line) - 1;
+		memcpy(line, p, n);
+		line[n] = '\0';
+		if (n && line[n - 1] == '\r')
+			line[n - 1] = '\0';
+		return line;
+	}
+	return NULL;
+}
+
+bool e2e_key_u64(const char *line, const char *key, uint64_t *val)
+{
+	char pat[64];
+	const char *p;
+	char *end;
+
+	if (!line)
+		return false;
+	snprintf(pat, sizeof(pat), " %s=", key);
+	p = strstr(line, pat);
+	if (!p)
+		return false;
+	p += strlen(pat);
+	*val = strtoull(p, &end, 0);
+	return end != p && (*end == ' ' || *end == '\0');
+}

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+/* End to end: bad input exits 2 with a message naming it; help exits 0. */
+#include <elf.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/e2e.h"
+#include "tests/test.h"
+
+/* memvmm must exit 2, say `want` on stderr, and print nothing on stdout. */
+static void expect_usage_error(const char *const *args, const char *want)
+{
+	struct e2e_result r;
+
+	e2e_run(args, NULL, &r);
+	E2E_EXPECT_STATUS(&r, 2);
+	TEST_ASSERT(strstr(r.err, want), "stderr lacks '%s':\n%s", want, r.err);
+	TEST_ASSERT(!strstr(r.err, "AddressSanitizer") && !strstr(r.err, "runtime error"),
+		    "sanitizer report: %s", r.err);
+	printf("ok - exit 2: %s\n", r.err);
+	e2e_free(&r);
+}
+
+static char *write_file(const char *tag, const void *data, size_t len)
+{
+	char *path = NULL;
+	int fd;
+
+	TEST_ASSERT(asprintf(&path, "/tmp/memvmm-e2e-%s-XXXXXX", tag) > 0, "asprintf");
+	fd = mkstemp(path);
+	TEST_ASSERT(fd >= 0 && write(fd, data, len) == (ssize_t)len && close(fd) == 0,
+		    "write %s", path);
+	return path;
+}
+
+/*
+ * The bundled guest cut short: inside its program headers (headers_only) or
+ * halfway through its first loadable segment's file data.
+ */
+static char *truncated_guest(bool headers_only, const char *tag)
+{
+	const char *src = getenv("GUEST_ELF");
+	const Elf64_Ehdr *eh;
+	const Elf64_Phdr *ph;
+	size_t keep = 0;
+	struct stat st;
+	char *buf, *path;
+	int fd, i;
+
+	TEST_ASSERT(src && (fd = open(src, O_RDONLY)) >= 0 && fstat(fd, &st) == 0,
+		    "GUEST_ELF");
+	buf = malloc((size_t)st.st_size);
+	TEST_ASSERT(buf && read(fd, buf, (size_t)st.st_size) == st.st_size, "read");
+	close(fd);
+	eh = (const Elf64_Ehdr *)buf;
+	ph = (const Elf64_Phdr *)(buf + eh->e_phoff);
+	if (headers_only)
+		keep = eh->e_phoff + sizeof(*ph) / 2;
+	for (i = 0; !keep && i < eh->e_phnum; i++) {
+		if (ph[i].p_type == PT_LOAD && ph[i].p_filesz)
+			keep = ph[i].p_offset + ph[i].p_filesz / 2;
+	}
+	TEST_ASSERT(keep && keep < (size_t)st.st_size, "no place to cut the guest ELF");
+	path = write_file(tag, buf, keep);
+	free(buf);
+	return path;
+}
+
+static void expect_help(const char *const *args, const char *want)
+{
+	struct e2e_result r;
+
+	e2e_run(args, NULL, &r);
+	E2E_EXPECT_STATUS(&r, 0);
+	TEST_ASSERT(strstr(r.out, want), "help lacks '%s': %s", want, r.out);
+	e2e_free(&r);
+}
+
+int main(void)
+{
+	static const char text[] = "this is a text file, not a kernel\n";
+	char *text_kernel = write_file("text", text, sizeof(text) - 1);
+	char *short_elf = truncated_guest(true, "short");
+	char *half_elf = truncated_guest(false, "half");
+
+	e2e_require_kvm();
+
+	{
+		const char *a[] = { "run", "--kernel", text_kernel, NULL };
+
+		expect_usage_error(a, "not an ELF file");
+	}
+	{
+		const char *a[] = { "run", "--kernel", short_elf, NULL };
+
+		expect_usage_error(a, "truncated");
+	}
+	{
+		const char *a[] = { "run", "--kernel", half_elf, NULL };
+
+		expect_usage_error(a, "truncated");
+	}
+	{
+		const char *a[] = { "run", "--kernel", "/nonexistent/vmlinux", NULL };
+
+		expect_usage_error(a, "'/nonexistent/vmlinux': No such file");
+	}
+	{
+		const char *a[] = { "run", "--kernel", "/tmp", NULL };
+
+		expect_usage_error(a, "not a regular file");
+	}
+	{
+		const char *a[] = { "run", "--initrd", "/nonexistent/initrd", NULL };
+
+		expect_usage_error(a, "initrd '/nonexistent/initrd'");
+	}
+	{
+		const char *a[] = { "run", "--memory", "size=12Q", NULL };
+
+		expect_usage_error(a, "'12Q'");
+	}
+	{
+		const char *a[] = { "run", "--vcpus", "0", NULL };
+
+		expect_usage_error(a, "'0'");
+	}
+	{
+		const char *a[] = { "run", "--memory", "backend=zram", NULL };
+
+		expect_usage_error(a, "unknown backend 'zram'");
+	}
+	{
+		const char *a[] = { "run", "--memory", "size=5M,backend=hugetlb", NULL };
+
+		expect_usage_error(a, "hugetlb");
+	}
+	{
+		const char *a[] = { "frobnicate", NULL };
+
+		expect_usage_error(a, "unknown command 'frobnicate'");
+	}
+	{
+		const char *a[] = { "run", "--frob", NULL };
+
+		expect_usage_error(a, "unknown option '--frob'");
+	}
+	{
+		const char *a[] = { "probe", "--xml", NULL };
+
+		expect_usage_error(a, "unknown option '--xml'");
+	}
+	{
+		const char *a[] = { NULL };
+
+		expect_usage_error(a, "usage: memvmm COMMAND");
+	}
+	{
+		const char *h1[] = { "--help", NULL }, *h2[] = { "run", "--help", NULL };
+		const char *h3[] = { "probe", "-h", NULL }, *h4[] = { "help", NULL };
+
+		expect_help(h1, "commands:");
+		expect_help(h2, "--memory GROUP");
+		expect_help(h3, "--json");
+		expect_help(h4, "commands:");
+		TEST_PASS("help texts");
+	}
+	unlink(text_kernel);
+	unlink(short_elf);
+	unlink(half_elf);
+	free(text_kernel);
+	free(short_elf);
+	free(half_elf);
+	return 0;
+}

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+/*
+ * End to end: how a VM ends (exit device, i8042 reset, guest exceptions,
+ * triple fault, emulation failure, signals), the console in both directions,
+ * SMP, the memory map, and a PVH guest not written with memvmm's guest code.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/e2e.h"
+#include "tests/elf_build.h"
+#include "tests/test.h"
+
+static void run_guest(const char *cmdline, const struct e2e_opts *o, struct e2e_result *r)
+{
+	const char *args[] = { "run", "--cmdline", cmdline, NULL };
+
+	e2e_run(args, o, r);
+}
+
+static void test_exit_status(void)
+{
+	struct e2e_result r;
+
+	run_guest("exit=7", NULL, &r);
+	E2E_EXPECT_STATUS(&r, 7);
+	TEST_ASSERT(e2e_guest_line(&r, "exit"), "exit line: %s", r.out);
+	e2e_free(&r);
+	run_guest("touch=1M exit=0", NULL, &r);
+	E2E_EXPECT_STATUS(&r, 0);
+	e2e_free(&r);
+	run_guest("exit=300", NULL, &r);
+	TEST_ASSERT(r.status == 255, "a status above 255 becomes 255, got %d", r.status);
+	e2e_free(&r);
+	TEST_PASS("exit device: the guest's status is memvmm's");
+}
+
+static void test_guest_errors(void)
+{
+	struct e2e_result r;
+	uint64_t v;
+
+	run_guest("touch=100G", NULL, &r);
+	E2E_EXPECT_STATUS(&r, 1);
+	TEST_ASSERT(e2e_guest_line(&r, "error"), "error line: %s", r.out);
+	e2e_free(&r);
+	run_guest("verify", NULL, &r);
+	E2E_EXPECT_STATUS(&r, 1);
+	e2e_free(&r);
+	run_guest("bogus-step", NULL, &r);
+	E2E_EXPECT_STATUS(&r, 1);
+	e2e_free(&r);
+	run_guest("touch=12Q", NULL, &r);
+	E2E_EXPECT_STATUS(&r, 1);
+	e2e_free(&r);
+	/* A step list stops at its first failure: exit=5 is never reached. */
+	run_guest("touch=100G exit=5", NULL, &r);
+	E2E_EXPECT_STATUS(&r, 1);
+	TEST_ASSERT(e2e_key_u64(e2e_guest_line(&r, "start"), "ram", &v), "start line");
+	e2e_free(&r);
+	TEST_PASS("guest workload errors exit 1, never crash");
+}
+
+static void test_exceptions(void)
+{
+	static const struct {
+		const char *step;
+		unsigned int vector;
+	} faults[] = { { "fault=de", 0 }, { "fault=ud", 6 }, { "fault=gp", 13 }, { "fault=pf", 14 } };
+	struct e2e_result r;
+	unsigned int i;
+	uint64_t v;
+
+	for (i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+		run_guest(faults[i].step, NULL, &r);
+		E2E_EXPECT_STATUS(&r, 64 + (int)faults[i].vector);
+		TEST_ASSERT(e2e_key_u64(e2e_guest_line(&r, "exception"), "vector", &v) &&
+			    v == faults[i].vector, "%s: %s", faults[i].step, r.out);
+		e2e_free(&r);
+	}
+	TEST_PASS("guest exceptions reach the guest's IDT (#DE #UD #GP #PF)");
+}
+
+static void test_triple_fault_and_reset(void)
+{
+	struct e2e_result r;
+
+	run_guest("triple", NULL, &r);
+	E2E_EXPECT_STATUS(&r, 1);
+	TEST_ASSERT(strstr(r.err, "triple fault") && strstr(r.err, "rip=0x"),
+		    "message and registers: %s", r.err);
+	e2e_free(&r);
+	TEST_PASS("triple fault: exit 1 with a message");
+
+	run_guest("reset", NULL, &r);
+	E2E_EXPECT_STATUS(&r, 0);
+	TEST_ASSERT(strstr(r.err, "reset"), "reset reported: %s", r.err);
+	e2e_free(&r);
+	TEST_PASS("i8042 reset: exit 0");
+}
+
+/* A guest whose first instruction is int3: not emulated here, #BP→triple fault elsewhere. */
+static void test_emulation_failure(void)
+{
+	static const uint8_t code[] = { 0xcc, 0xf4 };
+	struct elf_build_opts o = {
+		.paddr = 0x100000, .code = code, .code_len = sizeof(code), .note = 8,
+		.entry = 0x100000,
+	};
+	struct e2e_result r;
+	size_t len;
+	void *elf = elf_build(&o, &len);
+	char *path = elf_write_temp(elf, len, "int3");
+	const char *args[] = { "run", "--kernel", path, NULL };
+
+	e2e_run(args, NULL, &r);
+	E2E_EXPECT_STATUS(&r, 1);
+	TEST_ASSERT((strstr(r.err, "internal error") || strstr(r.err, "triple fault")) &&
+		    strstr(r.err, "rip=0x0000000000100000"), "registers of the failure: %s", r.err);
+	e2e_free(&r);
+	unlink(path);
+	free(path);
+	free(elf);
+	TEST_PASS("internal error / fault at entry: exit 1 with registers");
+}
+
+static void test_signals(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT };
+	struct e2e_opts o = { .signal_when = "memvmm-guest: start" };
+	struct e2e_result r;
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		o.sig = sigs[i];
+		run_guest("hang", &o, &r);
+		E2E_EXPECT_STATUS(&r, 128 + sigs[i]);
+		TEST_ASSERT(strstr(r.err, "stopping on"), "orderly stop: %s", r.err);
+		e2e_free(&r);
+	}
+	TEST_PASS("SIGTERM/SIGINT stop a halted guest in order");
+}
+
+static void test_console_input(void)
+{
+	struct e2e_opts o = { .stdin_data = "hello" };
+	struct e2e_result r;
+	const char *line;
+
+	run_guest("read=5", &o, &r);
+	E2E_EXPECT_STATUS(&r, 0);
+	line = e2e_guest_line(&r, "read");
+	TEST_ASSERT(line && strstr(line, "data=\"hello\""), "read line: %s", r.out);
+	e2e_free(&r);
+	TEST_PASS("console input reaches the guest's UART");
+}
+
+static void test_smp_and_memmap(void)
+{
+	const char *smp[] = { "run", "--vcpus", "4", "--cmdline", "touch=8M verify", NULL };
+	const char *big[] = { "run", "--memory", "size=5G,backend=anon", NULL };
+	struct e2e_result r;
+	uint64_t v;
+
+	e2e_run(smp, NULL, &r);
+	E2E_EXPECT_STATUS(&r, 0);
+	TEST_ASSERT(strstr(r.err, "4 vCPUs"), "summary: %s", r.err);
+	e2e_free(&r);
+	TEST_PASS("--vcpus 4: the boot vCPU runs, the others wait for SIPI");
+
+	/* 5G: RAM below the 3G MMIO hole and 2G from 4G, all seen by the guest. */
+	e2e_run(big, NULL, &r);
+	E2E_EXPECT_STATUS(&r, 0);
+	TEST_ASSERT(e2e_key_u64(e2e_guest_line(&r, "start"), "ram", &v) &&
+		    v == (5ull << 30) - (0x100000 - 0x9fc00), "guest sees RAM %llu: %s",
+		    (unsigned long long)v, r.out);
+	TEST_ASSERT(strstr(r.out, "addr=0x100000000 size=0x80000000 type=1"),
+		    "high RAM in the memory map: %s", r.out);
+	e2e_free(&r);
+	TEST_PASS("memory map with RAM above 4 GiB");
+}
+
+static void test_foreign_pvh_guest(void)
+{
+	const char *mini = getenv("PVH_MINI_ELF");
+	const char *args[] = { "run", "--kernel", mini, "--cmdline", "hello pvh world",
+			       "--quiet", NULL };
+	struct e2e_result r;
+
+	TEST_ASSERT(mini, "PVH_MINI_ELF not set");
+	e2e_run(args, NULL, &r);
+	E2E_EXPECT_STATUS(&r, 0);
+	TEST_ASSERT(!strncmp(r.out, "pvh-mini: magic ok\npvh-mini: cmdline=hello pvh world\n"
+			     "pvh-mini: memmap entries=3 ram=0x", 86) &&
+		    strcasestr(r.out, "ram=0xff9fc00\n"), "output unchanged:\n%s", r.out);
+	TEST_ASSERT(r.err[0] == '\0', "--quiet keeps stderr empty: %s", r.err);
+	e2e_free(&r);
+	TEST_PASS("a foreign PVH guest: COM1 output verbatim, cmdline, memmap, i8042 reset");
+}
+
+int main(void)
+{
+	e2e_require_kvm();
+	test_exit_status();
+	test_guest_errors();
+	test_exceptions();
+	test_triple_fault_and_reset();
+	test_emulation_failure();
+	test_signals();
+	test_console_input();
+	test_smp_and_memmap();
+	test_foreign_pvh_guest();
+	return 0;
+}

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+#include "tests/elf_build.h"
+
+#include <elf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "guest/abi.h"
+#include "tests/test.h"
+
+void *elf_build(const struct elf_build_opts *o, size_t *len)
+{
+	const size_t note_len = sizeof(Elf64_Nhdr) + 4 + 8;
+	const size_t code_off = ELF_BUILD_NOTE_OFF + note_len;
+	size_t total = code_off + o->code_len;
+	uint8_t *buf = calloc(1, total);
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
+	Elf64_Phdr *ph = (Elf64_Phdr *)(buf + ELF_BUILD_PHDR_OFF);
+	Elf64_Nhdr nh = { .n_namesz = 4, .n_descsz = (Elf64_Word)o->note,
+			  .n_type = XEN_ELFNOTE_PHYS32_ENTRY };
+	uint8_t *note = buf + ELF_BUILD_NOTE_OFF;
+
+	TEST_ASSERT(buf, "calloc");
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	eh->e_type = ET_EXEC;
+	eh->e_machine = EM_X86_64;
+	eh->e_version = EV_CURRENT;
+	eh->e_entry = o->entry;
+	eh->e_phoff = ELF_BUILD_PHDR_OFF;
+	eh->e_ehsize = sizeof(*eh);
+	eh->e_phentsize = sizeof(*ph);
+	eh->e_phnum = 2;
+	ph[0] = (Elf64_Phdr){
+		.p_type = PT_LOAD, .p_flags = PF_R | PF_W | PF_X, .p_offset = code_off,
+		.p_vaddr = o->paddr, .p_paddr = o->paddr, .p_filesz = o->code_len,
+		.p_memsz = o->code_len + o->bss_len, .p_align = 16,
+	};
+	ph[1] = (Elf64_Phdr){
+		.p_type = PT_NOTE, .p_flags = PF_R, .p_offset = ELF_BUILD_NOTE_OFF,
+		.p_filesz = o->note ? sizeof(nh) + 4 + (size_t)o->note : 0, .p_align = 4,
+	};
+	if (o->note) {
+		memcpy(note, &nh, sizeof(nh));
+		memcpy(note + sizeof(nh), "Xen", 4);
+		memcpy(note + sizeof(nh) + 4, &o->entry, (size_t)o->note);
+	}
+	memcpy(buf + code_off, o->code, o->code_len);
+	*len = total;
+	return buf;
+}
+
+char *elf_write_temp(const void *buf, size_t len, const char *tag)
+{
+	char *path = NULL;
+	FILE *f;
+	int fd;
+
+	TEST_ASSERT(asprintf(&path, "/tmp/memvmm-test-%s-XXXXXX", tag) > 0, "asprintf");
+	fd = mkstemp(path);
+	TEST_ASSERT(fd >= 0, "mkstemp %s", path);
+	f = fdopen(fd, "wb");
+	TEST_ASSERT(f && fwrite(buf, 1, len, f) == len && fclose(f) == 0, "write %s", path);
+	return path;
+}

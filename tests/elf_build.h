@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* Build small PVH ELF64 images in memory, for loader tests and tiny test guests. */
+#ifndef MEMVMM_TEST_ELF_BUILD_H
+#define MEMVMM_TEST_ELF_BUILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct elf_build_opts {
+	uint64_t paddr;          /* where the code segment loads */
+	const void *code;        /* segment contents */
+	size_t code_len;
+	uint64_t bss_len;        /* extra zeroed bytes after the code */
+	int note;                /* 0: no PVH note, 4 or 8: note with that desc size */
+	uint64_t entry;          /* PVH entry written in the note */
+};
+
+/* Returns a malloc'd image and its size in *len. Layout: ehdr, 2 phdrs, note, code. */
+void *elf_build(const struct elf_build_opts *o, size_t *len);
+
+/* Offsets into what elf_build() returns, for tests that corrupt images. */
+#define ELF_BUILD_PHDR_OFF  64
+#define ELF_BUILD_NOTE_OFF  (64 + 2 * 56)
+
+/* Write buf to a new temporary file; returns its malloc'd path. */
+char *elf_write_temp(const void *buf, size_t len, const char *tag);
+
+#endif
