@@ -64,6 +64,26 @@ static void boot_backend(const struct mem_backend_ops *b)
 	printf("ok - %s: touch=64M verify report\n", b->name);
 }
 
+/* Too few huge pages: exit 1 before the guest runs, naming hugetlb and ENOMEM. */
+static void test_hugetlb_exhausted(void)
+{
+	const char *args[] = { "run", "--memory", "size=256M,backend=hugetlb", NULL };
+	struct e2e_result r;
+
+	if (!hugepages_set_total(16)) {
+		printf("skip - hugetlb exhaustion: cannot set nr_hugepages\n");
+		return;
+	}
+	e2e_run(args, NULL, &r);
+	hugepages_restore();
+	E2E_EXPECT_STATUS(&r, 1);
+	TEST_ASSERT(strstr(r.err, "hugetlb") && strstr(r.err, "ENOMEM") &&
+		    strstr(r.err, "needs 128 huge pages"), "message: %s", r.err);
+	TEST_ASSERT(!e2e_guest_line(&r, "start"), "the guest must not have run: %s", r.out);
+	e2e_free(&r);
+	TEST_PASS("hugetlb with 16 huge pages for 256M: exit 1, hugetlb and ENOMEM named");
+}
+
 int main(void)
 {
 	const char *plain[] = { "run", NULL };
@@ -102,5 +122,6 @@ int main(void)
 		if (b == &mem_backend_hugetlb)
 			hugepages_restore();
 	}
+	test_hugetlb_exhausted();
 	return 0;
 }

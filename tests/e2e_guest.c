@@ -126,6 +126,49 @@ static void test_emulation_failure(void)
 	TEST_PASS("internal error / fault at entry: exit 1 with registers");
 }
 
+/*
+ * A 32-bit guest that reads an unclaimed port (0x80) and unclaimed MMIO
+ * (0xd0000000, in the hole below 4 GiB): both must read all ones. Exit 42 if
+ * so, 1 otherwise. --debug logs both accesses.
+ */
+static void test_unclaimed_access(void)
+{
+	static const uint8_t code[] = {
+		0xe4, 0x80,                     /* in al, 0x80 */
+		0x3c, 0xff,                     /* cmp al, 0xff */
+		0x75, 0x11,                     /* jne fail */
+		0xa1, 0x00, 0x00, 0x00, 0xd0,   /* mov eax, [0xd0000000] */
+		0x83, 0xf8, 0xff,               /* cmp eax, -1 */
+		0x75, 0x07,                     /* jne fail */
+		0xb8, 0x2a, 0x00, 0x00, 0x00,   /* mov eax, 42 */
+		0xeb, 0x05,                     /* jmp out */
+		0xb8, 0x01, 0x00, 0x00, 0x00,   /* fail: mov eax, 1 */
+		0x66, 0xba, 0x01, 0x05,         /* out: mov dx, 0x501 */
+		0xef,                           /* out dx, eax */
+		0xf4,                           /* hlt */
+	};
+	struct elf_build_opts o = {
+		.paddr = 0x100000, .code = code, .code_len = sizeof(code), .note = 8,
+		.entry = 0x100000,
+	};
+	struct e2e_result r;
+	size_t len;
+	void *elf = elf_build(&o, &len);
+	char *path = elf_write_temp(elf, len, "unclaimed");
+	const char *args[] = { "run", "--kernel", path, "--debug", NULL };
+
+	e2e_run(args, NULL, &r);
+	E2E_EXPECT_STATUS(&r, 42);
+	TEST_ASSERT(strstr(r.err, "pio: unclaimed read addr=0x80 size=1") &&
+		    strstr(r.err, "mmio: unclaimed read addr=0xd0000000 size=4"),
+		    "--debug logs unclaimed accesses: %s", r.err);
+	e2e_free(&r);
+	unlink(path);
+	free(path);
+	free(elf);
+	TEST_PASS("unclaimed port and MMIO reads return all ones, --debug logs them");
+}
+
 static void test_signals(void)
 {
 	static const int sigs[] = { SIGTERM, SIGINT };
@@ -208,6 +251,7 @@ int main(void)
 	test_exceptions();
 	test_triple_fault_and_reset();
 	test_emulation_failure();
+	test_unclaimed_access();
 	test_signals();
 	test_console_input();
 	test_smp_and_memmap();

@@ -19,7 +19,6 @@ struct kvm_cpuid2;
 struct vcpu_env {
 	struct bus *pio;
 	struct bus *mmio;
-	size_t run_mmap_size;
 	atomic_bool *stopping;
 	void (*request_stop)(void *opaque, enum vm_stop_reason reason, int status);
 	void *opaque;

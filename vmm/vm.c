@@ -79,6 +79,31 @@ static int vm_irq_line(void *opaque, unsigned int irq, int level)
 	return kvm_irq_line(vm->kvm.vm_fd, irq, level);
 }
 
+/* Say which region failed, on which backend, and for hugetlb what the pool holds. */
+static int vm_memory_error(const struct mem_config *mc, unsigned int failed, int ret,
+			   struct errmsg *e)
+{
+	struct mem_layout layout = { 0 };
+	uint64_t free_pages, total_pages, size = 0, gpa = 0;
+	char extra[160] = "";
+
+	if (mem_layout_build(mc->size, &layout) == 0 && failed < layout.nr) {
+		size = layout.range[failed].size;
+		gpa = layout.range[failed].gpa;
+	}
+	if (mc->backend == &mem_backend_hugetlb &&
+	    mem_hugetlb_free_pages(&free_pages, &total_pages) == 0)
+		snprintf(extra, sizeof(extra), "; it needs %llu huge pages of 2M, %llu of %llu are "
+			 "free (see /proc/sys/vm/nr_hugepages)",
+			 (unsigned long long)(size / MEM_HUGE_PAGE_BYTES),
+			 (unsigned long long)free_pages, (unsigned long long)total_pages);
+	return errmsg_set(e, ret, "cannot allocate guest memory: %s region %u (%lluM at 0x%llx "
+			  "of %lluM): %s (%s)%s", mc->backend->name, failed,
+			  (unsigned long long)(size >> 20), (unsigned long long)gpa,
+			  (unsigned long long)(mc->size >> 20),
+			  strerrorname_np(-ret) ? strerrorname_np(-ret) : "?", strerror(-ret), extra);
+}
+
 static int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
 {
 	char why[160] = "";
@@ -96,23 +121,8 @@ static int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct 
 				  mc.backend->name, why);
 	}
 	ret = mem_create(&vm->mem, &mc, vm->kvm.vm_fd, &failed);
-	if (ret) {
-		uint64_t free_pages = 0, total_pages = 0;
-
-		if (mc.backend == &mem_backend_hugetlb &&
-		    mem_hugetlb_free_pages(&free_pages, &total_pages) == 0)
-			snprintf(why, sizeof(why), " (%llu of %llu 2M huge pages free; "
-				 "see /proc/sys/vm/nr_hugepages)",
-				 (unsigned long long)free_pages, (unsigned long long)total_pages);
-		else
-			why[0] = '\0';
-		return errmsg_set(e, ret, "cannot allocate guest memory: backend %s, region %u "
-				  "(%lluM of %lluM): %s (%s)%s", mc.backend->name, failed,
-				  (unsigned long long)(vm->mem.region[failed].size >> 20),
-				  (unsigned long long)(cfg->mem_size >> 20),
-				  strerrorname_np(-ret) ? strerrorname_np(-ret) : "?",
-				  strerror(-ret), why);
-	}
+	if (ret)
+		return vm_memory_error(&mc, failed, ret, e);
 	ret = mem_register(&vm->mem, vm->kvm.user_memory2);
 	if (ret)
 		return errmsg_set(e, ret, "installing KVM memory slots (%s) failed: %s",
@@ -121,7 +131,7 @@ static int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct 
 	return 0;
 }
 
-static int vm_create_devices(struct vm *vm, struct errmsg *e)
+static int vm_create_devices(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
 {
 	int ret;
 
@@ -134,6 +144,8 @@ static int vm_create_devices(struct vm *vm, struct errmsg *e)
 		return errmsg_set(e, ret, "bus setup failed: %s", strerror(-ret));
 	}
 	vm->buses_ready = true;
+	if (cfg->debug)
+		vm->pio.log = vm->mmio.log = stderr;
 	vm->dev_ctx = (struct device_ctx){
 		.opaque = vm,
 		.irq_line = vm_irq_line,
@@ -220,12 +232,11 @@ int vm_create(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
 	if (!ret)
 		ret = vm_create_memory(vm, cfg, e);
 	if (!ret)
-		ret = vm_create_devices(vm, e);
+		ret = vm_create_devices(vm, cfg, e);
 	if (!ret)
 		ret = boot_load(&vm->mem, &req, &boot, e);
 	if (!ret)
 		ret = vm_create_vcpus(vm, cfg, &boot, e);
-	vm->vcpu_env.run_mmap_size = vm->kvm.run_mmap_size;
 	return ret;
 }
 
