@@ -56,7 +56,6 @@ int kvm_open(struct kvm *k, struct errmsg *e)
 
 int kvm_create_vm(struct kvm *k, struct errmsg *e)
 {
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	unsigned int i;
 	int ret;
 
@@ -93,6 +92,14 @@ int kvm_create_vm(struct kvm *k, struct errmsg *e)
 					  strerror(-ret));
 		}
 	}
+	return 0;
+}
+
+int kvm_create_irqchip(struct kvm *k, struct errmsg *e)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	int ret;
+
 	if (ioctl(k->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
 		ret = -errno;
 		return errmsg_set(e, ret, "KVM_CREATE_IRQCHIP failed: %s", strerror(-ret));

@@ -26,10 +26,12 @@ struct kvm {
 /* Open /dev/kvm and check the API version; errors name what is missing. */
 int kvm_open(struct kvm *k, struct errmsg *e) __attribute__((warn_unused_result));
 /*
- * Create the VM and what every memvmm VM has: the checks of the required
- * capabilities, in-kernel irqchip, PIT, TSS and identity-map addresses.
+ * Check the required capabilities and create the VM with its TSS and
+ * identity-map addresses.
  */
 int kvm_create_vm(struct kvm *k, struct errmsg *e) __attribute__((warn_unused_result));
+/* In-kernel irqchip (PIC, IOAPIC, LAPICs) and PIT; before any vCPU exists. */
+int kvm_create_irqchip(struct kvm *k, struct errmsg *e) __attribute__((warn_unused_result));
 void kvm_close(struct kvm *k);
 
 /* KVM_CHECK_EXTENSION on fd; negative errno on failure. */

@@ -123,12 +123,42 @@ static int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct 
 	ret = mem_create(&vm->mem, &mc, vm->kvm.vm_fd, &failed);
 	if (ret)
 		return vm_memory_error(&mc, failed, ret, e);
-	ret = mem_register(&vm->mem, vm->kvm.user_memory2);
-	if (ret)
-		return errmsg_set(e, ret, "installing KVM memory slots (%s) failed: %s",
-				  vm->kvm.user_memory2 ? "KVM_SET_USER_MEMORY_REGION2" :
-				  "KVM_SET_USER_MEMORY_REGION", strerror(-ret));
 	return 0;
+}
+
+/*
+ * Installing a memslot costs this host's kernel 4-8 ms whatever its size, as
+ * long as the rest of VM setup together; so the slots go in on their own
+ * thread while the irqchip, devices, kernel and vCPUs are set up. Guest
+ * memory is only written through its host mapping meanwhile.
+ */
+static void *vm_register_thread(void *arg)
+{
+	struct vm *vm = arg;
+
+	vm->register_ret = mem_register(&vm->mem, vm->kvm.user_memory2);
+	return NULL;
+}
+
+static void vm_register_start(struct vm *vm)
+{
+	if (pthread_create(&vm->register_thread, NULL, vm_register_thread, vm) == 0)
+		vm->register_running = true;
+	else
+		vm_register_thread(vm);  /* no thread: do it here */
+}
+
+static int vm_register_finish(struct vm *vm, struct errmsg *e, int ret)
+{
+	if (vm->register_running) {
+		pthread_join(vm->register_thread, NULL);
+		vm->register_running = false;
+	}
+	if (ret || !vm->register_ret)
+		return ret;
+	return errmsg_set(e, vm->register_ret, "installing KVM memory slots (%s) failed: %s",
+			  vm->kvm.user_memory2 ? "KVM_SET_USER_MEMORY_REGION2" :
+			  "KVM_SET_USER_MEMORY_REGION", strerror(-vm->register_ret));
 }
 
 static int vm_create_devices(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
@@ -231,13 +261,17 @@ int vm_create(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
 		ret = kvm_create_vm(&vm->kvm, e);
 	if (!ret)
 		ret = vm_create_memory(vm, cfg, e);
+	if (ret)
+		return ret;
+	vm_register_start(vm);
+	ret = kvm_create_irqchip(&vm->kvm, e);
 	if (!ret)
 		ret = vm_create_devices(vm, cfg, e);
 	if (!ret)
 		ret = boot_load(&vm->mem, &req, &boot, e);
 	if (!ret)
 		ret = vm_create_vcpus(vm, cfg, &boot, e);
-	return ret;
+	return vm_register_finish(vm, e, ret);
 }
 
 /* Move console input to the UART as far as its FIFO has room. */

@@ -20,6 +20,9 @@ struct run_config;
 struct vm {
 	struct kvm kvm;
 	struct guest_mem mem;
+	pthread_t register_thread;   /* installs the memslots during setup */
+	bool register_running;
+	int register_ret;
 	struct bus pio;
 	struct bus mmio;
 	bool buses_ready;
