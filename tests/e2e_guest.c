@@ -20,46 +20,35 @@ static void run_guest(const char *cmdline, const struct e2e_opts *o, struct e2e_
 	e2e_run(args, o, r);
 }
 
-static void test_exit_status(void)
+/* Run the test guest with cmdline; expect `status` and, if step, a line for it. */
+static void expect_guest(const char *cmdline, int status, const char *step)
 {
 	struct e2e_result r;
 
-	run_guest("exit=7", NULL, &r);
-	E2E_EXPECT_STATUS(&r, 7);
-	TEST_ASSERT(e2e_guest_line(&r, "exit"), "exit line: %s", r.out);
+	run_guest(cmdline, NULL, &r);
+	E2E_EXPECT_STATUS(&r, status);
+	TEST_ASSERT(!step || e2e_guest_line(&r, step), "'%s': no %s line: %s", cmdline, step,
+		    r.out);
 	e2e_free(&r);
-	run_guest("touch=1M exit=0", NULL, &r);
-	E2E_EXPECT_STATUS(&r, 0);
-	e2e_free(&r);
-	run_guest("exit=300", NULL, &r);
-	TEST_ASSERT(r.status == 255, "a status above 255 becomes 255, got %d", r.status);
-	e2e_free(&r);
+}
+
+static void test_exit_status(void)
+{
+	expect_guest("exit=7", 7, "exit");
+	expect_guest("touch=1M exit=0", 0, "exit");
+	/* The exit device caps the status so that it never wraps to success. */
+	expect_guest("exit=300", 255, "exit");
 	TEST_PASS("exit device: the guest's status is memvmm's");
 }
 
 static void test_guest_errors(void)
 {
-	struct e2e_result r;
-	uint64_t v;
-
-	run_guest("touch=100G", NULL, &r);
-	E2E_EXPECT_STATUS(&r, 1);
-	TEST_ASSERT(e2e_guest_line(&r, "error"), "error line: %s", r.out);
-	e2e_free(&r);
-	run_guest("verify", NULL, &r);
-	E2E_EXPECT_STATUS(&r, 1);
-	e2e_free(&r);
-	run_guest("bogus-step", NULL, &r);
-	E2E_EXPECT_STATUS(&r, 1);
-	e2e_free(&r);
-	run_guest("touch=12Q", NULL, &r);
-	E2E_EXPECT_STATUS(&r, 1);
-	e2e_free(&r);
+	expect_guest("touch=100G", 1, "error");
+	expect_guest("verify", 1, "error");
+	expect_guest("bogus-step", 1, "error");
+	expect_guest("touch=12Q", 1, "error");
 	/* A step list stops at its first failure: exit=5 is never reached. */
-	run_guest("touch=100G exit=5", NULL, &r);
-	E2E_EXPECT_STATUS(&r, 1);
-	TEST_ASSERT(e2e_key_u64(e2e_guest_line(&r, "start"), "ram", &v), "start line");
-	e2e_free(&r);
+	expect_guest("touch=100G exit=5", 1, "error");
 	TEST_PASS("guest workload errors exit 1, never crash");
 }
 
@@ -101,28 +90,36 @@ static void test_triple_fault_and_reset(void)
 	TEST_PASS("i8042 reset: exit 0");
 }
 
+/* Boot a tiny 32-bit guest made of `code` loaded and entered at 1 MiB. */
+static void run_tiny_guest(const uint8_t *code, size_t code_len, const char *extra_arg,
+			   struct e2e_result *r)
+{
+	struct elf_build_opts o = {
+		.paddr = 0x100000, .code = code, .code_len = code_len, .note = 8,
+		.entry = 0x100000,
+	};
+	size_t len;
+	void *elf = elf_build(&o, &len);
+	char *path = elf_write_temp(elf, len, "tiny");
+	const char *args[] = { "run", "--kernel", path, extra_arg, NULL };
+
+	e2e_run(args, NULL, r);
+	unlink(path);
+	free(path);
+	free(elf);
+}
+
 /* A guest whose first instruction is int3: not emulated here, #BP→triple fault elsewhere. */
 static void test_emulation_failure(void)
 {
 	static const uint8_t code[] = { 0xcc, 0xf4 };
-	struct elf_build_opts o = {
-		.paddr = 0x100000, .code = code, .code_len = sizeof(code), .note = 8,
-		.entry = 0x100000,
-	};
 	struct e2e_result r;
-	size_t len;
-	void *elf = elf_build(&o, &len);
-	char *path = elf_write_temp(elf, len, "int3");
-	const char *args[] = { "run", "--kernel", path, NULL };
 
-	e2e_run(args, NULL, &r);
+	run_tiny_guest(code, sizeof(code), NULL, &r);
 	E2E_EXPECT_STATUS(&r, 1);
 	TEST_ASSERT((strstr(r.err, "internal error") || strstr(r.err, "triple fault")) &&
 		    strstr(r.err, "rip=0x0000000000100000"), "registers of the failure: %s", r.err);
 	e2e_free(&r);
-	unlink(path);
-	free(path);
-	free(elf);
 	TEST_PASS("internal error / fault at entry: exit 1 with registers");
 }
 
@@ -147,25 +144,14 @@ static void test_unclaimed_access(void)
 		0xef,                           /* out dx, eax */
 		0xf4,                           /* hlt */
 	};
-	struct elf_build_opts o = {
-		.paddr = 0x100000, .code = code, .code_len = sizeof(code), .note = 8,
-		.entry = 0x100000,
-	};
 	struct e2e_result r;
-	size_t len;
-	void *elf = elf_build(&o, &len);
-	char *path = elf_write_temp(elf, len, "unclaimed");
-	const char *args[] = { "run", "--kernel", path, "--debug", NULL };
 
-	e2e_run(args, NULL, &r);
+	run_tiny_guest(code, sizeof(code), "--debug", &r);
 	E2E_EXPECT_STATUS(&r, 42);
 	TEST_ASSERT(strstr(r.err, "pio: unclaimed read addr=0x80 size=1") &&
 		    strstr(r.err, "mmio: unclaimed read addr=0xd0000000 size=4"),
 		    "--debug logs unclaimed accesses: %s", r.err);
 	e2e_free(&r);
-	unlink(path);
-	free(path);
-	free(elf);
 	TEST_PASS("unclaimed port and MMIO reads return all ones, --debug logs them");
 }
 
