@@ -117,6 +117,16 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
+void bus_log_flush(struct bus *b)
+{
+	pthread_mutex_lock(&b->log_lock);
+	if (b->log && b->log_suppressed)
+		fprintf(b->log, "memvmm: debug: %s: %" PRIu64 " more unclaimed accesses not shown\n",
+			b->name, b->log_suppressed);
+	b->log_suppressed = 0;
+	pthread_mutex_unlock(&b->log_lock);
+}
+
 static void bus_log_unclaimed(struct bus *b, const char *what, uint64_t addr,
 			      unsigned int size, uint64_t val)
 {

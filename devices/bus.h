@@ -52,6 +52,9 @@ int bus_register(struct bus *b, uint64_t base, uint64_t len, const char *name,
 	__attribute__((warn_unused_result));
 void bus_unregister(struct bus *b, uint64_t base);
 
+/* Log how many unclaimed accesses the rate limit held back, if any. */
+void bus_log_flush(struct bus *b);
+
 /* Dispatch one access; returns false when no device claims it. */
 bool bus_read(struct bus *b, uint64_t addr, unsigned int size, uint64_t *val);
 bool bus_write(struct bus *b, uint64_t addr, unsigned int size, uint64_t val);

@@ -10,6 +10,8 @@
 
 #include "devices/bus.h"
 
+struct console;
+
 enum vm_stop_reason {
 	VM_STOP_NONE = 0,
 	VM_STOP_GUEST_EXIT,   /* exit device: status from the guest */
@@ -25,7 +27,7 @@ struct device_ctx {
 	int (*irq_line)(void *opaque, unsigned int irq, int level);
 	/* Ask the VM to stop; the first request wins. Never blocks. */
 	void (*request_stop)(void *opaque, enum vm_stop_reason reason, int status);
-	int console_out_fd;     /* where the UART writes (stdout) */
+	struct console *console;  /* where the UART's output goes; NULL: dropped */
 	struct bus *pio;
 	struct bus *mmio;
 };

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * 8250/16550A UART, enough for Linux's 8250 driver and simple polled guests:
- * output goes straight to the console fd, input comes from serial_receive(),
- * interrupts (receive data, transmitter empty) drive IRQ 4. Loopback mode is
- * modelled because Linux's autoconfig probes it.
+ * output goes to the console queue (drained to stdout by its own thread, so a
+ * vCPU never blocks on a slow reader), input comes from serial_receive(),
+ * interrupts (receive data, transmitter empty) drive IRQ 4. While the console
+ * queue is full the transmitter reads busy (LSR.THRE clear) and the
+ * transmitter-empty interrupt comes when it drains. Loopback mode is
+ * modelled because Linux's autoconfig probes it. Wider accesses are handled
+ * as the byte accesses they stand for.
  */
 #include "devices/serial.h"
 
@@ -12,8 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <unistd.h>
 
+#include "devices/console.h"
 #include "devices/device.h"
 #include "guest/abi.h"
 
@@ -61,7 +65,6 @@ struct serial {
 	int irq_level;
 	uint8_t rx[SERIAL_RX_FIFO_BYTES];
 	unsigned int rx_head, rx_count;
-	bool out_broken;       /* console write failed; output is dropped */
 };
 
 /* Pending interrupt identification, highest priority first. Lock held. */
@@ -97,20 +100,6 @@ static void serial_rx_push(struct serial *s, uint8_t c)
 	s->rx_count++;
 }
 
-static void serial_console_write(struct serial *s, uint8_t c)
-{
-	ssize_t n;
-
-	if (s->out_broken || s->ctx.console_out_fd < 0)
-		return;
-	do {
-		n = write(s->ctx.console_out_fd, &c, 1);
-	} while (n < 0 && errno == EINTR);
-	/* A closed or failing console must not stop the guest: drop output. */
-	if (n != 1)
-		s->out_broken = true;
-}
-
 static uint8_t serial_msr(const struct serial *s)
 {
 	uint8_t mcr = s->mcr;
@@ -123,12 +112,16 @@ static uint8_t serial_msr(const struct serial *s)
 	       (mcr & UART_MCR_OUT2 ? UART_MSR_DCD : 0);
 }
 
-static uint64_t serial_read(void *opaque, uint64_t off, unsigned int size)
+static bool serial_tx_ready(struct serial *s)
 {
-	struct serial *s = opaque;
+	return !s->ctx.console || console_room(s->ctx.console) > 0;
+}
+
+/* One register read. Lock held. */
+static uint8_t serial_read_reg(struct serial *s, uint64_t off)
+{
 	uint8_t val = 0;
 
-	pthread_mutex_lock(&s->lock);
 	switch (off) {
 	case UART_RBR_THR:
 		if (s->lcr & UART_LCR_DLAB) {
@@ -157,8 +150,8 @@ static uint64_t serial_read(void *opaque, uint64_t off, unsigned int size)
 		val = s->mcr;
 		break;
 	case UART_LSR:
-		/* Output is written out at once: the transmitter is always empty. */
-		val = UART_LSR_THRE | UART_LSR_TEMT | (s->rx_count ? UART_LSR_DR : 0);
+		val = (serial_tx_ready(s) ? UART_LSR_THRE | UART_LSR_TEMT : 0) |
+		      (s->rx_count ? UART_LSR_DR : 0);
 		break;
 	case UART_MSR:
 		val = serial_msr(s);
@@ -167,17 +160,12 @@ static uint64_t serial_read(void *opaque, uint64_t off, unsigned int size)
 		val = s->scr;
 		break;
 	}
-	serial_update_irq(s);
-	pthread_mutex_unlock(&s->lock);
 	return val;
 }
 
-static void serial_write(void *opaque, uint64_t off, unsigned int size, uint64_t v)
+/* One register write. Lock held. */
+static void serial_write_reg(struct serial *s, uint64_t off, uint8_t val)
 {
-	struct serial *s = opaque;
-	uint8_t val = (uint8_t)v;
-
-	pthread_mutex_lock(&s->lock);
 	switch (off) {
 	case UART_RBR_THR:
 		if (s->lcr & UART_LCR_DLAB) {
@@ -186,9 +174,10 @@ static void serial_write(void *opaque, uint64_t off, unsigned int size, uint64_t
 		}
 		if (s->mcr & UART_MCR_LOOP)
 			serial_rx_push(s, val);
-		else
-			serial_console_write(s, val);
-		s->thri_pending = true;
+		else if (s->ctx.console)
+			console_write(s->ctx.console, &val, 1);
+		/* Otherwise the interrupt comes when the console drains (serial_tx_room). */
+		s->thri_pending = serial_tx_ready(s);
 		break;
 	case UART_IER:
 		if (s->lcr & UART_LCR_DLAB) {
@@ -196,7 +185,7 @@ static void serial_write(void *opaque, uint64_t off, unsigned int size, uint64_t
 			break;
 		}
 		/* Enabling THRI with an empty transmitter raises it at once. */
-		if (!(s->ier & UART_IER_THRI) && (val & UART_IER_THRI))
+		if (!(s->ier & UART_IER_THRI) && (val & UART_IER_THRI) && serial_tx_ready(s))
 			s->thri_pending = true;
 		s->ier = val & UART_IER_MASK;
 		break;
@@ -217,6 +206,41 @@ static void serial_write(void *opaque, uint64_t off, unsigned int size, uint64_t
 	default:
 		break;  /* LSR and MSR are read-only */
 	}
+}
+
+static uint64_t serial_read(void *opaque, uint64_t off, unsigned int size)
+{
+	struct serial *s = opaque;
+	uint64_t val = 0;
+	unsigned int i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < size && off + i < UART_NR_PORTS; i++)
+		val |= (uint64_t)serial_read_reg(s, off + i) << (8 * i);
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return val;
+}
+
+static void serial_write(void *opaque, uint64_t off, unsigned int size, uint64_t val)
+{
+	struct serial *s = opaque;
+	unsigned int i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < size && off + i < UART_NR_PORTS; i++)
+		serial_write_reg(s, off + i, (uint8_t)(val >> (8 * i)));
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The console queue has room again: the transmitter is empty. */
+static void serial_tx_room(void *opaque)
+{
+	struct serial *s = opaque;
+
+	pthread_mutex_lock(&s->lock);
+	s->thri_pending = true;
 	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -226,9 +250,8 @@ static const struct bus_handler serial_handler = {
 	.write = serial_write,
 };
 
-size_t serial_receive(void *state, const void *buf, size_t len)
+size_t serial_receive(struct serial *s, const void *buf, size_t len)
 {
-	struct serial *s = state;
 	const uint8_t *p = buf;
 	size_t n;
 
@@ -240,9 +263,8 @@ size_t serial_receive(void *state, const void *buf, size_t len)
 	return n;
 }
 
-size_t serial_rx_room(void *state)
+size_t serial_rx_room(struct serial *s)
 {
-	struct serial *s = state;
 	size_t room;
 
 	pthread_mutex_lock(&s->lock);
@@ -268,6 +290,8 @@ static int serial_create(const struct device_ctx *ctx, void **state)
 			   &serial_handler, s);
 	if (ret)
 		goto err_mutex;
+	if (ctx->console)
+		console_on_room(ctx->console, serial_tx_room, s);
 	*state = s;
 	return 0;
 err_mutex:
@@ -281,6 +305,8 @@ static void serial_destroy(void *state)
 {
 	struct serial *s = state;
 
+	if (s->ctx.console)
+		console_on_room(s->ctx.console, NULL, NULL);
 	bus_unregister(s->ctx.pio, MEMVMM_COM1_PORT);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

@@ -67,12 +67,13 @@ void e2e_run(const char *const *args, const struct e2e_opts *o, struct e2e_resul
 	struct buf ob = { 0 }, eb = { 0 };
 	const char *argv[64];
 	bool out_open = true, err_open = true, signalled = false;
-	double deadline;
+	double start, deadline;
 	pid_t pid;
 
 	if (!o)
 		o = &none;
-	deadline = now_s() + (o->timeout_s ? o->timeout_s : E2E_TIMEOUT_S);
+	start = now_s();
+	deadline = start + (o->timeout_s ? o->timeout_s : E2E_TIMEOUT_S);
 	argv[nargs++] = e2e_memvmm();
 	while (*args && nargs < 63)
 		argv[nargs++] = *args++;
@@ -87,6 +88,8 @@ void e2e_run(const char *const *args, const struct e2e_opts *o, struct e2e_resul
 		dup2(o->stdin_data ? in[0] : devnull, 0);
 		dup2(out[1], 1);
 		dup2(err[1], 2);
+		if (o->nonblock_stdout)
+			fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
 		close(in[1]);
 		close(out[0]);
 		close(err[0]);
@@ -102,32 +105,45 @@ void e2e_run(const char *const *args, const struct e2e_opts *o, struct e2e_resul
 	}
 	close(in[1]);
 	while (out_open || err_open) {
+		double now = now_s(), left = deadline - now;
+		bool read_out = out_open && !o->stall_stdout &&
+				(now - start) * 1000 >= o->read_delay_ms;
 		struct pollfd p[2] = {
-			{ .fd = out_open ? out[0] : -1, .events = POLLIN },
+			{ .fd = read_out ? out[0] : -1, .events = POLLIN },
 			{ .fd = err_open ? err[0] : -1, .events = POLLIN },
 		};
-		double left = deadline - now_s();
+		bool due = !signalled &&
+			   ((o->signal_when && ob.data && strstr(ob.data, o->signal_when)) ||
+			    (o->signal_after_ms && (now - start) * 1000 >= o->signal_after_ms));
 
+		if (due) {
+			kill(pid, o->sig);
+			if (o->sig2)
+				kill(pid, o->sig2);
+			signalled = true;
+		}
 		if (left <= 0) {
 			kill(pid, SIGKILL);
 			fprintf(stderr, "e2e: memvmm timed out, killed\n");
 			break;
 		}
-		if (poll(p, 2, (int)(left * 1000) + 1) <= 0)
+		/* Wake often enough for the timed parts (signal, read delay). */
+		if (poll(p, 2, left < 0.05 ? (int)(left * 1000) + 1 : 50) <= 0)
 			continue;
 		if (p[0].revents)
 			out_open = buf_read(&ob, out[0]);
 		if (p[1].revents)
 			err_open = buf_read(&eb, err[0]);
-		if (o->signal_when && !signalled && ob.data && strstr(ob.data, o->signal_when)) {
-			kill(pid, o->sig);
-			signalled = true;
-		}
+		/* stderr closed: memvmm has exited (its stdout may be stalled). */
+		if (!err_open && o->stall_stdout)
+			break;
 	}
 	close(out[0]);
 	close(err[0]);
 	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+	r->signaled = WIFSIGNALED(status);
 	r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	r->seconds = now_s() - start;
 	r->out = ob.data ? ob.data : strdup("");
 	r->err = eb.data ? eb.data : strdup("");
 }

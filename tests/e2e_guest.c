@@ -5,6 +5,7 @@
  * SMP, the memory map, and a PVH guest not written with memvmm's guest code.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -157,19 +158,101 @@ static void test_unclaimed_access(void)
 
 static void test_signals(void)
 {
-	static const int sigs[] = { SIGTERM, SIGINT };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 	struct e2e_opts o = { .signal_when = "memvmm-guest: start" };
 	struct e2e_result r;
+	char want[64];
 	unsigned int i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		o.sig = sigs[i];
 		run_guest("hang", &o, &r);
 		E2E_EXPECT_STATUS(&r, 128 + sigs[i]);
-		TEST_ASSERT(strstr(r.err, "stopping on"), "orderly stop: %s", r.err);
+		snprintf(want, sizeof(want), "stopped by signal, exit status %d", 128 + sigs[i]);
+		TEST_ASSERT(strstr(r.err, "stopping on") && strstr(r.err, want),
+			    "orderly stop: %s", r.err);
 		e2e_free(&r);
 	}
-	TEST_PASS("SIGTERM/SIGINT stop a halted guest in order");
+	/* A second signal during the stop must not kill memvmm halfway. */
+	o.sig = SIGINT;
+	o.sig2 = SIGTERM;
+	run_guest("hang", &o, &r);
+	E2E_EXPECT_STATUS(&r, 128 + SIGINT);
+	TEST_ASSERT(strstr(r.err, "stopped by signal"), "orderly stop: %s", r.err);
+	e2e_free(&r);
+	TEST_PASS("SIGTERM/SIGINT/SIGHUP (and a second signal) stop a halted guest in order");
+}
+
+/*
+ * A guest that writes `count` bytes 'A' to COM1, waiting for LSR.THRE before
+ * each as a driver should, then exits 0.
+ */
+static void run_writer_guest(uint32_t count, const struct e2e_opts *o, struct e2e_result *r)
+{
+	uint8_t code[] = {
+		0xb9, 0, 0, 0, 0,               /* mov ecx, count */
+		0x66, 0xba, 0xfd, 0x03,         /* mov dx, 0x3fd (LSR) */
+		0xec,                           /* wait: in al, dx */
+		0xa8, 0x20,                     /* test al, THRE */
+		0x74, 0xfb,                     /* jz wait */
+		0xb2, 0xf8,                     /* mov dl, 0xf8 (THR) */
+		0xb0, 0x41,                     /* mov al, 'A' */
+		0xee,                           /* out dx, al */
+		0xb2, 0xfd,                     /* mov dl, 0xfd */
+		0x49,                           /* dec ecx */
+		0x75, 0xf1,                     /* jnz wait */
+		0x31, 0xc0,                     /* xor eax, eax */
+		0x66, 0xba, 0x01, 0x05,         /* mov dx, 0x501 */
+		0xef,                           /* out dx, eax */
+		0xf4,                           /* hlt */
+	};
+	struct elf_build_opts eo = {
+		.paddr = 0x100000, .code = code, .code_len = sizeof(code), .note = 8,
+		.entry = 0x100000,
+	};
+	size_t len;
+	void *elf;
+	char *path;
+
+	memcpy(&code[1], &count, 4);
+	elf = elf_build(&eo, &len);
+	path = elf_write_temp(elf, len, "writer");
+	{
+		const char *args[] = { "run", "--kernel", path, NULL };
+
+		e2e_run(args, o, r);
+	}
+	unlink(path);
+	free(path);
+	free(elf);
+}
+
+static void test_slow_console_reader(void)
+{
+	const uint32_t bytes = 200000;  /* more than the pipe and the console queue hold */
+	struct e2e_opts stalled = {
+		.stall_stdout = true, .signal_after_ms = 1500, .sig = SIGTERM, .timeout_s = 60,
+	};
+	struct e2e_opts late = { .nonblock_stdout = true, .read_delay_ms = 700 };
+	struct e2e_result r;
+	size_t i, n;
+
+	/* Nobody reads stdout: the guest waits on LSR, memvmm still stops in order. */
+	run_writer_guest(UINT32_MAX, &stalled, &r);
+	E2E_EXPECT_STATUS(&r, 128 + SIGTERM);
+	TEST_ASSERT(strstr(r.err, "stopped by signal"), "orderly stop: %s", r.err);
+	e2e_free(&r);
+	TEST_PASS("stdout nobody reads: the guest waits, SIGTERM still stops memvmm");
+
+	/* A non-blocking stdout read late: every byte arrives, in order. */
+	run_writer_guest(bytes, &late, &r);
+	E2E_EXPECT_STATUS(&r, 0);
+	n = strlen(r.out);
+	for (i = 0; i < n && r.out[i] == 'A'; i++)
+		;
+	TEST_ASSERT(n == bytes && i == n, "got %zu bytes (%zu 'A's), want %u", n, i, bytes);
+	e2e_free(&r);
+	TEST_PASS("non-blocking stdout read late: all 200000 bytes arrive");
 }
 
 static void test_console_input(void)
@@ -239,6 +322,7 @@ int main(void)
 	test_emulation_failure();
 	test_unclaimed_access();
 	test_signals();
+	test_slow_console_reader();
 	test_console_input();
 	test_smp_and_memmap();
 	test_foreign_pvh_guest();

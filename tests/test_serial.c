@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* The 8250 UART: output, input FIFO, interrupts, loopback, divisor latch. */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "devices/console.h"
 #include "devices/device.h"
 #include "devices/serial.h"
 #include "guest/abi.h"
@@ -28,6 +30,21 @@ static void fake_stop(void *opaque, enum vm_stop_reason r, int status)
 static struct bus pio;
 static int out_pipe[2];
 
+/* Read what the console thread wrote, waiting up to timeout_ms for it. */
+static ssize_t read_console_within(char *buf, size_t len, int timeout_ms)
+{
+	struct pollfd p = { .fd = out_pipe[0], .events = POLLIN };
+
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return -1;
+	return read(out_pipe[0], buf, len);
+}
+
+static ssize_t read_console(char *buf, size_t len)
+{
+	return read_console_within(buf, len, 5000);
+}
+
 static uint8_t rd(unsigned int reg)
 {
 	uint64_t v;
@@ -47,22 +64,26 @@ int main(void)
 		.irq_line = fake_irq, .request_stop = fake_stop, .pio = &pio,
 	};
 	const char *msg = "hello\n";
+	struct console *con;
 	char buf[64];
-	void *s;
+	struct serial *s;
+	void *state;
 	int i;
 
 	/* memvmm ignores SIGPIPE too: a closed console must not kill it. */
 	signal(SIGPIPE, SIG_IGN);
 	TEST_OK(bus_init(&pio, "pio"));
 	TEST_ASSERT(pipe2(out_pipe, O_NONBLOCK) == 0, "pipe");
-	ctx.console_out_fd = out_pipe[1];
-	TEST_OK(serial_device_ops.create(&ctx, &s));
+	TEST_OK(console_create(out_pipe[1], &con));
+	ctx.console = con;
+	TEST_OK(serial_device_ops.create(&ctx, &state));
+	s = state;
 
 	/* Output: transmitter always empty, bytes reach the console unchanged. */
 	TEST_ASSERT((rd(5) & 0x60) == 0x60, "LSR THRE|TEMT");
 	for (i = 0; msg[i]; i++)
 		wr(0, (uint8_t)msg[i]);
-	TEST_ASSERT(read(out_pipe[0], buf, sizeof(buf)) == 6 && !memcmp(buf, msg, 6),
+	TEST_ASSERT(read_console(buf, sizeof(buf)) == 6 && !memcmp(buf, msg, 6),
 		    "console got the bytes");
 	TEST_ASSERT(irq_changes == 0, "no interrupt without OUT2 and IER");
 	TEST_PASS("output");
@@ -91,7 +112,7 @@ int main(void)
 	TEST_ASSERT((rd(2) & 0x0f) == 0x01 && irq_level == 0, "IIR read acks THRI");
 	wr(0, 'z');
 	TEST_ASSERT(irq_level == 1, "THRI again after a write");
-	TEST_ASSERT(read(out_pipe[0], buf, sizeof(buf)) == 1, "z written");
+	TEST_ASSERT(read_console(buf, sizeof(buf)) == 1, "z written");
 	wr(1, 0);
 	TEST_ASSERT(irq_level == 0, "IER cleared");
 	TEST_PASS("transmitter-empty interrupt");
@@ -101,7 +122,7 @@ int main(void)
 	TEST_ASSERT((rd(6) & 0xf0) == 0x90, "MSR mirrors MCR in loopback: 0x%x", rd(6));
 	wr(0, 0x5a);
 	TEST_ASSERT(rd(0) == 0x5a, "looped back");
-	TEST_ASSERT(read(out_pipe[0], buf, sizeof(buf)) < 0, "nothing reached the console");
+	TEST_ASSERT(read_console_within(buf, sizeof(buf), 200) < 0, "nothing reached the console");
 	wr(4, 0x08);
 	TEST_ASSERT((rd(6) & 0xb0) == 0xb0, "MSR: DCD|DSR|CTS");
 	wr(3, 0x80);
@@ -114,13 +135,40 @@ int main(void)
 	TEST_ASSERT(rd(7) == 0xa5, "scratch");
 	TEST_PASS("loopback, divisor latch, scratch");
 
+	/*
+	 * Flow control: nobody reads stdout, so the pipe and then the console
+	 * queue fill; the transmitter reads busy instead of the vCPU blocking.
+	 * Draining the pipe empties the queue and raises THRI.
+	 */
+	wr(4, 0x08);                    /* OUT2, no loopback */
+	wr(1, 0x02);                    /* IER.THRI */
+	(void)rd(2);                    /* ack the THRI raised by enabling it */
+	for (i = 0; (rd(5) & 0x20) && i < 4 * (int)CONSOLE_QUEUE_BYTES; i++)
+		wr(0, 'f');
+	TEST_ASSERT(!(rd(5) & 0x60), "LSR reports the transmitter busy after %d bytes", i);
+	TEST_ASSERT(i >= (int)CONSOLE_QUEUE_BYTES, "queue held %d bytes", i);
+	TEST_ASSERT(irq_level == 0, "no THRI while busy");
+	{
+		size_t got = 0;
+		ssize_t n;
+
+		while (got < (size_t)i && (n = read_console(buf, sizeof(buf))) > 0)
+			got += (size_t)n;
+		TEST_ASSERT(got == (size_t)i, "every byte arrived: %zu of %d", got, i);
+	}
+	TEST_ASSERT((rd(5) & 0x60) == 0x60, "transmitter empty again");
+	TEST_ASSERT(irq_level == 1, "THRI raised when the console drained");
+	wr(1, 0);
+	TEST_PASS("flow control: full console queue reads busy, drains without loss");
+
 	/* A closed console drops output instead of failing. */
 	close(out_pipe[0]);
 	wr(0, 'q');
 	wr(0, 'q');
 	TEST_PASS("closed console");
 
-	serial_device_ops.destroy(s);
+	serial_device_ops.destroy(state);
+	console_destroy(con);
 	bus_destroy(&pio);
 	return 0;
 }

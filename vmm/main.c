@@ -6,6 +6,7 @@
  *   2       bad command-line input (the message names the bad value)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,6 +90,9 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	ret = vm_create(&vm, &cfg, &e);
+	if (vm.backend_note[0] && !cfg.quiet)
+		fprintf(stderr, "memvmm: note: using %s, not guest_memfd: %s\n",
+			vm.mem.ops ? vm.mem.ops->name : "memfd", vm.backend_note);
 	if (ret) {
 		fprintf(stderr, "memvmm: %s\n", e.text);
 		vm_destroy(&vm);
@@ -136,9 +140,45 @@ static int cmd_probe(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * With fd 0, 1 or 2 closed, memvmm's own fds (eventfds, guest memory) would
+ * take their numbers and receive console or log output. Park /dev/null there.
+ */
+static int main_fill_std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0)
+			continue;
+		if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			return -1;
+	}
+	return 0;
+}
+
+/* What main() returns, unless writing stdout failed (e.g. a full disk). */
+static int main_finish(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "memvmm: writing standard output failed: %s\n", strerror(errno));
+		return status ? status : EXIT_FAIL;
+	}
+	return status;
+}
+
+static int main_dispatch(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
 	main_start_ns = vm_now_ns();
+	if (main_fill_std_fds())
+		return EXIT_FAIL;
+	return main_finish(main_dispatch(argc, argv));
+}
+
+static int main_dispatch(int argc, char **argv)
+{
 	/* A closed stdout must not kill memvmm; the UART drops output instead. */
 	signal(SIGPIPE, SIG_IGN);
 	if (vcpu_init_signals()) {

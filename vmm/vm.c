@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/console.h"
 #include "devices/serial.h"
 #include "vmm/boot.h"
 #include "vmm/options.h"
@@ -29,7 +30,6 @@ static const struct device_ops *const vm_devices[] = {
 };
 #define VM_NR_DEVICES (sizeof(vm_devices) / sizeof(vm_devices[0]))
 _Static_assert(VM_NR_DEVICES <= VM_MAX_DEVICES, "device table fits");
-#define VM_SERIAL_INDEX 0
 
 #define CONSOLE_POLL_RETRY_MS 10
 
@@ -112,10 +112,8 @@ static int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct 
 	int ret;
 
 	if (!mc.backend) {
-		mc.backend = mem_backend_default(vm->kvm.vm_fd, why, sizeof(why));
-		if (why[0] && !cfg->quiet)
-			fprintf(stderr, "memvmm: note: using %s, not guest_memfd: %s\n",
-				mc.backend->name, why);
+		mc.backend = mem_backend_default(vm->kvm.vm_fd, vm->backend_note,
+						 sizeof(vm->backend_note));
 	} else if (mc.backend->supported(vm->kvm.vm_fd, why, sizeof(why))) {
 		return errmsg_set(e, -EOPNOTSUPP, "backend %s is not supported here: %s",
 				  mc.backend->name, why);
@@ -176,11 +174,14 @@ static int vm_create_devices(struct vm *vm, const struct run_config *cfg, struct
 	vm->buses_ready = true;
 	if (cfg->debug)
 		vm->pio.log = vm->mmio.log = stderr;
+	ret = console_create(STDOUT_FILENO, &vm->console);
+	if (ret)
+		return errmsg_set(e, ret, "console setup failed: %s", strerror(-ret));
 	vm->dev_ctx = (struct device_ctx){
 		.opaque = vm,
 		.irq_line = vm_irq_line,
 		.request_stop = vm_request_stop,
-		.console_out_fd = STDOUT_FILENO,
+		.console = vm->console,
 		.pio = &vm->pio,
 		.mmio = &vm->mmio,
 	};
@@ -190,6 +191,8 @@ static int vm_create_devices(struct vm *vm, const struct run_config *cfg, struct
 		ret = ops->create(&vm->dev_ctx, &vm->dev_state[vm->nr_devices]);
 		if (ret)
 			return errmsg_set(e, ret, "device %s: %s", ops->name, strerror(-ret));
+		if (ops == &serial_device_ops)
+			vm->serial = vm->dev_state[vm->nr_devices];
 	}
 	return 0;
 }
@@ -237,14 +240,32 @@ static int vm_create_vcpus(struct vm *vm, const struct run_config *cfg,
 	return vcpu_setup_pvh(&vm->vcpus[0], boot->entry, boot->start_info, e);
 }
 
+/* The signals that stop the VM in order; read through a signalfd by vm_run(). */
+static void vm_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
 int vm_create(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
 {
 	struct boot_request req = {
 		.kernel = cfg->kernel, .initrd = cfg->initrd, .cmdline = cfg->cmdline,
 	};
 	struct boot_result boot;
+	sigset_t stop_sigs;
 	int ret;
 
+	/*
+	 * Blocked before any thread exists (console, memslots, vCPUs inherit the
+	 * mask), so that only vm_run()'s signalfd ever sees them, and they stay
+	 * blocked until exit: a second signal during teardown must not kill
+	 * memvmm before it has flushed the console and cleaned up.
+	 */
+	vm_stop_signals(&stop_sigs);
+	pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
 	vm->stop_efd = vm->started_efd = -1;
@@ -274,12 +295,22 @@ int vm_create(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
 	return vm_register_finish(vm, e, ret);
 }
 
+/*
+ * Console input is read when stdin is open, and for a terminal only when
+ * memvmm is in the foreground (a background read would stop it with SIGTTIN).
+ */
+static bool vm_stdin_usable(void)
+{
+	if (fcntl(STDIN_FILENO, F_GETFD) < 0)
+		return false;
+	return !isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) == getpgrp();
+}
+
 /* Move console input to the UART as far as its FIFO has room. */
 static bool vm_console_input(struct vm *vm)
 {
-	void *serial = vm->dev_state[VM_SERIAL_INDEX];
 	char buf[SERIAL_RX_FIFO_BYTES];
-	size_t room = serial_rx_room(serial);
+	size_t room = serial_rx_room(vm->serial);
 	ssize_t n;
 
 	if (!room)
@@ -289,7 +320,7 @@ static bool vm_console_input(struct vm *vm)
 		return errno == EINTR || errno == EAGAIN;
 	if (n == 0)
 		return false;  /* EOF: stop watching stdin */
-	serial_receive(serial, buf, (size_t)n);
+	serial_receive(vm->serial, buf, (size_t)n);
 	return true;
 }
 
@@ -308,17 +339,12 @@ int vm_run(struct vm *vm, void (*on_started)(struct vm *vm, void *arg), void *ar
 {
 	enum { FD_STOP, FD_STARTED, FD_SIGNAL, FD_STDIN, NR_FDS };
 	struct pollfd pfd[NR_FDS];
-	bool stdin_open = fcntl(STDIN_FILENO, F_GETFD) >= 0;
+	bool stdin_open = vm_stdin_usable();
 	sigset_t sigs;
 	unsigned int i;
 	int sfd, ret;
 
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	/* Blocked before the vCPU threads exist, so only signalfd sees them. */
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	vm_stop_signals(&sigs);  /* blocked since vm_create() */
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
 		fprintf(stderr, "memvmm: signalfd failed: %s\n", strerror(errno));
@@ -333,7 +359,7 @@ int vm_run(struct vm *vm, void (*on_started)(struct vm *vm, void *arg), void *ar
 		}
 	}
 	while (!atomic_load(&vm->stopping)) {
-		bool fifo_full = stdin_open && !serial_rx_room(vm->dev_state[VM_SERIAL_INDEX]);
+		bool fifo_full = stdin_open && !serial_rx_room(vm->serial);
 
 		pfd[FD_STOP] = (struct pollfd){ .fd = vm->stop_efd, .events = POLLIN };
 		pfd[FD_STARTED] = (struct pollfd){ .fd = vm->started_efd, .events = POLLIN };
@@ -368,7 +394,6 @@ int vm_run(struct vm *vm, void (*on_started)(struct vm *vm, void *arg), void *ar
 	}
 	vm_stop_vcpus(vm);
 	close(sfd);
-	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	return vm->stop_status;
 }
 
@@ -385,7 +410,11 @@ void vm_destroy(struct vm *vm)
 		vm->nr_devices--;
 		vm_devices[vm->nr_devices]->destroy(vm->dev_state[vm->nr_devices]);
 	}
+	console_destroy(vm->console);
+	vm->console = NULL;
 	if (vm->buses_ready) {
+		bus_log_flush(&vm->pio);
+		bus_log_flush(&vm->mmio);
 		bus_destroy(&vm->mmio);
 		bus_destroy(&vm->pio);
 		vm->buses_ready = false;

@@ -20,12 +20,16 @@ struct run_config;
 struct vm {
 	struct kvm kvm;
 	struct guest_mem mem;
+	/* Why the default backend is not guest_memfd ("" when it is). */
+	char backend_note[160];
 	pthread_t register_thread;   /* installs the memslots during setup */
 	bool register_running;
 	int register_ret;
 	struct bus pio;
 	struct bus mmio;
 	bool buses_ready;
+	struct console *console;
+	struct serial *serial;
 	struct device_ctx dev_ctx;
 	void *dev_state[VM_MAX_DEVICES];
 	unsigned int nr_devices;
