@@ -13,6 +13,7 @@
 #include "mem/backend.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -85,9 +86,18 @@ static int gmem_create(struct mem_region *r, int vm_fd)
 	fd = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, &args);
 	if (fd < 0)
 		return -errno;
+	/* KVM hands the fd out without O_CLOEXEC. */
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
 	ret = __mem_region_map(r, fd, MAP_SHARED);
 	if (ret)
-		close(fd);
+		goto err_close;
+	return 0;
+
+err_close:
+	close(fd);
 	return ret;
 }
 

@@ -12,7 +12,8 @@
 
 void *elf_build(const struct elf_build_opts *o, size_t *len)
 {
-	const size_t note_len = sizeof(Elf64_Nhdr) + 4 + 8;
+	const size_t name_len = o->note_align == 8 ? 8 : 4;  /* "Xen\0", padded */
+	const size_t note_len = sizeof(Elf64_Nhdr) + 8 + 8;
 	const size_t code_off = ELF_BUILD_NOTE_OFF + note_len;
 	size_t total = code_off + o->code_len;
 	uint8_t *buf = calloc(1, total);
@@ -42,12 +43,13 @@ void *elf_build(const struct elf_build_opts *o, size_t *len)
 	};
 	ph[1] = (Elf64_Phdr){
 		.p_type = PT_NOTE, .p_flags = PF_R, .p_offset = ELF_BUILD_NOTE_OFF,
-		.p_filesz = o->note ? sizeof(nh) + 4 + (size_t)o->note : 0, .p_align = 4,
+		.p_filesz = o->note ? sizeof(nh) + name_len + (size_t)o->note : 0,
+		.p_align = o->note_align == 8 ? 8 : 4,
 	};
 	if (o->note) {
 		memcpy(note, &nh, sizeof(nh));
 		memcpy(note + sizeof(nh), "Xen", 4);
-		memcpy(note + sizeof(nh) + 4, &o->entry, (size_t)o->note);
+		memcpy(note + sizeof(nh) + name_len, &o->entry, (size_t)o->note);
 	}
 	memcpy(buf + code_off, o->code, o->code_len);
 	*len = total;

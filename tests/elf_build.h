@@ -13,6 +13,7 @@ struct elf_build_opts {
 	uint64_t bss_len;        /* extra zeroed bytes after the code */
 	int note;                /* 0: no PVH note, 4 or 8: note with that desc size */
 	uint64_t entry;          /* PVH entry written in the note */
+	int note_align;          /* 0 or 4: 4-byte note padding; 8: 8-byte */
 };
 
 /* Returns a malloc'd image and its size in *len. Layout: ehdr, 2 phdrs, note, code. */

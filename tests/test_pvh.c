@@ -90,7 +90,7 @@ static void test_malformed(void)
 	expect_refused(text, sizeof(text), "not an ELF file", "text file");
 	elf = good_image(&len);
 	expect_refused(elf, 40, "truncated ELF header", "header cut short");
-	expect_refused(elf, 100, "truncated: program headers", "program headers cut short");
+	expect_refused(elf, 100, "program headers at file offset 64", "program headers cut short");
 	expect_refused(elf, len - 10, "truncated: segment", "segment cut short");
 	elf[EI_CLASS] = ELFCLASS32;
 	expect_refused(elf, len, "not an ELF64", "ELF32 image");
@@ -102,7 +102,7 @@ static void test_malformed(void)
 	expect_refused(elf, len, "not an executable", "shared object");
 	((Elf64_Ehdr *)elf)->e_type = ET_EXEC;
 	((Elf64_Ehdr *)elf)->e_phoff = UINT64_MAX - 8;
-	expect_refused(elf, len, "truncated: program headers", "wrapping e_phoff");
+	expect_refused(elf, len, "file is", "wrapping e_phoff");
 	free(elf);
 
 	o.note = 0;
@@ -154,6 +154,18 @@ static void test_malformed(void)
 	expect_refused(elf, len, "truncated ELF note", "note running past its segment");
 	phdr(elf, 1)->p_filesz = 1ull << 40;
 	expect_refused(elf, len, "PT_NOTE", "note segment past the end of the file");
+	free(elf);
+
+	/* 8-byte note padding in an 8-aligned note segment. */
+	o.note_align = 8;
+	elf = elf_build(&o, &len);
+	{
+		struct pvh_image img;
+		struct errmsg e = { 0 };
+
+		TEST_OK(pvh_parse(elf, len, &gm, &img, &e));
+		TEST_ASSERT(img.entry == CODE_GPA, "entry 0x%x", img.entry);
+	}
 	free(elf);
 	TEST_PASS("malformed images are refused with a reason");
 }
@@ -215,6 +227,16 @@ static void test_boot_data(void)
 	TEST_ASSERT(gpa == (256ull << 20) - 8192, "module at 0x%lx", (long)gpa);
 	TEST_ASSERT(pvh_place_module(&gm, &img, 255ull << 20, &gpa) == -ENOSPC,
 		    "a module over the kernel must not fit");
+	{
+		/* A kernel below 1 MiB: the module still stays above the legacy area. */
+		struct pvh_image low = { .highest = 0x11000 };
+		uint64_t g;
+
+		TEST_ASSERT(pvh_place_module(&gm, &low, (256ull << 20) - 0x100000 + 4096, &g) ==
+			    -ENOSPC, "module over the legacy BIOS area");
+		TEST_OK(pvh_place_module(&gm, &low, (256ull << 20) - 0x100000, &g));
+		TEST_ASSERT(g == 0x100000, "module at 0x%lx", (long)g);
+	}
 	bp.module_gpa = gpa;
 	bp.module_size = 5000;
 	TEST_OK(pvh_write_boot_data(&gm, &bp, &si_gpa));

@@ -49,10 +49,8 @@ static int check_header(const Elf64_Ehdr *eh, size_t len, struct errmsg *e)
 				  eh->e_phnum, eh->e_phentsize);
 	if (!in_file(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), len))
 		return errmsg_set(e, -ENOEXEC,
-				  "truncated: program headers at %llu..%llu, file is %zu bytes",
-				  (unsigned long long)eh->e_phoff,
-				  (unsigned long long)(eh->e_phoff + (uint64_t)eh->e_phnum *
-						       sizeof(Elf64_Phdr)), len);
+				  "truncated: %u program headers at file offset %llu, file is %zu bytes",
+				  eh->e_phnum, (unsigned long long)eh->e_phoff, len);
 	return 0;
 }
 
@@ -61,6 +59,8 @@ static int find_entry_note(const uint8_t *elf, const Elf64_Phdr *ph, uint32_t *e
 			   struct errmsg *e)
 {
 	const uint8_t *p = elf + ph->p_offset, *end = p + ph->p_filesz;
+	/* Notes are padded to 4 bytes (Linux, gcc, ld) or, in an 8-aligned segment, 8. */
+	const uint64_t pad = ph->p_align == 8 ? 7 : 3;
 
 	while ((size_t)(end - p) >= sizeof(Elf64_Nhdr)) {
 		Elf64_Nhdr nh;
@@ -68,9 +68,8 @@ static int find_entry_note(const uint8_t *elf, const Elf64_Phdr *ph, uint32_t *e
 
 		memcpy(&nh, p, sizeof(nh));
 		p += sizeof(nh);
-		/* Notes are 4-byte aligned in x86-64 images (Linux, gcc, ld). */
-		name_sz = ((uint64_t)nh.n_namesz + 3) & ~3ull;
-		desc_sz = ((uint64_t)nh.n_descsz + 3) & ~3ull;
+		name_sz = ((uint64_t)nh.n_namesz + pad) & ~pad;
+		desc_sz = ((uint64_t)nh.n_descsz + pad) & ~pad;
 		if (name_sz > (uint64_t)(end - p) || desc_sz > (uint64_t)(end - p) - name_sz)
 			return errmsg_set(e, -ENOEXEC, "truncated ELF note in PT_NOTE at offset %llu",
 					  (unsigned long long)ph->p_offset);
@@ -117,15 +116,14 @@ static int add_segment(const Elf64_Phdr *ph, size_t len, const struct guest_mem 
 				  (unsigned long long)ph->p_paddr);
 	if (!in_file(ph->p_offset, ph->p_filesz, len))
 		return errmsg_set(e, -ENOEXEC,
-				  "truncated: segment at 0x%llx needs file bytes %llu..%llu, file is %zu bytes",
-				  (unsigned long long)ph->p_paddr,
-				  (unsigned long long)ph->p_offset,
-				  (unsigned long long)(ph->p_offset + ph->p_filesz), len);
+				  "truncated: segment at 0x%llx needs %llu bytes at file offset %llu, "
+				  "file is %zu bytes", (unsigned long long)ph->p_paddr,
+				  (unsigned long long)ph->p_filesz, (unsigned long long)ph->p_offset,
+				  len);
 	if (!mem_range_is_ram(gm, ph->p_paddr, ph->p_memsz))
 		return errmsg_set(e, -ENOEXEC,
-				  "segment 0x%llx..0x%llx is outside guest RAM (%llu MiB)",
-				  (unsigned long long)ph->p_paddr,
-				  (unsigned long long)(ph->p_paddr + ph->p_memsz),
+				  "segment at 0x%llx (%llu bytes) is outside guest RAM (%llu MiB)",
+				  (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz,
 				  (unsigned long long)(gm->ram_size >> 20));
 	if (overlaps(ph->p_paddr, ph->p_memsz, PVH_BOOT_AREA_START,
 		     PVH_BOOT_AREA_END - PVH_BOOT_AREA_START))
@@ -151,6 +149,7 @@ int pvh_parse(const void *elf, size_t len, const struct guest_mem *gm,
 {
 	const Elf64_Ehdr *eh = elf;
 	bool have_entry = false;
+	int note_err = 0;
 	unsigned int i;
 	int ret;
 
@@ -164,17 +163,23 @@ int pvh_parse(const void *elf, size_t len, const struct guest_mem *gm,
 		memcpy(&ph, (const uint8_t *)elf + eh->e_phoff + i * sizeof(ph), sizeof(ph));
 		if (ph.p_type == PT_LOAD) {
 			ret = add_segment(&ph, len, gm, img, e);
-		} else if (ph.p_type == PT_NOTE && !have_entry) {
+			if (ret)
+				return ret;
+		} else if (ph.p_type == PT_NOTE && !have_entry && !note_err) {
+			/* A broken note segment only matters if no other has the entry. */
 			if (!in_file(ph.p_offset, ph.p_filesz, len))
-				return errmsg_set(e, -ENOEXEC,
-						  "truncated: PT_NOTE at offset %llu runs past the end of the file",
-						  (unsigned long long)ph.p_offset);
-			ret = find_entry_note(elf, &ph, &img->entry, e);
+				ret = errmsg_set(e, -ENOEXEC,
+						 "truncated: PT_NOTE at offset %llu runs past the end of the file",
+						 (unsigned long long)ph.p_offset);
+			else
+				ret = find_entry_note(elf, &ph, &img->entry, e);
 			have_entry = ret == 1;
+			if (ret < 0)
+				note_err = ret;
 		}
-		if (ret < 0)
-			return ret;
 	}
+	if (!have_entry && note_err)
+		return note_err;
 	if (!have_entry)
 		return errmsg_set(e, -ENOEXEC,
 				  "no PVH entry point (no XEN_ELFNOTE_PHYS32_ENTRY note); bzImage and "
@@ -213,7 +218,8 @@ int pvh_place_module(const struct guest_mem *gm, const struct pvh_image *img,
 	const struct mem_region *low = &gm->region[0];
 	uint64_t size = (module_size + PAGE_MASK) & ~PAGE_MASK;
 	uint64_t top = low->gpa + low->size;
-	uint64_t floor = img->highest > PVH_BOOT_AREA_END ? img->highest : PVH_BOOT_AREA_END;
+	/* Above the kernel, and never in the boot data or the reserved legacy area. */
+	uint64_t floor = img->highest > PVH_LEGACY_HOLE_END ? img->highest : PVH_LEGACY_HOLE_END;
 
 	floor = (floor + PAGE_MASK) & ~PAGE_MASK;
 	if (!gm->nr_regions || size < module_size || size > top || top - size < floor)
