@@ -13,7 +13,7 @@
 #include "mem/mem.h"
 
 /* supported() for backends that need nothing from KVM. */
-int mem_backend_always_supported(int vm_fd, char *why, size_t whylen);
+int mem_backend_always_supported(int vm_fd, char *why, size_t whylen) MEM_WUR;
 
 /* mmap r->size bytes of fd (-1 for anonymous) into r->hva; fd is not closed on failure. */
 int __mem_region_map(struct mem_region *r, int fd, int mmap_flags) MEM_WUR;

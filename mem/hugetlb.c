@@ -3,8 +3,8 @@
  * hugetlb backend: a memfd on the 2 MiB hugetlbfs, mapped MAP_SHARED.
  *
  * Huge pages are reserved when the file is mapped, so create() fails with
- * -ENOMEM right away (not with SIGBUS later) when too few are free; the front
- * end can explain that with mem_hugetlb_free_pages(). Sizes and discard
+ * -ENOMEM right away (not with SIGBUS later) when too few are free, and
+ * explain_create_error() says how many are needed and free. Sizes and discard
  * ranges must be multiples of 2 MiB (-EINVAL otherwise). Discard punches a
  * hole, which returns the pages to the pool.
  *
@@ -85,6 +85,19 @@ int mem_hugetlb_free_pages(uint64_t *free_pages, uint64_t *total_pages)
 	return 0;
 }
 
+static void hugetlb_explain_create_error(uint64_t size, int err, char *buf, size_t len)
+{
+	uint64_t free_pages, total_pages;
+
+	buf[0] = '\0';
+	if (err != -ENOMEM || mem_hugetlb_free_pages(&free_pages, &total_pages))
+		return;
+	snprintf(buf, len, "it needs %llu huge pages of 2M, %llu of %llu are free "
+		 "(see /proc/sys/vm/nr_hugepages)",
+		 (unsigned long long)(size / MEM_HUGE_PAGE_BYTES),
+		 (unsigned long long)free_pages, (unsigned long long)total_pages);
+}
+
 const struct mem_backend_ops mem_backend_hugetlb = {
 	.name = "hugetlb",
 	.align = MEM_HUGE_PAGE_BYTES,
@@ -94,4 +107,5 @@ const struct mem_backend_ops mem_backend_hugetlb = {
 	.destroy = mem_region_release,
 	.discard = mem_region_punch_hole,
 	.resident = mem_region_mincore,
+	.explain_create_error = hugetlb_explain_create_error,
 };

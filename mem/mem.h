@@ -67,6 +67,11 @@ struct mem_backend_ops {
 	/* Bytes of [off, off+len) backed by host memory right now. */
 	int (*resident)(const struct mem_region *r, uint64_t off, uint64_t len,
 			uint64_t *bytes);
+	/*
+	 * Optional: after create() of size bytes failed with err, write what
+	 * the host lacks (e.g. free huge pages) to buf; "" when nothing to add.
+	 */
+	void (*explain_create_error)(uint64_t size, int err, char *buf, size_t len);
 };
 
 extern const struct mem_backend_ops mem_backend_guest_memfd;

@@ -35,9 +35,9 @@ int kvm_create_irqchip(struct kvm *k, struct errmsg *e) __attribute__((warn_unus
 void kvm_close(struct kvm *k);
 
 /* KVM_CHECK_EXTENSION on fd; negative errno on failure. */
-int kvm_check_cap(int fd, long cap);
+int kvm_check_cap(int fd, long cap) __attribute__((warn_unused_result));
 
 /* Set a legacy interrupt line (KVM_IRQ_LINE). 0 or -errno. */
-int kvm_irq_line(int vm_fd, unsigned int irq, int level);
+int kvm_irq_line(int vm_fd, unsigned int irq, int level) __attribute__((warn_unused_result));
 
 #endif /* MEMVMM_KVM_H */

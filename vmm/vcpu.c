@@ -22,7 +22,8 @@
 #include "vmm/pvh.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
-#define CPUID_MAX_ENTRIES 256
+#define CPUID_FIRST_ENTRIES 128
+#define CPUID_MAX_ENTRIES 4096
 #define X86_CR0_PE 0x1ull
 #define X86_CR0_ET 0x10ull
 #define X86_RFLAGS_RESERVED 0x2ull
@@ -61,16 +62,24 @@ int vcpu_supported_cpuid(int sys_fd, struct kvm_cpuid2 **out)
 	struct kvm_cpuid2 *c;
 	struct kvm_cpuid_entry2 *hv;
 
-	/* One spare entry for the timing leaf. */
-	c = calloc(1, sizeof(*c) + (CPUID_MAX_ENTRIES + 1) * sizeof(c->entries[0]));
-	if (!c)
-		return -ENOMEM;
-	c->nent = CPUID_MAX_ENTRIES;
-	if (ioctl(sys_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
-		int ret = -errno;
+	uint32_t room = CPUID_FIRST_ENTRIES;
 
+	for (;;) {
+		int ret;
+
+		/* One spare entry for the timing leaf. */
+		c = calloc(1, sizeof(*c) + (room + 1) * sizeof(c->entries[0]));
+		if (!c)
+			return -ENOMEM;
+		c->nent = room;
+		if (ioctl(sys_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			break;
+		ret = -errno;
 		free(c);
-		return ret;
+		/* E2BIG: KVM has more leaves than room; try with more. */
+		if (ret != -E2BIG || room >= CPUID_MAX_ENTRIES)
+			return ret;
+		room *= 2;
 	}
 	hv = cpuid_find(c, MEMVMM_CPUID_HV_BASE, 0);
 	if (hv && !cpuid_find(c, MEMVMM_CPUID_TIMING, 0)) {

@@ -79,29 +79,26 @@ static int vm_irq_line(void *opaque, unsigned int irq, int level)
 	return kvm_irq_line(vm->kvm.vm_fd, irq, level);
 }
 
-/* Say which region failed, on which backend, and for hugetlb what the pool holds. */
+/* Say which region failed, on which backend, and what the host lacks. */
 static int vm_memory_error(const struct mem_config *mc, unsigned int failed, int ret,
 			   struct errmsg *e)
 {
 	struct mem_layout layout = { 0 };
-	uint64_t free_pages, total_pages, size = 0, gpa = 0;
+	uint64_t size = 0, gpa = 0;
 	char extra[160] = "";
 
 	if (mem_layout_build(mc->size, &layout) == 0 && failed < layout.nr) {
 		size = layout.range[failed].size;
 		gpa = layout.range[failed].gpa;
 	}
-	if (mc->backend == &mem_backend_hugetlb &&
-	    mem_hugetlb_free_pages(&free_pages, &total_pages) == 0)
-		snprintf(extra, sizeof(extra), "; it needs %llu huge pages of 2M, %llu of %llu are "
-			 "free (see /proc/sys/vm/nr_hugepages)",
-			 (unsigned long long)(size / MEM_HUGE_PAGE_BYTES),
-			 (unsigned long long)free_pages, (unsigned long long)total_pages);
+	if (mc->backend->explain_create_error)
+		mc->backend->explain_create_error(size, ret, extra, sizeof(extra));
 	return errmsg_set(e, ret, "cannot allocate guest memory: %s region %u (%lluM at 0x%llx "
-			  "of %lluM): %s (%s)%s", mc->backend->name, failed,
+			  "of %lluM): %s (%s)%s%s", mc->backend->name, failed,
 			  (unsigned long long)(size >> 20), (unsigned long long)gpa,
 			  (unsigned long long)(mc->size >> 20),
-			  strerrorname_np(-ret) ? strerrorname_np(-ret) : "?", strerror(-ret), extra);
+			  strerrorname_np(-ret) ? strerrorname_np(-ret) : "?", strerror(-ret),
+			  extra[0] ? "; " : "", extra);
 }
 
 static int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
