@@ -61,6 +61,15 @@ int __mem_region_map(struct mem_region *r, int fd, int mmap_flags)
 	return 0;
 }
 
+int mem_region_adopt_fd(struct mem_region *r, int fd)
+{
+	int ret = __mem_region_map(r, fd, MAP_SHARED);
+
+	if (ret)
+		close(fd);
+	return ret;
+}
+
 int mem_region_create_memfd(struct mem_region *r, unsigned int mfd_flags)
 {
 	int fd, ret;
@@ -70,16 +79,10 @@ int mem_region_create_memfd(struct mem_region *r, unsigned int mfd_flags)
 		return -errno;
 	if (ftruncate(fd, (off_t)r->size) < 0) {
 		ret = -errno;
-		goto err_close;
+		close(fd);
+		return ret;
 	}
-	ret = __mem_region_map(r, fd, MAP_SHARED);
-	if (ret)
-		goto err_close;
-	return 0;
-
-err_close:
-	close(fd);
-	return ret;
+	return mem_region_adopt_fd(r, fd);
 }
 
 void mem_region_release(struct mem_region *r)

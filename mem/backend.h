@@ -18,6 +18,9 @@ int mem_backend_always_supported(int vm_fd, char *why, size_t whylen) MEM_WUR;
 /* mmap r->size bytes of fd (-1 for anonymous) into r->hva; fd is not closed on failure. */
 int __mem_region_map(struct mem_region *r, int fd, int mmap_flags) MEM_WUR;
 
+/* Map fd MAP_SHARED as the region's memory; on failure fd is closed. */
+int mem_region_adopt_fd(struct mem_region *r, int fd) MEM_WUR;
+
 /* memfd_create(MFD_CLOEXEC | mfd_flags), ftruncate to r->size, map MAP_SHARED. */
 int mem_region_create_memfd(struct mem_region *r, unsigned int mfd_flags) MEM_WUR;
 

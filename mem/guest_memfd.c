@@ -89,16 +89,10 @@ static int gmem_create(struct mem_region *r, int vm_fd)
 	/* KVM hands the fd out without O_CLOEXEC. */
 	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
 		ret = -errno;
-		goto err_close;
+		close(fd);
+		return ret;
 	}
-	ret = __mem_region_map(r, fd, MAP_SHARED);
-	if (ret)
-		goto err_close;
-	return 0;
-
-err_close:
-	close(fd);
-	return ret;
+	return mem_region_adopt_fd(r, fd);
 }
 
 const struct mem_backend_ops mem_backend_guest_memfd = {
