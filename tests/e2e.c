@@ -72,6 +72,14 @@ void e2e_run(const char *const *args, const struct e2e_opts *o, struct e2e_resul
 
 	if (!o)
 		o = &none;
+	/*
+	 * With fd 0-2 closed (CI runs without stdin) pipe() would hand out those
+	 * numbers and the dup2() dance below would close what it set up.
+	 */
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) < 0)
+			TEST_ASSERT(open("/dev/null", O_RDWR) == fd, "parking /dev/null on fd %d", fd);
+	}
 	start = now_s();
 	deadline = start + (o->timeout_s ? o->timeout_s : E2E_TIMEOUT_S);
 	argv[nargs++] = e2e_memvmm();
