@@ -86,79 +86,31 @@ int main(void)
 	char *text_kernel = write_file("text", text, sizeof(text) - 1);
 	char *short_elf = truncated_guest(true, "short");
 	char *half_elf = truncated_guest(false, "half");
+	const struct {
+		const char *args[4];
+		const char *want;
+	} bad[] = {
+		{ { "run", "--kernel", text_kernel }, "not an ELF file" },
+		{ { "run", "--kernel", short_elf }, "truncated" },
+		{ { "run", "--kernel", half_elf }, "truncated" },
+		{ { "run", "--kernel", "/nonexistent/vmlinux" },
+		  "'/nonexistent/vmlinux': No such file" },
+		{ { "run", "--kernel", "/tmp" }, "not a regular file" },
+		{ { "run", "--initrd", "/nonexistent/initrd" }, "initrd '/nonexistent/initrd'" },
+		{ { "run", "--memory", "size=12Q" }, "'12Q'" },
+		{ { "run", "--vcpus", "0" }, "'0'" },
+		{ { "run", "--memory", "backend=zram" }, "unknown backend 'zram'" },
+		{ { "run", "--memory", "size=5M,backend=hugetlb" }, "hugetlb" },
+		{ { "frobnicate" }, "unknown command 'frobnicate'" },
+		{ { "run", "--frob" }, "unknown option '--frob'" },
+		{ { "probe", "--xml" }, "unknown option '--xml'" },
+		{ { NULL }, "usage: memvmm COMMAND" },
+	};
+	unsigned int i;
 
 	e2e_require_kvm();
-
-	{
-		const char *a[] = { "run", "--kernel", text_kernel, NULL };
-
-		expect_usage_error(a, "not an ELF file");
-	}
-	{
-		const char *a[] = { "run", "--kernel", short_elf, NULL };
-
-		expect_usage_error(a, "truncated");
-	}
-	{
-		const char *a[] = { "run", "--kernel", half_elf, NULL };
-
-		expect_usage_error(a, "truncated");
-	}
-	{
-		const char *a[] = { "run", "--kernel", "/nonexistent/vmlinux", NULL };
-
-		expect_usage_error(a, "'/nonexistent/vmlinux': No such file");
-	}
-	{
-		const char *a[] = { "run", "--kernel", "/tmp", NULL };
-
-		expect_usage_error(a, "not a regular file");
-	}
-	{
-		const char *a[] = { "run", "--initrd", "/nonexistent/initrd", NULL };
-
-		expect_usage_error(a, "initrd '/nonexistent/initrd'");
-	}
-	{
-		const char *a[] = { "run", "--memory", "size=12Q", NULL };
-
-		expect_usage_error(a, "'12Q'");
-	}
-	{
-		const char *a[] = { "run", "--vcpus", "0", NULL };
-
-		expect_usage_error(a, "'0'");
-	}
-	{
-		const char *a[] = { "run", "--memory", "backend=zram", NULL };
-
-		expect_usage_error(a, "unknown backend 'zram'");
-	}
-	{
-		const char *a[] = { "run", "--memory", "size=5M,backend=hugetlb", NULL };
-
-		expect_usage_error(a, "hugetlb");
-	}
-	{
-		const char *a[] = { "frobnicate", NULL };
-
-		expect_usage_error(a, "unknown command 'frobnicate'");
-	}
-	{
-		const char *a[] = { "run", "--frob", NULL };
-
-		expect_usage_error(a, "unknown option '--frob'");
-	}
-	{
-		const char *a[] = { "probe", "--xml", NULL };
-
-		expect_usage_error(a, "unknown option '--xml'");
-	}
-	{
-		const char *a[] = { NULL };
-
-		expect_usage_error(a, "usage: memvmm COMMAND");
-	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_usage_error(bad[i].args, bad[i].want);
 	{
 		const char *h1[] = { "--help", NULL }, *h2[] = { "run", "--help", NULL };
 		const char *h3[] = { "probe", "-h", NULL }, *h4[] = { "help", NULL };

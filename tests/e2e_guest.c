@@ -93,7 +93,7 @@ static void test_triple_fault_and_reset(void)
 
 /* Boot a tiny 32-bit guest made of `code` loaded and entered at 1 MiB. */
 static void run_tiny_guest(const uint8_t *code, size_t code_len, const char *extra_arg,
-			   struct e2e_result *r)
+			   const struct e2e_opts *opts, struct e2e_result *r)
 {
 	struct elf_build_opts o = {
 		.paddr = 0x100000, .code = code, .code_len = code_len, .note = 8,
@@ -104,7 +104,7 @@ static void run_tiny_guest(const uint8_t *code, size_t code_len, const char *ext
 	char *path = elf_write_temp(elf, len, "tiny");
 	const char *args[] = { "run", "--kernel", path, extra_arg, NULL };
 
-	e2e_run(args, NULL, r);
+	e2e_run(args, opts, r);
 	unlink(path);
 	free(path);
 	free(elf);
@@ -116,7 +116,7 @@ static void test_emulation_failure(void)
 	static const uint8_t code[] = { 0xcc, 0xf4 };
 	struct e2e_result r;
 
-	run_tiny_guest(code, sizeof(code), NULL, &r);
+	run_tiny_guest(code, sizeof(code), NULL, NULL, &r);
 	E2E_EXPECT_STATUS(&r, 1);
 	TEST_ASSERT((strstr(r.err, "internal error") || strstr(r.err, "triple fault")) &&
 		    strstr(r.err, "rip=0x0000000000100000"), "registers of the failure: %s", r.err);
@@ -147,7 +147,7 @@ static void test_unclaimed_access(void)
 	};
 	struct e2e_result r;
 
-	run_tiny_guest(code, sizeof(code), "--debug", &r);
+	run_tiny_guest(code, sizeof(code), "--debug", NULL, &r);
 	E2E_EXPECT_STATUS(&r, 42);
 	TEST_ASSERT(strstr(r.err, "pio: unclaimed read addr=0x80 size=1") &&
 		    strstr(r.err, "mmio: unclaimed read addr=0xd0000000 size=4"),
@@ -206,25 +206,9 @@ static void run_writer_guest(uint32_t count, const struct e2e_opts *o, struct e2
 		0xef,                           /* out dx, eax */
 		0xf4,                           /* hlt */
 	};
-	struct elf_build_opts eo = {
-		.paddr = 0x100000, .code = code, .code_len = sizeof(code), .note = 8,
-		.entry = 0x100000,
-	};
-	size_t len;
-	void *elf;
-	char *path;
 
 	memcpy(&code[1], &count, 4);
-	elf = elf_build(&eo, &len);
-	path = elf_write_temp(elf, len, "writer");
-	{
-		const char *args[] = { "run", "--kernel", path, NULL };
-
-		e2e_run(args, o, r);
-	}
-	unlink(path);
-	free(path);
-	free(elf);
+	run_tiny_guest(code, sizeof(code), NULL, o, r);
 }
 
 static void test_slow_console_reader(void)

@@ -179,6 +179,21 @@ static int take_value(int argc, char **argv, int *i, const char *name,
 	return 1;
 }
 
+/* take_value() for a file name, which must not be empty. */
+static int take_path(int argc, char **argv, int *i, const char *name, const char **path,
+		     char *err, size_t errlen)
+{
+	const char *val;
+	int ret = take_value(argc, argv, i, name, &val, err, errlen);
+
+	if (ret <= 0)
+		return ret;
+	if (!*val)
+		return fail(err, errlen, "%s: empty file name", name);
+	*path = val;
+	return 1;
+}
+
 static int parse_vcpus(const char *s, unsigned int *out, char *err, size_t errlen)
 {
 	uint64_t n;
@@ -216,18 +231,10 @@ int options_parse_run(int argc, char **argv, struct run_config *cfg,
 			cfg->quiet = true;
 			continue;
 		}
-		if ((ret = take_value(argc, argv, &i, "--kernel", &val, err, errlen))) {
+		if ((ret = take_path(argc, argv, &i, "--kernel", &cfg->kernel, err, errlen)) ||
+		    (ret = take_path(argc, argv, &i, "--initrd", &cfg->initrd, err, errlen))) {
 			if (ret < 0)
 				return ret;
-			if (!*val)
-				return fail(err, errlen, "--kernel: empty file name");
-			cfg->kernel = val;
-		} else if ((ret = take_value(argc, argv, &i, "--initrd", &val, err, errlen))) {
-			if (ret < 0)
-				return ret;
-			if (!*val)
-				return fail(err, errlen, "--initrd: empty file name");
-			cfg->initrd = val;
 		} else if ((ret = take_value(argc, argv, &i, "--cmdline", &val, err, errlen))) {
 			if (ret < 0)
 				return ret;
