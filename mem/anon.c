@@ -30,6 +30,11 @@ static int anon_discard(struct mem_region *r, uint64_t off, uint64_t len)
 	return 0;
 }
 
+/* populate=auto, fastest first (README's decision table, bench/RESULTS.md). */
+static const enum mem_populate_strategy anon_populate_order[] = {
+	MEM_POPULATE_MADVISE, MEM_POPULATE_NONE,
+};
+
 const struct mem_backend_ops mem_backend_anon = {
 	.name = "anon",
 	.align = MEM_PAGE_BYTES,
@@ -39,4 +44,5 @@ const struct mem_backend_ops mem_backend_anon = {
 	.destroy = mem_region_release,
 	.discard = anon_discard,
 	.resident = mem_region_mincore,
+	.populate_order = anon_populate_order,
 };

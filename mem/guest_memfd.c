@@ -95,6 +95,11 @@ static int gmem_create(struct mem_region *r, int vm_fd)
 	return mem_region_adopt_fd(r, fd);
 }
 
+/* populate=auto, fastest first (README's decision table, bench/RESULTS.md). */
+static const enum mem_populate_strategy gmem_populate_order[] = {
+	MEM_POPULATE_WRITE, MEM_POPULATE_MADVISE, MEM_POPULATE_FALLOCATE, MEM_POPULATE_NONE,
+};
+
 const struct mem_backend_ops mem_backend_guest_memfd = {
 	.name = "guest_memfd",
 	.align = MEM_PAGE_BYTES,
@@ -104,4 +109,5 @@ const struct mem_backend_ops mem_backend_guest_memfd = {
 	.destroy = mem_region_release,
 	.discard = mem_region_punch_hole,
 	.resident = mem_region_mincore,
+	.populate_order = gmem_populate_order,
 };

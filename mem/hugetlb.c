@@ -98,6 +98,11 @@ static void hugetlb_explain_create_error(uint64_t size, int err, char *buf, size
 		 (unsigned long long)free_pages, (unsigned long long)total_pages);
 }
 
+/* populate=auto, fastest first (README's decision table, bench/RESULTS.md). */
+static const enum mem_populate_strategy hugetlb_populate_order[] = {
+	MEM_POPULATE_MADVISE, MEM_POPULATE_FALLOCATE, MEM_POPULATE_NONE,
+};
+
 const struct mem_backend_ops mem_backend_hugetlb = {
 	.name = "hugetlb",
 	.align = MEM_HUGE_PAGE_BYTES,
@@ -108,4 +113,5 @@ const struct mem_backend_ops mem_backend_hugetlb = {
 	.discard = mem_region_punch_hole,
 	.resident = mem_region_mincore,
 	.explain_create_error = hugetlb_explain_create_error,
+	.populate_order = hugetlb_populate_order,
 };

@@ -43,6 +43,16 @@ int mem_layout_build(uint64_t ram_size, struct mem_layout *out) MEM_WUR;
 
 struct mem_region;
 
+/* How memory is populated before the guest runs (see mem/populate.h). */
+enum mem_populate_strategy {
+	MEM_POPULATE_AUTO,
+	MEM_POPULATE_NONE,
+	MEM_POPULATE_FALLOCATE,
+	MEM_POPULATE_MADVISE,
+	MEM_POPULATE_WRITE,
+	MEM_POPULATE_NR,
+};
+
 /*
  * One backend = one file in mem/ exporting one const table of these.
  * The differences between backends live here, not in if-chains.
@@ -72,6 +82,12 @@ struct mem_backend_ops {
 	 * the host lacks (e.g. free huge pages) to buf; "" when nothing to add.
 	 */
 	void (*explain_create_error)(uint64_t size, int err, char *buf, size_t len);
+	/*
+	 * populate=auto: the strategies to try, fastest first on the kernels
+	 * measured (bench/RESULTS.md), ending with MEM_POPULATE_NONE. This is
+	 * the backend's row of the README's decision table.
+	 */
+	const enum mem_populate_strategy *populate_order;
 };
 
 extern const struct mem_backend_ops mem_backend_guest_memfd;

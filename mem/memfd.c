@@ -11,6 +11,11 @@ static int memfd_create_region(struct mem_region *r, int vm_fd)
 	return mem_region_create_memfd(r, 0);
 }
 
+/* populate=auto, fastest first (README's decision table, bench/RESULTS.md). */
+static const enum mem_populate_strategy memfd_populate_order[] = {
+	MEM_POPULATE_MADVISE, MEM_POPULATE_FALLOCATE, MEM_POPULATE_NONE,
+};
+
 const struct mem_backend_ops mem_backend_memfd = {
 	.name = "memfd",
 	.align = MEM_PAGE_BYTES,
@@ -20,4 +25,5 @@ const struct mem_backend_ops mem_backend_memfd = {
 	.destroy = mem_region_release,
 	.discard = mem_region_punch_hole,
 	.resident = mem_region_mincore,
+	.populate_order = memfd_populate_order,
 };

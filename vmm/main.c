@@ -53,6 +53,37 @@ static void print_started(struct vm *vm, void *arg)
 		(double)(vm->first_run_ns - main_start_ns) / 1e6);
 }
 
+/*
+ * One line on what backed guest memory: per region the strategy, threads and
+ * time, then pre-fault. Benchmarks parse "memory populated in X ms".
+ */
+static void print_memory(const struct vm *vm)
+{
+	const struct mem_prefault_report *pf = &vm->prefault;
+
+	fprintf(stderr, "memvmm: memory populated in %.2f ms:",
+		(double)vm->populate_ns / 1e6);
+	for (unsigned int i = 0; i < vm->populate.nr; i++) {
+		const struct mem_populate_region_report *rr = &vm->populate.region[i];
+
+		fprintf(stderr, "%s region %u (%lluM at 0x%llx on %s) %s", i ? ";" : "",
+			rr->region, (unsigned long long)(rr->len >> 20),
+			(unsigned long long)rr->gpa, vm->mem.ops->name,
+			mem_populate_name(rr->used));
+		if (rr->threads)
+			fprintf(stderr, " on %u thread%s", rr->threads, rr->threads == 1 ? "" : "s");
+		fprintf(stderr, " %.2f ms", (double)rr->ns / 1e6);
+		if (rr->why[0])
+			fprintf(stderr, " (%s)", rr->why);
+	}
+	if (pf->used)
+		fprintf(stderr, "; pre-fault: %lluM in %.2f ms, %llu calls\n",
+			(unsigned long long)(pf->bytes >> 20), (double)pf->ns / 1e6,
+			(unsigned long long)pf->calls);
+	else
+		fprintf(stderr, "; pre-fault: %s\n", vm->prefault_note);
+}
+
 static const char *stop_description(enum vm_stop_reason r)
 {
 	switch (r) {
@@ -98,6 +129,8 @@ static int cmd_run(int argc, char **argv)
 		vm_destroy(&vm);
 		return e.bad_input ? EXIT_USAGE : EXIT_FAIL;
 	}
+	if (!cfg.quiet)
+		print_memory(&vm);
 	summary.cfg = &cfg;
 	status = vm_run(&vm, print_started, &summary);
 	if (!cfg.quiet)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "mem/mem.h"
+#include "mem/populate.h"
 
 const char options_run_help[] =
 	"usage: memvmm run [OPTIONS]\n"
@@ -27,6 +28,13 @@ const char options_run_help[] =
 	"                       size=SIZE       RAM size, K/M/G/T suffixes (default 256M)\n"
 	"                       backend=NAME    guest_memfd | memfd | anon | hugetlb\n"
 	"                                       (default guest_memfd, memfd if unsupported)\n"
+	"                       populate=HOW    auto | none | fallocate | madvise | write:\n"
+	"                                       how RAM is backed before the guest runs\n"
+	"                                       (default auto: the fastest this host offers)\n"
+	"                       populate-threads=N  threads for populating, 1..64\n"
+	"                                       (default: online CPUs, one per 64M at most)\n"
+	"                       prefault=MODE   auto | on | off: KVM_PRE_FAULT_MEMORY over\n"
+	"                                       RAM before the guest runs (default auto)\n"
 	"  --debug            log unclaimed port/MMIO accesses (rate-limited) to stderr\n"
 	"  --quiet            no summary line on stderr\n"
 	"  -h, --help         this text\n"
@@ -126,8 +134,25 @@ static int parse_memory_group(const char *group, struct run_config *cfg,
 				return fail(err, errlen,
 					    "--memory: unknown backend '%s' (guest_memfd, memfd, anon, hugetlb)",
 					    val);
+		} else if (!strcmp(item, "populate")) {
+			if (mem_populate_parse(val, &cfg->populate))
+				return fail(err, errlen, "--memory: unknown populate '%s' "
+					    "(auto, none, fallocate, madvise, write)", val);
+		} else if (!strcmp(item, "populate-threads")) {
+			uint64_t n;
+
+			if (strpbrk(val, "kKmMgGtT") || options_parse_size(val, &n) ||
+			    n < 1 || n > MEM_POPULATE_MAX_THREADS)
+				return fail(err, errlen, "--memory: invalid populate-threads '%s' "
+					    "(1..%u)", val, MEM_POPULATE_MAX_THREADS);
+			cfg->populate_threads = (unsigned int)n;
+		} else if (!strcmp(item, "prefault")) {
+			if (mem_prefault_parse(val, &cfg->prefault))
+				return fail(err, errlen, "--memory: unknown prefault '%s' "
+					    "(auto, on, off)", val);
 		} else {
-			return fail(err, errlen, "--memory: unknown key '%s' (size, backend)", item);
+			return fail(err, errlen, "--memory: unknown key '%s' "
+				    "(size, backend, populate, populate-threads, prefault)", item);
 		}
 	}
 	return 0;

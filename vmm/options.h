@@ -14,7 +14,7 @@
 /* Returned (positive) when the user asked for --help. */
 #define OPTIONS_HELP 1
 
-struct mem_backend_ops;
+#include "mem/populate.h"
 
 struct run_config {
 	const char *kernel;       /* NULL: the bundled test guest */
@@ -23,6 +23,9 @@ struct run_config {
 	unsigned int vcpus;
 	uint64_t mem_size;
 	const struct mem_backend_ops *backend;  /* NULL: the default */
+	enum mem_populate_strategy populate;
+	unsigned int populate_threads;           /* 0: as many as CPUs online */
+	enum mem_prefault_mode prefault;
 	bool debug;               /* log unclaimed I/O and other debug detail */
 	bool quiet;               /* no summary line on stderr */
 };

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -19,6 +20,7 @@
 
 #include "devices/console.h"
 #include "devices/serial.h"
+#include "mem/kvm_compat.h"
 #include "vmm/boot.h"
 #include "vmm/options.h"
 
@@ -101,6 +103,85 @@ static int vm_memory_error(const struct mem_config *mc, unsigned int failed, int
 			  extra[0] ? "; " : "", extra);
 }
 
+/* From this much RAM on, population shows its progress on a terminal. */
+#define VM_PROGRESS_MIN_BYTES (1ull << 30)
+
+struct vm_progress {
+	uint64_t start_ns;
+	uint64_t before;    /* bytes of the regions already done */
+	uint64_t total;     /* all RAM */
+};
+
+/* Progress on stderr: bytes, percent and rate, rewritten in place. */
+static void vm_populate_progress(void *arg, uint64_t region_done, uint64_t region_total)
+{
+	const struct vm_progress *p = arg;
+	double secs = (double)(vm_now_ns() - p->start_ns) / 1e9;
+	uint64_t done = p->before + region_done, total = p->total;
+
+	fprintf(stderr, "\rmemvmm: populating %llu/%lluM %3u%% %.2f GB/s%s",
+		(unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
+		total ? (unsigned int)(done * 100 / total) : 100,
+		secs > 0 ? (double)done / 1e9 / secs : 0.0, done >= total ? "\n" : "");
+}
+
+/* Say which region failed, on which backend, with which strategy, and why. */
+static int vm_populate_error(struct vm *vm, const struct run_config *cfg, int ret,
+			     struct errmsg *e)
+{
+	const struct mem_populate_report *rep = &vm->populate;
+	const struct mem_region *r = &vm->mem.region[rep->err_region % MEM_MAX_REGIONS];
+	const char *why = rep->nr ? rep->region[rep->nr - 1].why : "";
+	char extra[160] = "";
+
+	if (r->ops && r->ops->explain_create_error)
+		r->ops->explain_create_error(r->size, ret, extra, sizeof(extra));
+	if (ret == -EOPNOTSUPP && why[0])
+		return errmsg_set(e, ret, "cannot populate guest memory: %s region %u: %s",
+				  vm->mem.ops->name, rep->err_region, why);
+	return errmsg_set(e, ret, "cannot populate guest memory: %s region %u (%lluM at 0x%llx) "
+			  "with populate=%s failed at 0x%llx: %s (%s)%s%s", vm->mem.ops->name,
+			  rep->err_region, (unsigned long long)(r->size >> 20),
+			  (unsigned long long)r->gpa, mem_populate_name(rep->err_strategy),
+			  (unsigned long long)rep->err_gpa,
+			  strerrorname_np(-ret) ? strerrorname_np(-ret) : "?", strerror(-ret),
+			  extra[0] ? "; " : "", extra);
+}
+
+/* Back all of RAM before the guest runs, as cfg->populate says. */
+static int vm_populate(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
+{
+	struct vm_progress progress = { .start_ns = vm_now_ns(), .total = vm->mem.ram_size };
+	struct mem_populate_req req = {
+		.strategy = cfg->populate,
+		.max_threads = cfg->populate_threads,
+	};
+	int ret;
+
+	if (!cfg->quiet && vm->mem.ram_size >= VM_PROGRESS_MIN_BYTES && isatty(STDERR_FILENO)) {
+		req.progress = vm_populate_progress;
+		req.progress_arg = &progress;
+	}
+	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
+		const struct mem_region *r = &vm->mem.region[i];
+		struct mem_populate_report one;
+
+		ret = mem_populate(&vm->mem, r->gpa, r->size, &req, &one);
+		/* Keep every region's line and the failure's details. */
+		if (one.nr && vm->populate.nr < MEM_MAX_REGIONS)
+			vm->populate.region[vm->populate.nr++] = one.region[0];
+		vm->populate.err = one.err;
+		vm->populate.err_region = one.err_region;
+		vm->populate.err_gpa = one.err_gpa;
+		vm->populate.err_strategy = one.err_strategy;
+		if (ret)
+			return vm_populate_error(vm, cfg, ret, e);
+		progress.before += r->size;
+	}
+	vm->populate_ns = vm_now_ns() - progress.start_ns;
+	return 0;
+}
+
 static int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
 {
 	char why[160] = "";
@@ -118,7 +199,41 @@ static int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct 
 	ret = mem_create(&vm->mem, &mc, vm->kvm.vm_fd, &failed);
 	if (ret)
 		return vm_memory_error(&mc, failed, ret, e);
-	return 0;
+	return vm_populate(vm, cfg, e);
+}
+
+/*
+ * KVM_PRE_FAULT_MEMORY over all RAM on vCPU 0, so the guest takes no
+ * stage-2 faults. The ioctl is the test of support: x86 reports the cap
+ * only with TDP, and without it the ioctl fails with EOPNOTSUPP.
+ */
+static int vm_prefault(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
+{
+	int cap = kvm_check_cap(vm->kvm.vm_fd, KVM_CAP_PRE_FAULT_MEMORY);
+	const char *name;
+	int ret;
+
+	if (cfg->prefault == MEM_PREFAULT_OFF) {
+		snprintf(vm->prefault_note, sizeof(vm->prefault_note), "off");
+		return 0;
+	}
+	ret = mem_prefault(&vm->mem, vm->vcpus[0].fd, &vm->prefault);
+	if (!ret)
+		return 0;
+	name = strerrorname_np(-ret) ? strerrorname_np(-ret) : "?";
+	vm->prefault.used = false;
+	if ((ret == -EOPNOTSUPP || ret == -ENOTTY) && !vm->prefault.bytes) {
+		snprintf(vm->prefault_note, sizeof(vm->prefault_note),
+			 "not supported (%s, KVM_CAP_PRE_FAULT_MEMORY %d%s)", name, cap,
+			 ret == -EOPNOTSUPP ? "; x86 needs TDP (EPT/NPT)" : "");
+		if (cfg->prefault == MEM_PREFAULT_AUTO)
+			return 0;
+		return errmsg_set(e, ret, "prefault=on: KVM_PRE_FAULT_MEMORY is %s",
+				  vm->prefault_note);
+	}
+	return errmsg_set(e, ret, "KVM_PRE_FAULT_MEMORY failed at 0x%llx after %lluM: %s (%s)",
+			  (unsigned long long)vm->prefault.err_gpa,
+			  (unsigned long long)(vm->prefault.bytes >> 20), name, strerror(-ret));
 }
 
 /*
@@ -289,7 +404,10 @@ int vm_create(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
 		ret = boot_load(&vm->mem, &req, &boot, e);
 	if (!ret)
 		ret = vm_create_vcpus(vm, cfg, &boot, e);
-	return vm_register_finish(vm, e, ret);
+	ret = vm_register_finish(vm, e, ret);
+	if (!ret)
+		ret = vm_prefault(vm, cfg, e);
+	return ret;
 }
 
 /*

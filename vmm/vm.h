@@ -9,6 +9,7 @@
 
 #include "devices/device.h"
 #include "mem/mem.h"
+#include "mem/populate.h"
 #include "vmm/errmsg.h"
 #include "vmm/kvm.h"
 #include "vmm/vcpu.h"
@@ -22,6 +23,11 @@ struct vm {
 	struct guest_mem mem;
 	/* Why the default backend is not guest_memfd ("" when it is). */
 	char backend_note[160];
+	/* What population and pre-fault did, for the summary line. */
+	struct mem_populate_report populate;
+	uint64_t populate_ns;
+	struct mem_prefault_report prefault;
+	char prefault_note[128];     /* why pre-fault was not used ("" if it was) */
 	pthread_t register_thread;   /* installs the memslots during setup */
 	bool register_running;
 	int register_ret;

@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Population strategies and filling guest RAM from a source, on the
+ * parallel engine in parallel.c. What each backend prefers lives in its
+ * ops table (populate_order); what it can do here is found by trial.
+ */
+#include "mem/populate.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mem/kvm_compat.h"
+
+/* pwritev() of zeros: this many iovecs over one zero buffer per call. */
+#define ZERO_BUF_BYTES  (64u << 10)
+#define ZERO_IOVECS     64u
+
+static const char *const strategy_names[MEM_POPULATE_NR] = {
+	[MEM_POPULATE_AUTO] = "auto",
+	[MEM_POPULATE_NONE] = "none",
+	[MEM_POPULATE_FALLOCATE] = "fallocate",
+	[MEM_POPULATE_MADVISE] = "madvise",
+	[MEM_POPULATE_WRITE] = "write",
+};
+
+static const char *const prefault_names[] = {
+	[MEM_PREFAULT_AUTO] = "auto",
+	[MEM_PREFAULT_ON] = "on",
+	[MEM_PREFAULT_OFF] = "off",
+};
+
+const char *mem_populate_name(enum mem_populate_strategy s)
+{
+	return (unsigned int)s < MEM_POPULATE_NR ? strategy_names[s] : NULL;
+}
+
+int mem_populate_parse(const char *name, enum mem_populate_strategy *out)
+{
+	for (unsigned int i = 0; name && i < MEM_POPULATE_NR; i++) {
+		if (!strcmp(name, strategy_names[i])) {
+			*out = (enum mem_populate_strategy)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *mem_prefault_name(enum mem_prefault_mode m)
+{
+	return (unsigned int)m <= MEM_PREFAULT_OFF ? prefault_names[m] : NULL;
+}
+
+int mem_prefault_parse(const char *name, enum mem_prefault_mode *out)
+{
+	for (unsigned int i = 0; name && i <= MEM_PREFAULT_OFF; i++) {
+		if (!strcmp(name, prefault_names[i])) {
+			*out = (enum mem_prefault_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void errno_reason(char *buf, size_t len, const char *what, int err)
+{
+	const char *name = strerrorname_np(err);
+
+	snprintf(buf, len, "%s: %s", what, name ? name : strerror(err));
+}
+
+int mem_region_caps(struct mem_region *r, uint64_t off, struct mem_populate_caps *caps)
+{
+	uint64_t block = r->ops->align;
+	char byte = 0;
+
+	memset(caps, 0, sizeof(*caps));
+	if (off > r->size || r->size - off < block || off % block)
+		return -EINVAL;
+
+	if (madvise(r->hva + off, block, MADV_POPULATE_WRITE) == 0)
+		caps->madvise = true;
+	else
+		errno_reason(caps->why_no_madvise, sizeof(caps->why_no_madvise),
+			     "MADV_POPULATE_WRITE", errno);
+
+	if (r->fd < 0) {
+		snprintf(caps->why_no_fallocate, sizeof(caps->why_no_fallocate),
+			 "%s memory has no file", r->ops->name);
+		snprintf(caps->why_no_write, sizeof(caps->why_no_write),
+			 "%s memory has no file", r->ops->name);
+		return 0;
+	}
+	if (fallocate(r->fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)block) == 0)
+		caps->fallocate = true;
+	else
+		errno_reason(caps->why_no_fallocate, sizeof(caps->why_no_fallocate),
+			     "fallocate", errno);
+	/*
+	 * A zero-length write changes nothing, but the VFS refuses it before
+	 * anything else when the file cannot do it: pwrite() with ESPIPE on a
+	 * file without positional writes, either with EINVAL when the file has
+	 * no write method at all (guest_memfd before the populate-by-write
+	 * work, hugetlbfs).
+	 */
+	if (pwrite(r->fd, &byte, 0, (off_t)off) == 0) {
+		caps->write = true;
+	} else if (errno != ESPIPE) {
+		errno_reason(caps->why_no_write, sizeof(caps->why_no_write), "write()", errno);
+	} else if (write(r->fd, &byte, 0) == 0) {
+		caps->write = true;
+		caps->write_serial = true;
+	} else {
+		errno_reason(caps->why_no_write, sizeof(caps->why_no_write),
+			     "pwrite(): ESPIPE, write()", errno);
+	}
+	return 0;
+}
+
+static bool caps_allow(const struct mem_populate_caps *caps, enum mem_populate_strategy s,
+		       const char **why)
+{
+	switch (s) {
+	case MEM_POPULATE_NONE:
+		*why = "";
+		return true;
+	case MEM_POPULATE_FALLOCATE:
+		*why = caps->why_no_fallocate;
+		return caps->fallocate;
+	case MEM_POPULATE_MADVISE:
+		*why = caps->why_no_madvise;
+		return caps->madvise;
+	case MEM_POPULATE_WRITE:
+		*why = caps->why_no_write;
+		return caps->write;
+	default:
+		*why = "not a strategy";
+		return false;
+	}
+}
+
+int mem_populate_choose(enum mem_populate_strategy requested,
+			const enum mem_populate_strategy *order,
+			const struct mem_populate_caps *caps,
+			enum mem_populate_strategy *chosen,
+			char *why, size_t whylen)
+{
+	size_t used = 0;
+	const char *reason;
+
+	why[0] = '\0';
+	if (requested != MEM_POPULATE_AUTO) {
+		if (caps_allow(caps, requested, &reason)) {
+			*chosen = requested;
+			return 0;
+		}
+		snprintf(why, whylen, "populate=%s is not supported here (%s)",
+			 mem_populate_name(requested) ? mem_populate_name(requested) : "?",
+			 reason);
+		return -EOPNOTSUPP;
+	}
+	for (unsigned int i = 0; order && i < MEM_POPULATE_NR; i++) {
+		if (caps_allow(caps, order[i], &reason)) {
+			*chosen = order[i];
+			return 0;
+		}
+		/* Say what was passed over: "no write (write(): EINVAL)". */
+		if (used < whylen)
+			used += (size_t)snprintf(why + used, whylen - used, "%sno %s (%s)",
+						 used ? ", " : "", mem_populate_name(order[i]),
+						 reason);
+	}
+	*chosen = MEM_POPULATE_NONE;
+	return 0;
+}
+
+static unsigned int online_cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned int)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned int)n : 1;
+}
+
+/* pread() all of len into buf; the source ending early is -ENODATA. */
+static int read_full(int fd, uint8_t *buf, uint64_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENODATA;
+		buf += n;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+struct populate_ctx {
+	struct mem_region *r;
+	uint64_t base;                  /* offset of the range in the region */
+	const struct mem_source *src;   /* NULL: populate only */
+	uint64_t src_base;              /* offset of the range in the source */
+	enum mem_populate_strategy s;
+	uint8_t *bounce[MEM_POPULATE_MAX_THREADS];  /* write from a file source */
+	bool write_serial;              /* the file takes write() but not pwrite() */
+	pthread_mutex_t write_lock;     /* for write_serial: lseek + write */
+};
+
+/*
+ * One vectored write at off into the region's file: pwritev(), or for a file
+ * that only takes write() (no positional writes), lseek() + writev() under
+ * the context's lock, so threads take turns.
+ */
+static ssize_t file_writev(struct populate_ctx *c, const struct iovec *iov, int nr,
+			   uint64_t off)
+{
+	ssize_t n;
+
+	if (!c->write_serial)
+		return pwritev(c->r->fd, iov, nr, (off_t)off);
+	pthread_mutex_lock(&c->write_lock);
+	if (lseek(c->r->fd, (off_t)off, SEEK_SET) < 0)
+		n = -1;
+	else
+		n = writev(c->r->fd, iov, nr);
+	pthread_mutex_unlock(&c->write_lock);
+	return n;
+}
+
+/*
+ * Write len bytes at off into the region's file, from buf, or zeros when buf
+ * is NULL (ZERO_IOVECS views of one zero buffer per call); short writes and
+ * EINTR are retried.
+ */
+static int file_write(struct populate_ctx *c, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	static const uint8_t zero_buf[ZERO_BUF_BYTES];
+	struct iovec iov[ZERO_IOVECS];
+
+	while (len) {
+		unsigned int nr = 1;
+		ssize_t n;
+
+		if (buf) {
+			iov[0] = (struct iovec){ .iov_base = (void *)buf, .iov_len = len };
+		} else {
+			uint64_t left = len;
+
+			for (nr = 0; nr < ZERO_IOVECS && left; nr++) {
+				size_t piece = left < ZERO_BUF_BYTES ? (size_t)left : ZERO_BUF_BYTES;
+
+				iov[nr] = (struct iovec){ .iov_base = (void *)zero_buf,
+							  .iov_len = piece };
+				left -= piece;
+			}
+		}
+		n = file_writev(c, iov, (int)nr, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		if (buf)
+			buf += n;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Copy [off, off+len) of the range from the source through the mapping. */
+static int populate_copy(struct populate_ctx *c, uint64_t off, uint64_t len)
+{
+	uint8_t *dst = c->r->hva + c->base + off;
+
+	if (c->src->buf) {
+		memcpy(dst, (const uint8_t *)c->src->buf + c->src_base + off, len);
+		return 0;
+	}
+	return read_full(c->src->fd, dst, len, c->src->fd_offset + c->src_base + off);
+}
+
+/* write(): from the buffer, through a per-thread bounce buffer from a file, or zeros. */
+static int populate_write(struct populate_ctx *c, unsigned int thread, uint64_t off,
+			  uint64_t len)
+{
+	uint64_t file_off = c->base + off;
+	int ret;
+
+	if (!c->src)
+		return file_write(c, NULL, len, file_off);
+	if (c->src->buf)
+		return file_write(c, (const uint8_t *)c->src->buf + c->src_base + off, len,
+				  file_off);
+	ret = read_full(c->src->fd, c->bounce[thread], len,
+			c->src->fd_offset + c->src_base + off);
+	if (!ret)
+		ret = file_write(c, c->bounce[thread], len, file_off);
+	return ret;
+}
+
+static int populate_step(void *ctx, unsigned int thread, uint64_t off, uint64_t len)
+{
+	struct populate_ctx *c = ctx;
+	struct mem_region *r = c->r;
+	int ret = 0;
+
+	switch (c->s) {
+	case MEM_POPULATE_WRITE:
+		return populate_write(c, thread, off, len);
+	case MEM_POPULATE_FALLOCATE:
+		if (fallocate(r->fd, FALLOC_FL_KEEP_SIZE, (off_t)(c->base + off), (off_t)len) < 0)
+			ret = -errno;
+		break;
+	case MEM_POPULATE_MADVISE:
+		if (madvise(r->hva + c->base + off, len, MADV_POPULATE_WRITE) < 0)
+			ret = -errno;
+		break;
+	case MEM_POPULATE_NONE:
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (!ret && c->src)
+		ret = populate_copy(c, off, len);
+	return ret;
+}
+
+/* Progress across regions: bytes of earlier regions plus this one's. */
+struct progress_relay {
+	mem_progress_fn fn;
+	void *arg;
+	uint64_t before, total;
+};
+
+static void progress_relay_fn(void *arg, uint64_t done, uint64_t total)
+{
+	struct progress_relay *p = arg;
+
+	p->fn(p->arg, p->before + done, p->total);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Run strategy c->s over len bytes of c's range with up to nthreads threads. */
+static int populate_run(struct populate_ctx *c, uint64_t len, unsigned int nthreads,
+			struct progress_relay *relay, struct mem_parallel_result *res)
+{
+	bool bounce = c->s == MEM_POPULATE_WRITE && c->src && !c->src->buf;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	for (unsigned int i = 0; bounce && i < nthreads; i++) {
+		c->bounce[i] = malloc(MEM_POPULATE_STEP_BYTES);
+		if (!c->bounce[i]) {
+			ret = -ENOMEM;
+			res->err = ret;
+			goto out;
+		}
+	}
+	ret = mem_parallel_run(len, c->r->ops->align, nthreads, MEM_POPULATE_STEP_BYTES,
+			       populate_step, c, relay->fn ? progress_relay_fn : NULL, relay,
+			       res);
+out:
+	for (unsigned int i = 0; i < nthreads; i++) {
+		free(c->bounce[i]);
+		c->bounce[i] = NULL;
+	}
+	return ret;
+}
+
+int mem_populate(struct guest_mem *gm, uint64_t gpa, uint64_t len,
+		 const struct mem_populate_req *req, struct mem_populate_report *report)
+{
+	struct progress_relay relay = { .fn = req->progress, .arg = req->progress_arg,
+					.total = len };
+	unsigned int cpus = online_cpus();
+	uint64_t done = 0;
+	int ret;
+
+	memset(report, 0, sizeof(*report));
+	report->err_strategy = req->strategy;
+	if (!mem_range_is_ram(gm, gpa, len) || req->max_threads > MEM_POPULATE_MAX_THREADS ||
+	    (unsigned int)req->strategy >= MEM_POPULATE_NR ||
+	    (req->src && !req->src->buf && req->src->fd < 0))
+		return -EINVAL;
+
+	while (done < len) {
+		uint64_t cur = gpa + done, off, n;
+		struct mem_populate_region_report *rr;
+		struct mem_populate_caps caps;
+		struct mem_parallel_result res;
+		struct mem_region *r = NULL;
+		struct populate_ctx c;
+		uint64_t t0;
+
+		for (unsigned int i = 0; i < gm->nr_regions; i++)
+			if (cur >= gm->region[i].gpa && cur - gm->region[i].gpa < gm->region[i].size)
+				r = &gm->region[i];
+		if (!r || report->nr >= MEM_MAX_REGIONS)
+			return -EINVAL;   /* cannot happen: the range is RAM */
+		off = cur - r->gpa;
+		n = r->size - off < len - done ? r->size - off : len - done;
+		report->err_region = r->slot;
+		report->err_gpa = cur;
+		if (off % r->ops->align || n % r->ops->align)
+			return report->err = -EINVAL;
+
+		rr = &report->region[report->nr++];
+		*rr = (struct mem_populate_region_report){
+			.region = r->slot, .gpa = cur, .len = n, .used = MEM_POPULATE_NONE,
+		};
+		ret = mem_region_caps(r, off, &caps);
+		if (!ret)
+			ret = mem_populate_choose(req->strategy, r->ops->populate_order, &caps,
+						  &rr->used, rr->why, sizeof(rr->why));
+		report->err_strategy = req->strategy == MEM_POPULATE_AUTO ? rr->used : req->strategy;
+		if (ret)
+			return report->err = ret;
+
+		c = (struct populate_ctx){
+			.r = r, .base = off, .src = req->src, .src_base = done, .s = rr->used,
+			.write_serial = caps.write_serial,
+			.write_lock = PTHREAD_MUTEX_INITIALIZER,
+		};
+		rr->threads = rr->used == MEM_POPULATE_NONE && !req->src ? 0 :
+			      mem_populate_nr_threads(n, req->max_threads, cpus);
+		t0 = now_ns();
+		if (rr->threads) {
+			relay.before = done;
+			ret = populate_run(&c, n, rr->threads, &relay, &res);
+			if (ret) {
+				report->err_gpa = cur + res.err_off;
+				return report->err = ret;
+			}
+		}
+		rr->ns = now_ns() - t0;
+		done += n;
+	}
+	return 0;
+}
+
+static int sys_ioctl(int fd, unsigned long request, void *arg)
+{
+	return ioctl(fd, request, arg);
+}
+
+/* Give up after this many EINTR/EAGAIN in a row without progress. */
+#define PREFAULT_MAX_RETRIES 10000u
+
+int __mem_prefault_range(mem_ioctl_fn ioctl_fn, int vcpu_fd, uint64_t gpa,
+			 uint64_t size, uint64_t *done, uint64_t *calls,
+			 uint64_t *retries)
+{
+	struct kvm_pre_fault_memory pf = { .gpa = gpa, .size = size };
+	unsigned int in_a_row = 0;
+	uint64_t ncalls = 0, nretries = 0;
+	int ret = 0;
+
+	while (pf.size) {
+		uint64_t left = pf.size;
+
+		ncalls++;
+		if (ioctl_fn(vcpu_fd, KVM_PRE_FAULT_MEMORY, &pf) < 0) {
+			ret = -errno;
+			if ((ret == -EINTR || ret == -EAGAIN) &&
+			    ++in_a_row < PREFAULT_MAX_RETRIES) {
+				nretries++;
+				ret = 0;
+				continue;
+			}
+			break;
+		}
+		/*
+		 * Success means at least one page was done: size shrank and gpa
+		 * moved by as much. Anything else would loop forever.
+		 */
+		if (pf.size >= left || pf.gpa != gpa + (size - pf.size)) {
+			ret = -EPROTO;
+			break;
+		}
+		in_a_row = 0;
+	}
+	if (done)
+		*done = size - pf.size;
+	if (calls)
+		*calls += ncalls;
+	if (retries)
+		*retries += nretries;
+	return ret;
+}
+
+int mem_prefault(const struct guest_mem *gm, int vcpu_fd, struct mem_prefault_report *rep)
+{
+	uint64_t t0 = now_ns();
+	int ret = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->used = true;
+	for (unsigned int i = 0; i < gm->nr_regions; i++) {
+		const struct mem_region *r = &gm->region[i];
+		uint64_t done = 0;
+
+		ret = __mem_prefault_range(sys_ioctl, vcpu_fd, r->gpa, r->size, &done,
+					   &rep->calls, &rep->retries);
+		rep->bytes += done;
+		if (ret) {
+			rep->err = ret;
+			rep->err_gpa = r->gpa + done;
+			break;
+		}
+	}
+	rep->ns = now_ns() - t0;
+	return ret;
+}
