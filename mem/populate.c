@@ -435,8 +435,9 @@ int mem_populate(struct guest_mem *gm, uint64_t gpa, uint64_t len,
 		*rr = (struct mem_populate_region_report){
 			.region = r->slot, .gpa = cur, .len = n, .used = MEM_POPULATE_NONE,
 		};
-		ret = mem_region_caps(r, off, &caps);
-		if (!ret)
+		/* none must stay lazy: no trials, which would populate a block. */
+		ret = req->strategy == MEM_POPULATE_NONE ? 0 : mem_region_caps(r, off, &caps);
+		if (!ret && req->strategy != MEM_POPULATE_NONE)
 			ret = mem_populate_choose(req->strategy, r->ops->populate_order, &caps,
 						  &rr->used, rr->why, sizeof(rr->why));
 		report->err_strategy = req->strategy == MEM_POPULATE_AUTO ? rr->used : req->strategy;
