@@ -45,10 +45,16 @@ const char options_run_help[] =
 const char options_probe_help[] =
 	"usage: memvmm probe [--json]\n"
 	"\n"
-	"Print what this host's kernel offers memvmm: KVM API version, capabilities,\n"
-	"guest_memfd flags and VM types.\n"
+	"Print what this host's kernel offers memvmm, one row per feature: supported\n"
+	"(yes/no), a raw value and a detail (for a no, the errno or what is missing).\n"
+	"Besides the KVM capabilities, features are tried on scratch VMs, vCPUs and\n"
+	"mappings: guest_memfd and its MMAP/INIT_SHARED flags, write() on guest_memfd,\n"
+	"KVM_PRE_FAULT_MEMORY, MADV_POPULATE_READ/WRITE, MADV_PAGEOUT and swap,\n"
+	"userfaultfd (COPY, MOVE, MINOR_SHMEM, WP, on guest_memfd), dirty logging on\n"
+	"guest_memfd and anonymous slots, THP/mTHP settings, free 2M huge pages and\n"
+	"VM types.\n"
 	"\n"
-	"  --json       machine-readable output\n"
+	"  --json       the same rows as JSON: {\"features\":[{feature, supported, value, detail}]}\n"
 	"  -h, --help   this text\n";
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)

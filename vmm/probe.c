@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * `memvmm probe`: one row per feature (supported or not, raw value, detail).
- * VM-scoped capabilities are asked on a scratch VM, as their answer can
- * depend on the VM type.
+ * `memvmm probe`: one row per feature (supported or not, raw value, detail),
+ * printed as a table or as JSON. This file holds the KVM capability rows and
+ * the output; probe_trials.c finds the rest by trying it. VM-scoped
+ * capabilities are asked on a scratch VM, as their answer can depend on the
+ * VM type.
  */
 #include "vmm/probe.h"
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,12 +18,11 @@
 #include "mem/kvm_compat.h"
 #include "vmm/kvm.h"
 
-static const struct {
-	uint64_t bit;
-	const char *name;
-} gmem_flag_names[] = {
-	{ GUEST_MEMFD_FLAG_MMAP, "MMAP" },
-	{ GUEST_MEMFD_FLAG_INIT_SHARED, "INIT_SHARED" },
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const gmem_flag_names[] = {
+	[0] = "MMAP",           /* GUEST_MEMFD_FLAG_MMAP */
+	[1] = "INIT_SHARED",    /* GUEST_MEMFD_FLAG_INIT_SHARED */
 };
 
 static const char *const vm_type_names[] = {
@@ -32,13 +34,32 @@ static const char *const vm_type_names[] = {
 	[5] = "TDX_VM",
 };
 
-static struct probe_row *add_row(struct probe_report *r, const char *feature,
-				 bool supported, int64_t value)
+void probe_add(struct probe_report *r, const char *feature, bool supported, int64_t value,
+	       const char *fmt, ...)
 {
-	struct probe_row *row = &r->row[r->nr < PROBE_MAX_ROWS ? r->nr++ : PROBE_MAX_ROWS - 1];
+	struct probe_row *row;
+	va_list ap;
 
+	if (r->nr >= PROBE_MAX_ROWS) {
+		r->dropped++;
+		return;
+	}
+	row = &r->row[r->nr++];
 	*row = (struct probe_row){ .feature = feature, .supported = supported, .value = value };
-	return row;
+	va_start(ap, fmt);
+	vsnprintf(row->detail, sizeof(row->detail), fmt, ap);
+	va_end(ap);
+}
+
+const char *probe_errname(int err)
+{
+	static char unknown[24];
+	const char *name = strerrorname_np(err);
+
+	if (name)
+		return name;
+	snprintf(unknown, sizeof(unknown), "errno %d", err);
+	return unknown;
 }
 
 /* "A|B|bit5" for a bitmask, given names for the low bits. */
@@ -64,29 +85,59 @@ static void decode_bits(char *out, size_t len, uint64_t mask, const char *const 
 static void add_cap_row(struct probe_report *r, int fd, const char *name, long cap)
 {
 	int val = kvm_check_cap(fd, cap);
-	struct probe_row *row = add_row(r, name, val > 0, val);
 
 	if (val < 0)
-		snprintf(row->detail, sizeof(row->detail), "KVM_CHECK_EXTENSION failed: %s",
-			 strerrorname_np(-val));
+		probe_add(r, name, false, val, "KVM_CHECK_EXTENSION failed: %s",
+			  probe_errname(-val));
 	else if (val == 0)
-		snprintf(row->detail, sizeof(row->detail), "not offered by this kernel");
+		probe_add(r, name, false, 0, "not offered by this kernel");
+	else
+		probe_add(r, name, true, val, "%s", "");
+}
+
+/* A capability whose value is a bitmask, decoded with names. */
+static void add_mask_row(struct probe_report *r, int fd, const char *name, long cap,
+			 const char *const *names, unsigned int nr_names, const char *if_none)
+{
+	char bits[PROBE_DETAIL_LEN];
+	int val = kvm_check_cap(fd, cap);
+
+	if (val <= 0) {
+		probe_add(r, name, false, val, "%s", if_none);
+		return;
+	}
+	decode_bits(bits, sizeof(bits), (uint64_t)val, names, nr_names);
+	probe_add(r, name, true, val, "%s", bits);
+}
+
+static void add_cap_rows(struct probe_report *r, int sys_fd, int vm_fd)
+{
+	add_cap_row(r, vm_fd, "KVM_CAP_USER_MEMORY2", KVM_CAP_USER_MEMORY2);
+	add_cap_row(r, vm_fd, "KVM_CAP_GUEST_MEMFD", KVM_CAP_GUEST_MEMFD);
+	add_mask_row(r, vm_fd, "KVM_CAP_GUEST_MEMFD_FLAGS", KVM_CAP_GUEST_MEMFD_FLAGS,
+		     gmem_flag_names, ARRAY_SIZE(gmem_flag_names), "no mmap-able guest_memfd");
+	add_cap_row(r, vm_fd, "KVM_CAP_PRE_FAULT_MEMORY", KVM_CAP_PRE_FAULT_MEMORY);
+	add_cap_row(r, vm_fd, "KVM_CAP_MEMORY_ATTRIBUTES", KVM_CAP_MEMORY_ATTRIBUTES);
+	add_cap_row(r, vm_fd, "KVM_CAP_MEMORY_FAULT_INFO", KVM_CAP_MEMORY_FAULT_INFO);
+	add_mask_row(r, sys_fd, "KVM_CAP_VM_TYPES", KVM_CAP_VM_TYPES, vm_type_names,
+		     ARRAY_SIZE(vm_type_names), "default VM only (cap not offered)");
+	add_cap_row(r, sys_fd, "KVM_CAP_IRQCHIP", KVM_CAP_IRQCHIP);
+	add_cap_row(r, sys_fd, "KVM_CAP_PIT2", KVM_CAP_PIT2);
+	add_cap_row(r, sys_fd, "KVM_CAP_IMMEDIATE_EXIT", KVM_CAP_IMMEDIATE_EXIT);
+	add_cap_row(r, sys_fd, "KVM_CAP_MAX_VCPUS", KVM_CAP_MAX_VCPUS);
 }
 
 int probe_collect(struct probe_report *r, struct errmsg *e)
 {
-	const char *gmem_names[2] = { NULL };
-	struct probe_row *row;
 	struct kvm k;
-	int vm_fd, ret, val;
-	unsigned int i;
+	int vm_fd, ret;
 
 	memset(r, 0, sizeof(*r));
 	ret = kvm_open(&k, e);
 	if (ret)
 		return ret;
-	row = add_row(r, "KVM API version", true, KVM_API_VERSION_EXPECTED);
-	snprintf(row->detail, sizeof(row->detail), "%d", KVM_API_VERSION_EXPECTED);
+	probe_add(r, "KVM API version", true, KVM_API_VERSION_EXPECTED, "%d",
+		  KVM_API_VERSION_EXPECTED);
 
 	vm_fd = ioctl(k.sys_fd, KVM_CREATE_VM, KVM_X86_DEFAULT_VM);
 	if (vm_fd < 0) {
@@ -94,55 +145,41 @@ int probe_collect(struct probe_report *r, struct errmsg *e)
 		kvm_close(&k);
 		return errmsg_set(e, ret, "KVM_CREATE_VM failed: %s", strerror(-ret));
 	}
-	add_cap_row(r, vm_fd, "KVM_CAP_USER_MEMORY2", KVM_CAP_USER_MEMORY2);
-	add_cap_row(r, vm_fd, "KVM_CAP_GUEST_MEMFD", KVM_CAP_GUEST_MEMFD);
-
-	val = kvm_check_cap(vm_fd, KVM_CAP_GUEST_MEMFD_FLAGS);
-	row = add_row(r, "KVM_CAP_GUEST_MEMFD_FLAGS", val > 0, val);
-	for (i = 0; i < sizeof(gmem_flag_names) / sizeof(gmem_flag_names[0]); i++)
-		gmem_names[__builtin_ctzll(gmem_flag_names[i].bit)] = gmem_flag_names[i].name;
-	if (val > 0)
-		decode_bits(row->detail, sizeof(row->detail), (uint64_t)val, gmem_names, 2);
-	else
-		snprintf(row->detail, sizeof(row->detail), "no mmap-able guest_memfd");
-
-	add_cap_row(r, vm_fd, "KVM_CAP_PRE_FAULT_MEMORY", KVM_CAP_PRE_FAULT_MEMORY);
-	add_cap_row(r, vm_fd, "KVM_CAP_MEMORY_ATTRIBUTES", KVM_CAP_MEMORY_ATTRIBUTES);
-	add_cap_row(r, vm_fd, "KVM_CAP_MEMORY_FAULT_INFO", KVM_CAP_MEMORY_FAULT_INFO);
-
-	val = kvm_check_cap(k.sys_fd, KVM_CAP_VM_TYPES);
-	row = add_row(r, "KVM_CAP_VM_TYPES", val > 0, val);
-	if (val > 0)
-		decode_bits(row->detail, sizeof(row->detail), (uint64_t)val, vm_type_names,
-			    sizeof(vm_type_names) / sizeof(vm_type_names[0]));
-	else
-		snprintf(row->detail, sizeof(row->detail), "default VM only (cap not offered)");
-
-	add_cap_row(r, k.sys_fd, "KVM_CAP_IRQCHIP", KVM_CAP_IRQCHIP);
-	add_cap_row(r, k.sys_fd, "KVM_CAP_PIT2", KVM_CAP_PIT2);
-	add_cap_row(r, k.sys_fd, "KVM_CAP_IMMEDIATE_EXIT", KVM_CAP_IMMEDIATE_EXIT);
-	add_cap_row(r, k.sys_fd, "KVM_CAP_MAX_VCPUS", KVM_CAP_MAX_VCPUS);
+	add_cap_rows(r, k.sys_fd, vm_fd);
 	close(vm_fd);
+
+	probe_collect_trials(r, k.sys_fd);
 	kvm_close(&k);
+	if (r->dropped)
+		return errmsg_set(e, -ENOSPC, "internal error: %u rows beyond PROBE_MAX_ROWS (%d)",
+				  r->dropped, PROBE_MAX_ROWS);
 	return 0;
 }
 
 void probe_print_table(const struct probe_report *r)
 {
+	int width = (int)strlen("feature");
 	unsigned int i;
 
-	printf("%-28s %-9s %-8s %s\n", "feature", "supported", "value", "detail");
+	for (i = 0; i < r->nr; i++) {
+		int len = (int)strlen(r->row[i].feature);
+
+		if (len > width)
+			width = len;
+	}
+	printf("%-*s %-9s %-8s %s\n", width, "feature", "supported", "value", "detail");
 	for (i = 0; i < r->nr; i++) {
 		const struct probe_row *row = &r->row[i];
 
-		printf("%-28s %-9s %-8lld %s\n", row->feature, row->supported ? "yes" : "no",
-		       (long long)row->value, row->detail);
+		printf("%-*s %-9s %-8lld %s\n", width, row->feature,
+		       row->supported ? "yes" : "no", (long long)row->value, row->detail);
 	}
 }
 
 int probe_print_json(const struct probe_report *r)
 {
 	json_object *root = json_object_new_object(), *rows = json_object_new_array();
+	const char *text;
 	unsigned int i;
 	int ret = -ENOMEM;
 
@@ -156,15 +193,21 @@ int probe_print_json(const struct probe_report *r)
 			json_object_put(o);
 			goto out;
 		}
-		json_object_object_add(o, "feature", json_object_new_string(row->feature));
-		json_object_object_add(o, "supported", json_object_new_boolean(row->supported));
-		json_object_object_add(o, "value", json_object_new_int64(row->value));
-		json_object_object_add(o, "detail", json_object_new_string(row->detail));
+		if (json_object_object_add(o, "feature", json_object_new_string(row->feature)) ||
+		    json_object_object_add(o, "supported",
+					   json_object_new_boolean(row->supported)) ||
+		    json_object_object_add(o, "value", json_object_new_int64(row->value)) ||
+		    json_object_object_add(o, "detail", json_object_new_string(row->detail)))
+			goto out;
 	}
-	json_object_object_add(root, "features", rows);
+	if (json_object_object_add(root, "features", rows))
+		goto out;
 	rows = NULL;
-	printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-						      JSON_C_TO_STRING_NOSLASHESCAPE));
+	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+					      JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!text)
+		goto out;
+	printf("%s\n", text);
 	ret = 0;
 out:
 	json_object_put(rows);

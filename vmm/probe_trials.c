@@ -1,0 +1,679 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `memvmm probe` trials: what a capability bit cannot tell is found by trying
+ * it on scratch objects (a VM, a memslot, a vCPU, a small mapping, a
+ * userfaultfd), each released before its trial returns. A trial's helpers
+ * return 0 or -errno; the trial turns that into one row.
+ */
+#include "vmm/probe.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "mem/kvm_compat.h"
+#include "mem/mem.h"
+#include "mem/populate.h"
+#include "vmm/kvm.h"
+
+#define WUR __attribute__((warn_unused_result))
+
+#define SCRATCH_SLOT_BYTES   (2ull << 20)  /* anon memslot / guest_memfd of the trials */
+#define GMEM_WRITE_RAM_BYTES (4ull << 20)  /* the smallest RAM mem_create() takes */
+#define SCRATCH_GMEM_FLAGS   (GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)
+#define THP_SYSFS            "/sys/kernel/mm/transparent_hugepage"
+#define MTHP_MAX_SIZES       32
+#define UFFDIO_MOVE_IOCTL    (1ull << _IOC_NR(UFFDIO_MOVE))
+#define SLOT_STEP            "KVM_SET_USER_MEMORY_REGION"  /* ...and REGION2 */
+
+/* Scratch objects. */
+
+static WUR int scratch_vm_create(int sys_fd, int *vm_fd)
+{
+	int fd = ioctl(sys_fd, KVM_CREATE_VM, KVM_X86_DEFAULT_VM);
+
+	if (fd < 0)
+		return -errno;
+	*vm_fd = fd;
+	return 0;
+}
+
+static WUR int scratch_gmem_create(int vm_fd, uint64_t flags, int *gmem_fd)
+{
+	struct kvm_create_guest_memfd args = { .size = SCRATCH_SLOT_BYTES, .flags = flags };
+	int fd = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, &args);
+
+	if (fd < 0)
+		return -errno;
+	*gmem_fd = fd;
+	return 0;
+}
+
+static WUR int scratch_map(int fd, size_t size, void **hva)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE : MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	*hva = p;
+	return 0;
+}
+
+/* Slot 0 at GPA 0 over SCRATCH_SLOT_BYTES at hva; gmem_fd < 0: no guest_memfd. */
+static WUR int scratch_slot_set(int vm_fd, uint32_t flags, void *hva, int gmem_fd)
+{
+	struct kvm_userspace_memory_region2 m2 = {
+		.flags = flags | (gmem_fd >= 0 ? KVM_MEM_GUEST_MEMFD : 0),
+		.memory_size = SCRATCH_SLOT_BYTES,
+		.userspace_addr = (uintptr_t)hva,
+		.guest_memfd = gmem_fd >= 0 ? (uint32_t)gmem_fd : 0,
+	};
+	struct kvm_userspace_memory_region m = {
+		.flags = flags,
+		.memory_size = SCRATCH_SLOT_BYTES,
+		.userspace_addr = (uintptr_t)hva,
+	};
+	int ret = gmem_fd >= 0 ? ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, &m2) :
+				 ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &m);
+
+	return ret < 0 ? -errno : 0;
+}
+
+/* guest_memfd and its flags: in KVM_CAP_GUEST_MEMFD_FLAGS, and creatable. */
+
+static void trial_guest_memfd(struct probe_report *r, int sys_fd)
+{
+	static const struct {
+		const char *feature, *trial_name;
+		uint64_t bit, trial_flags;
+	} flags[] = {
+		{ "GUEST_MEMFD_FLAG_MMAP", "MMAP", GUEST_MEMFD_FLAG_MMAP, GUEST_MEMFD_FLAG_MMAP },
+		{ "GUEST_MEMFD_FLAG_INIT_SHARED", "MMAP|INIT_SHARED", GUEST_MEMFD_FLAG_INIT_SHARED,
+		  SCRATCH_GMEM_FLAGS },
+	};
+	int vm_fd = -1, gmem_fd = -1, cap, flags_cap, ret;
+	unsigned int i;
+
+	ret = scratch_vm_create(sys_fd, &vm_fd);
+	if (ret) {
+		probe_add(r, "guest_memfd", false, 0, "scratch KVM_CREATE_VM: %s",
+			  probe_errname(-ret));
+		return;
+	}
+	cap = kvm_check_cap(vm_fd, KVM_CAP_GUEST_MEMFD);
+	flags_cap = kvm_check_cap(vm_fd, KVM_CAP_GUEST_MEMFD_FLAGS);
+	ret = scratch_gmem_create(vm_fd, 0, &gmem_fd);
+	if (!ret)
+		close(gmem_fd);
+	if (cap <= 0)
+		probe_add(r, "guest_memfd", false, cap,
+			  "KVM_CAP_GUEST_MEMFD is %d (kernel before 6.8?)", cap);
+	else if (ret)
+		probe_add(r, "guest_memfd", false, cap, "KVM_CREATE_GUEST_MEMFD: %s",
+			  probe_errname(-ret));
+	else
+		probe_add(r, "guest_memfd", true, cap, "KVM_CREATE_GUEST_MEMFD ok");
+
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		if (flags_cap <= 0 || !((uint64_t)flags_cap & flags[i].bit)) {
+			probe_add(r, flags[i].feature, false, 0,
+				  "not in KVM_CAP_GUEST_MEMFD_FLAGS (%d)", flags_cap);
+			continue;
+		}
+		ret = scratch_gmem_create(vm_fd, flags[i].trial_flags, &gmem_fd);
+		if (!ret)
+			close(gmem_fd);
+		probe_add(r, flags[i].feature, !ret, (int64_t)flags[i].bit,
+			  "in KVM_CAP_GUEST_MEMFD_FLAGS; KVM_CREATE_GUEST_MEMFD(%s): %s",
+			  flags[i].trial_name, ret ? probe_errname(-ret) : "ok");
+	}
+	close(vm_fd);
+}
+
+/* write() on guest_memfd, as mem_region_caps() finds it (a zero-length write). */
+static void trial_gmem_write(struct probe_report *r, int sys_fd)
+{
+	const struct mem_config cfg = {
+		.size = GMEM_WRITE_RAM_BYTES, .backend = &mem_backend_guest_memfd,
+	};
+	const char *feature = "write() on guest_memfd";
+	struct mem_populate_caps caps;
+	char why[PROBE_DETAIL_LEN];
+	struct guest_mem gm;
+	int vm_fd = -1, ret;
+
+	ret = scratch_vm_create(sys_fd, &vm_fd);
+	if (ret) {
+		probe_add(r, feature, false, 0, "scratch KVM_CREATE_VM: %s", probe_errname(-ret));
+		return;
+	}
+	if (mem_backend_guest_memfd.supported(vm_fd, why, sizeof(why))) {
+		probe_add(r, feature, false, 0, "no guest_memfd backend: %s", why);
+		goto out_vm;
+	}
+	ret = mem_create(&gm, &cfg, vm_fd, NULL);
+	if (ret) {
+		probe_add(r, feature, false, 0, "guest_memfd region: %s", probe_errname(-ret));
+		goto out_vm;
+	}
+	ret = mem_region_caps(&gm.region[0], 0, &caps);
+	if (ret)
+		probe_add(r, feature, false, 0, "mem_region_caps: %s", probe_errname(-ret));
+	else
+		probe_add(r, feature, caps.write, 0, "%s",
+			  caps.write ? "zero-length pwrite() ok" : caps.why_no_write);
+	mem_destroy(&gm);
+out_vm:
+	close(vm_fd);
+}
+
+/*
+ * KVM_PRE_FAULT_MEMORY of one page on a vCPU of a VM with a 2 MiB anon slot;
+ * *cap: KVM_CAP_PRE_FAULT_MEMORY on that VM.
+ */
+static WUR int prefault_trial(int sys_fd, int *cap, const char **step)
+{
+	struct kvm_pre_fault_memory pf = { .gpa = 0, .size = MEM_PAGE_BYTES };
+	int vm_fd = -1, vcpu_fd, ret;
+	void *hva = NULL;
+
+	*step = "KVM_CREATE_VM";
+	ret = scratch_vm_create(sys_fd, &vm_fd);
+	if (ret)
+		return ret;
+	*cap = kvm_check_cap(vm_fd, KVM_CAP_PRE_FAULT_MEMORY);
+	*step = "mmap";
+	ret = scratch_map(-1, SCRATCH_SLOT_BYTES, &hva);
+	if (ret)
+		goto out_vm;
+	*step = "KVM_SET_USER_MEMORY_REGION";
+	ret = scratch_slot_set(vm_fd, 0, hva, -1);
+	if (ret)
+		goto out_map;
+	*step = "KVM_CREATE_VCPU";
+	vcpu_fd = ioctl(vm_fd, KVM_CREATE_VCPU, 0);
+	if (vcpu_fd < 0) {
+		ret = -errno;
+		goto out_map;
+	}
+	*step = "KVM_PRE_FAULT_MEMORY";
+	ret = ioctl(vcpu_fd, KVM_PRE_FAULT_MEMORY, &pf) < 0 ? -errno : 0;
+	close(vcpu_fd);
+out_map:
+	munmap(hva, SCRATCH_SLOT_BYTES);
+out_vm:
+	close(vm_fd);
+	return ret;
+}
+
+static void trial_prefault(struct probe_report *r, int sys_fd)
+{
+	int cap = kvm_check_cap(sys_fd, KVM_CAP_PRE_FAULT_MEMORY);
+	const char *step;
+	int ret = prefault_trial(sys_fd, &cap, &step);
+
+	if (!ret)
+		probe_add(r, "KVM_PRE_FAULT_MEMORY", true, cap, "cap %d; trial on a vCPU ok", cap);
+	else if (strcmp(step, "KVM_PRE_FAULT_MEMORY"))
+		probe_add(r, "KVM_PRE_FAULT_MEMORY", false, cap, "cap %d; scratch %s: %s", cap,
+			  step, probe_errname(-ret));
+	else
+		probe_add(r, "KVM_PRE_FAULT_MEMORY", false, cap, "%s (cap %d%s)",
+			  probe_errname(-ret), cap,
+			  ret == -EOPNOTSUPP ? "; x86 needs TDP" :
+			  ret == -ENOTTY ? "; kernel before 6.11" : "");
+}
+
+/* madvise(advice) on a fresh two-page anonymous mapping, written first if touch. */
+static WUR int madvise_trial(int advice, bool touch)
+{
+	size_t len = 2 * MEM_PAGE_BYTES;
+	void *p = NULL;
+	int ret;
+
+	ret = scratch_map(-1, len, &p);
+	if (ret)
+		return ret;
+	if (touch)
+		memset(p, 0x5a, len);
+	ret = madvise(p, len, advice) ? -errno : 0;
+	munmap(p, len);
+	return ret;
+}
+
+/* Swap devices in /proc/swaps: how many and their total size. */
+static WUR int swap_read(unsigned int *count, uint64_t *total_kib)
+{
+	unsigned long long kib;
+	char line[512];
+	FILE *f = fopen("/proc/swaps", "re");
+
+	if (!f)
+		return -errno;
+	*count = 0;
+	*total_kib = 0;
+	if (fgets(line, sizeof(line), f)) {  /* header */
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "%*s %*s %llu", &kib) != 1)
+				continue;
+			(*count)++;
+			*total_kib += kib;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static void trial_madvise(struct probe_report *r)
+{
+	unsigned int swaps;
+	uint64_t kib;
+	int ret;
+
+	ret = madvise_trial(MADV_POPULATE_READ, false);
+	probe_add(r, "MADV_POPULATE_READ", !ret, 0, "%s", ret ? probe_errname(-ret) : "trial ok");
+	ret = madvise_trial(MADV_POPULATE_WRITE, false);
+	probe_add(r, "MADV_POPULATE_WRITE", !ret, 0, "%s", ret ? probe_errname(-ret) : "trial ok");
+
+	ret = swap_read(&swaps, &kib);
+	if (ret) {
+		swaps = 0;
+		kib = 0;
+	}
+	ret = madvise_trial(MADV_PAGEOUT, true);
+	probe_add(r, "MADV_PAGEOUT", !ret, 0, "%s%s", ret ? probe_errname(-ret) : "trial ok",
+		  !ret && !swaps ? " (anonymous pages need swap: none)" : "");
+
+	ret = swap_read(&swaps, &kib);
+	if (ret)
+		probe_add(r, "swap", false, 0, "/proc/swaps: %s", probe_errname(-ret));
+	else if (!swaps)
+		probe_add(r, "swap", false, 0, "no device in /proc/swaps");
+	else
+		probe_add(r, "swap", true, (int64_t)kib, "%u device%s, %llu MiB", swaps,
+			  swaps == 1 ? "" : "s", (unsigned long long)(kib >> 10));
+}
+
+/* userfaultfd */
+
+/* A new userfaultfd: the syscall, else /dev/userfaultfd (when the syscall is refused). */
+static WUR int uffd_open(int *uffd, const char **how)
+{
+	int fd, dev, ret;
+
+	*how = "userfaultfd()";
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0)
+		goto done;
+	ret = -errno;
+	if (ret != -EPERM && ret != -ENOSYS)
+		return ret;
+	*how = "/dev/userfaultfd";
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -errno;
+	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+	ret = fd < 0 ? -errno : 0;
+	close(dev);
+	if (ret)
+		return ret;
+done:
+	*uffd = fd;
+	return 0;
+}
+
+/* A new userfaultfd after UFFDIO_API asking for features; *offered: what it gave. */
+static WUR int uffd_open_api(uint64_t features, int *uffd, uint64_t *offered, const char **how)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	int ret = uffd_open(uffd, how);
+
+	if (ret)
+		return ret;
+	if (ioctl(*uffd, UFFDIO_API, &api) < 0) {
+		ret = -errno;
+		*how = "UFFDIO_API";
+		close(*uffd);
+		return ret;
+	}
+	*offered = api.features;
+	return 0;
+}
+
+static WUR int uffd_register(int uffd, void *addr, uint64_t len, uint64_t mode, uint64_t *ioctls)
+{
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)addr, .len = len }, .mode = mode,
+	};
+
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
+		return -errno;
+	*ioctls = reg.ioctls;
+	return 0;
+}
+
+/* A fresh uffd with features, registered in MISSING mode on anon memory: the ioctls. */
+static WUR int uffd_anon_ioctls(uint64_t features, uint64_t *ioctls)
+{
+	size_t len = MEM_PAGE_BYTES;
+	const char *how;
+	uint64_t offered;
+	int uffd = -1, ret;
+	void *p = NULL;
+
+	ret = uffd_open_api(features, &uffd, &offered, &how);
+	if (ret)
+		return ret;
+	ret = scratch_map(-1, len, &p);
+	if (ret)
+		goto out_uffd;
+	ret = uffd_register(uffd, p, len, UFFDIO_REGISTER_MODE_MISSING, ioctls);
+	munmap(p, len);
+out_uffd:
+	close(uffd);
+	return ret;
+}
+
+static void add_ioctl_row(struct probe_report *r, const char *feature, uint64_t features,
+			  uint64_t ioctl_bit)
+{
+	uint64_t ioctls = 0;
+	int ret = uffd_anon_ioctls(features, &ioctls);
+
+	if (ret)
+		probe_add(r, feature, false, 0, "UFFDIO_REGISTER(MISSING) on anon: %s",
+			  probe_errname(-ret));
+	else
+		probe_add(r, feature, ioctls & ioctl_bit, (int64_t)ioctls,
+			  "%s in the ioctls of an anon MISSING registration",
+			  ioctls & ioctl_bit ? "listed" : "not listed");
+}
+
+static void add_feature_row(struct probe_report *r, const char *feature, uint64_t offered,
+			    uint64_t bit)
+{
+	probe_add(r, feature, offered & bit, (int64_t)(offered & bit), "%s by UFFDIO_API",
+		  offered & bit ? "offered" : "not offered");
+}
+
+/* UFFDIO_REGISTER in mode on the MAP_SHARED mapping of an MMAP|INIT_SHARED guest_memfd. */
+static WUR int uffd_gmem_register(int sys_fd, uint64_t mode, const char **step)
+{
+	uint64_t offered, ioctls;
+	int vm_fd = -1, gmem_fd = -1, uffd = -1, ret;
+	void *hva = NULL;
+
+	*step = "KVM_CREATE_VM";
+	ret = scratch_vm_create(sys_fd, &vm_fd);
+	if (ret)
+		return ret;
+	*step = "KVM_CREATE_GUEST_MEMFD(MMAP|INIT_SHARED)";
+	ret = scratch_gmem_create(vm_fd, SCRATCH_GMEM_FLAGS, &gmem_fd);
+	if (ret)
+		goto out_vm;
+	*step = "mmap";
+	ret = scratch_map(gmem_fd, SCRATCH_SLOT_BYTES, &hva);
+	if (ret)
+		goto out_gmem;
+	ret = uffd_open_api(0, &uffd, &offered, step);
+	if (ret)
+		goto out_map;
+	*step = "UFFDIO_REGISTER";
+	ret = uffd_register(uffd, hva, SCRATCH_SLOT_BYTES, mode, &ioctls);
+	close(uffd);
+out_map:
+	munmap(hva, SCRATCH_SLOT_BYTES);
+out_gmem:
+	close(gmem_fd);
+out_vm:
+	close(vm_fd);
+	return ret;
+}
+
+static void trial_uffd_gmem(struct probe_report *r, int sys_fd)
+{
+	const char *feature = "userfaultfd on guest_memfd", *step;
+	int missing, minor;
+
+	missing = uffd_gmem_register(sys_fd, UFFDIO_REGISTER_MODE_MISSING, &step);
+	if (missing && strcmp(step, "UFFDIO_REGISTER")) {
+		probe_add(r, feature, false, 0, "scratch %s: %s", step, probe_errname(-missing));
+		return;
+	}
+	minor = uffd_gmem_register(sys_fd, UFFDIO_REGISTER_MODE_MINOR, &step);
+	probe_add(r, feature, !missing || !minor, 0, "UFFDIO_REGISTER MISSING: %s, MINOR: %s",
+		  missing ? probe_errname(-missing) : "ok", minor ? probe_errname(-minor) : "ok");
+}
+
+static void trial_userfaultfd(struct probe_report *r, int sys_fd)
+{
+	static const char *const dependents[] = {
+		"UFFDIO_COPY", "UFFDIO_MOVE", "UFFD_FEATURE_MINOR_SHMEM",
+		"UFFD_FEATURE_PAGEFAULT_FLAG_WP", "userfaultfd on guest_memfd",
+	};
+	uint64_t offered;
+	const char *how;
+	unsigned int i;
+	int uffd, ret;
+
+	ret = uffd_open_api(0, &uffd, &offered, &how);
+	if (ret) {
+		probe_add(r, "userfaultfd", false, 0, "%s: %s", how, probe_errname(-ret));
+		for (i = 0; i < sizeof(dependents) / sizeof(dependents[0]); i++)
+			probe_add(r, dependents[i], false, 0, "no userfaultfd");
+		return;
+	}
+	close(uffd);
+	probe_add(r, "userfaultfd", true, (int64_t)offered, "via %s; features %#llx", how,
+		  (unsigned long long)offered);
+	add_ioctl_row(r, "UFFDIO_COPY", 0, 1ull << _UFFDIO_COPY);
+	if (offered & UFFD_FEATURE_MOVE)
+		add_ioctl_row(r, "UFFDIO_MOVE", UFFD_FEATURE_MOVE, UFFDIO_MOVE_IOCTL);
+	else
+		probe_add(r, "UFFDIO_MOVE", false, 0,
+			  "UFFD_FEATURE_MOVE not offered (kernel before 6.8?)");
+	add_feature_row(r, "UFFD_FEATURE_MINOR_SHMEM", offered, UFFD_FEATURE_MINOR_SHMEM);
+	add_feature_row(r, "UFFD_FEATURE_PAGEFAULT_FLAG_WP", offered,
+			UFFD_FEATURE_PAGEFAULT_FLAG_WP);
+	trial_uffd_gmem(r, sys_fd);
+}
+
+/* Dirty logging: an anon slot, and a guest_memfd slot (REGION2). */
+
+static WUR int dirty_log_trial(int sys_fd, bool gmem, uint32_t flags, const char **step)
+{
+	int vm_fd = -1, gmem_fd = -1, ret;
+	void *hva = NULL;
+
+	*step = "KVM_CREATE_VM";
+	ret = scratch_vm_create(sys_fd, &vm_fd);
+	if (ret)
+		return ret;
+	*step = "KVM_CREATE_GUEST_MEMFD(MMAP|INIT_SHARED)";
+	if (gmem) {
+		ret = scratch_gmem_create(vm_fd, SCRATCH_GMEM_FLAGS, &gmem_fd);
+		if (ret)
+			goto out_vm;
+	}
+	*step = "mmap";
+	ret = scratch_map(gmem_fd, SCRATCH_SLOT_BYTES, &hva);
+	if (ret)
+		goto out_gmem;
+	*step = gmem ? "KVM_SET_USER_MEMORY_REGION2" : "KVM_SET_USER_MEMORY_REGION";
+	ret = scratch_slot_set(vm_fd, flags, hva, gmem_fd);
+	munmap(hva, SCRATCH_SLOT_BYTES);
+out_gmem:
+	if (gmem_fd >= 0)
+		close(gmem_fd);
+out_vm:
+	close(vm_fd);
+	return ret;
+}
+
+static void add_dirty_row(struct probe_report *r, int sys_fd, const char *feature, bool gmem)
+{
+	const char *step, *plain_step;
+	int ret = dirty_log_trial(sys_fd, gmem, KVM_MEM_LOG_DIRTY_PAGES, &step), plain;
+
+	if (!ret) {
+		probe_add(r, feature, true, 0, "%s with KVM_MEM_LOG_DIRTY_PAGES ok", step);
+		return;
+	}
+	if (!strncmp(step, SLOT_STEP, sizeof(SLOT_STEP) - 1)) {
+		/* Is it the dirty log that the slot refuses? */
+		plain = dirty_log_trial(sys_fd, gmem, 0, &plain_step);
+		probe_add(r, feature, false, 0, "%s (%s)", probe_errname(-ret),
+			  plain ? "the slot fails without dirty logging too" :
+			  "the same slot without KVM_MEM_LOG_DIRTY_PAGES is accepted");
+		return;
+	}
+	probe_add(r, feature, false, 0, "scratch %s: %s", step, probe_errname(-ret));
+}
+
+/* Transparent huge pages */
+
+/* The [selected] word of a sysfs choice file. */
+static WUR int sysfs_choice(const char *path, char *out, size_t len)
+{
+	char buf[256], *open_b, *close_b;
+	FILE *f = fopen(path, "re");
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f))
+		ret = ferror(f) ? -EIO : -ENODATA;
+	fclose(f);
+	if (ret)
+		return ret;
+	open_b = strchr(buf, '[');
+	close_b = open_b ? strchr(open_b, ']') : NULL;
+	if (!close_b)
+		return -EPROTO;
+	snprintf(out, len, "%.*s", (int)(close_b - open_b - 1), open_b + 1);
+	return 0;
+}
+
+static void add_thp_row(struct probe_report *r, const char *feature, const char *file,
+			char *value, size_t len)
+{
+	int ret = sysfs_choice(file, value, len);
+
+	if (ret) {
+		value[0] = '\0';
+		probe_add(r, feature, false, 0, "%s: %s", file, probe_errname(-ret));
+		return;
+	}
+	probe_add(r, feature, strcmp(value, "never") && strcmp(value, "deny"), 0, "%s", value);
+}
+
+struct mthp_size {
+	unsigned long kib;
+	char value[16];
+};
+
+static int mthp_cmp(const void *a, const void *b)
+{
+	const struct mthp_size *x = a, *y = b;
+
+	return (x->kib > y->kib) - (x->kib < y->kib);
+}
+
+/* hugepages-<N>kB/enabled of every mTHP size, sorted by size. */
+static WUR int mthp_read(struct mthp_size *sizes, unsigned int max, unsigned int *nr)
+{
+	char path[512];
+	struct dirent *d;
+	unsigned long kib;
+	DIR *dir = opendir(THP_SYSFS);
+	int ret = 0;
+
+	if (!dir)
+		return -errno;
+	*nr = 0;
+	while ((d = readdir(dir)) && *nr < max) {
+		if (sscanf(d->d_name, "hugepages-%lukB", &kib) != 1)
+			continue;
+		snprintf(path, sizeof(path), THP_SYSFS "/%s/enabled", d->d_name);
+		ret = sysfs_choice(path, sizes[*nr].value, sizeof(sizes[*nr].value));
+		if (ret == -ENOENT) {   /* a size for files only (shmem/), no anon setting */
+			ret = 0;
+			continue;
+		}
+		if (ret)
+			break;
+		sizes[(*nr)++].kib = kib;
+	}
+	closedir(dir);
+	qsort(sizes, *nr, sizeof(*sizes), mthp_cmp);
+	return ret;
+}
+
+static void trial_thp(struct probe_report *r)
+{
+	struct mthp_size sizes[MTHP_MAX_SIZES];
+	char anon[16], shmem[16], list[PROBE_DETAIL_LEN] = "";
+	unsigned int nr = 0, i, on = 0;
+	size_t used = 0;
+	int ret;
+
+	add_thp_row(r, "THP (anon)", THP_SYSFS "/enabled", anon, sizeof(anon));
+	add_thp_row(r, "THP (shmem)", THP_SYSFS "/shmem_enabled", shmem, sizeof(shmem));
+
+	ret = mthp_read(sizes, MTHP_MAX_SIZES, &nr);
+	if (ret) {
+		probe_add(r, "mTHP sizes", false, 0, THP_SYSFS ": %s", probe_errname(-ret));
+		return;
+	}
+	if (!nr) {
+		probe_add(r, "mTHP sizes", false, 0, "no hugepages-*kB (kernel before 6.8?)");
+		return;
+	}
+	for (i = 0; i < nr; i++) {
+		if (!strcmp(sizes[i].value, "never"))
+			continue;
+		/* inherit follows THP (anon). */
+		if (strcmp(sizes[i].value, "inherit") || (anon[0] && strcmp(anon, "never")))
+			on++;
+		if (used < sizeof(list))
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%lukB:%s",
+						 used ? " " : "", sizes[i].kib, sizes[i].value);
+	}
+	probe_add(r, "mTHP sizes", on > 0, on, "%s", used ? list : "none enabled");
+}
+
+/* Free 2 MiB hugetlb pages (not yet promised to a mapping). */
+static void trial_hugetlb(struct probe_report *r)
+{
+	uint64_t free_pages, total_pages;
+	int ret = mem_hugetlb_free_pages(&free_pages, &total_pages);
+
+	if (ret)
+		probe_add(r, "free huge pages", false, 0, "2M hugetlb pool: %s",
+			  probe_errname(-ret));
+	else
+		probe_add(r, "free huge pages", free_pages > 0, (int64_t)free_pages,
+			  "%llu of %llu 2M pages free", (unsigned long long)free_pages,
+			  (unsigned long long)total_pages);
+}
+
+void probe_collect_trials(struct probe_report *r, int sys_fd)
+{
+	trial_guest_memfd(r, sys_fd);
+	trial_gmem_write(r, sys_fd);
+	trial_prefault(r, sys_fd);
+	trial_madvise(r);
+	trial_userfaultfd(r, sys_fd);
+	add_dirty_row(r, sys_fd, "dirty log on guest_memfd slot", true);
+	add_dirty_row(r, sys_fd, "dirty log on anon slot", false);
+	trial_thp(r);
+	trial_hugetlb(r);
+}
