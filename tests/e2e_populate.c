@@ -212,20 +212,33 @@ static void test_enomem(void)
 		{ "memfd", "madvise" }, { "memfd", "fallocate" },
 		{ "guest_memfd", "madvise" }, { "guest_memfd", "fallocate" },
 	};
+	struct e2e_opts opts = { .timeout_s = 30 };
 	struct memcg cg;
 
+#ifdef __SANITIZE_ADDRESS__
+	/*
+	 * With the OOM killer off, a page fault over the limit waits forever
+	 * instead of failing; ASan's shadow memory makes memvmm take such faults
+	 * after population failed, so this case cannot finish under ASan.
+	 */
+	printf("skip - ENOMEM under a memcg limit: not with ASan (its shadow memory "
+	       "faults block in an OOM-disabled cgroup)\n");
+	return;
+#endif
 	if (!memcg_create(&cg, 64ull << 20, true)) {
 		printf("skip - ENOMEM: no writable cgroup v1 memory controller\n");
 		return;
 	}
 	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char memory[96];
+		const char *args[] = { "run", "--memory", memory, "--cmdline", "touch=16M verify",
+				       NULL };
 		struct e2e_result r;
 
 		snprintf(memory, sizeof(memory), "size=256M,backend=%s,populate=%s", cases[i][0],
 			 cases[i][1]);
 		TEST_ASSERT(memcg_enter(&cg), "enter memcg");
-		run_memory(memory, "touch=16M verify", &r);
+		e2e_run(args, &opts, &r);
 		TEST_ASSERT(memcg_leave(&cg), "leave memcg");
 		E2E_EXPECT_STATUS(&r, 1);
 		TEST_ASSERT(strstr(r.err, "cannot populate guest memory") &&

@@ -125,8 +125,13 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "memvmm: note: using %s, not guest_memfd: %s\n",
 			vm.mem.ops ? vm.mem.ops->name : "memfd", vm.backend_note);
 	if (ret) {
-		fprintf(stderr, "memvmm: %s\n", e.text);
+		/*
+		 * Release guest memory before anything else: after a failed
+		 * population the host (or memory cgroup) may have no room left
+		 * even for the pages printing would touch.
+		 */
 		vm_destroy(&vm);
+		fprintf(stderr, "memvmm: %s\n", e.text);
 		return e.bad_input ? EXIT_USAGE : EXIT_FAIL;
 	}
 	if (!cfg.quiet)
