@@ -183,7 +183,7 @@ int mem_populate_choose(enum mem_populate_strategy requested,
 	return 0;
 }
 
-static unsigned int online_cpus(void)
+unsigned int mem_online_cpus(void)
 {
 	cpu_set_t set;
 	long n;
@@ -399,7 +399,7 @@ int mem_populate(struct guest_mem *gm, uint64_t gpa, uint64_t len,
 {
 	struct progress_relay relay = { .fn = req->progress, .arg = req->progress_arg,
 					.total = len };
-	unsigned int cpus = online_cpus();
+	unsigned int cpus = mem_online_cpus();
 	uint64_t done = 0;
 	int ret;
 

@@ -77,6 +77,9 @@ int mem_populate_choose(enum mem_populate_strategy requested,
 			enum mem_populate_strategy *chosen,
 			char *why, size_t whylen) MEM_WUR;
 
+/* CPUs this process may run on (its affinity mask), at least 1. */
+unsigned int mem_online_cpus(void);
+
 /* Threads for size bytes: min(online CPUs, max_threads, size / CHUNK), at least 1. */
 unsigned int mem_populate_nr_threads(uint64_t size, unsigned int max_threads,
 				     unsigned int online_cpus);
