@@ -413,7 +413,7 @@ int mem_populate(struct guest_mem *gm, uint64_t gpa, uint64_t len,
 	while (done < len) {
 		uint64_t cur = gpa + done, off, n;
 		struct mem_populate_region_report *rr;
-		struct mem_populate_caps caps;
+		struct mem_populate_caps caps = { 0 };
 		struct mem_parallel_result res;
 		struct mem_region *r = NULL;
 		struct populate_ctx c;

@@ -12,8 +12,10 @@ fail=0
 check() { # name want-keys args...
 	name=$1 keys=$2
 	shift 2
-	if ! "$bench" "$name" --repeat 1 --out "$out/$name.json" "$@" >"$out/$name.txt" 2>&1; then
-		echo "not ok - $name exited $?:"; cat "$out/$name.txt"; fail=1; return
+	"$bench" "$name" --repeat 1 --out "$out/$name.json" "$@" >"$out/$name.txt" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "not ok - $name exited $rc:"; cat "$out/$name.txt"; fail=1; return
 	fi
 	last=$(tail -n 1 "$out/$name.txt")
 	case $last in
