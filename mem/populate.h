@@ -152,8 +152,9 @@ struct mem_populate_report {
 
 /*
  * Populate (src NULL) or fill (src set) [gpa, gpa + len) of guest RAM. The
- * range may span regions and must be page aligned (hugetlb: 2 MiB aligned)
- * inside RAM, else -EINVAL. With a source, write copies straight into the
+ * range must be RAM throughout (adjacent regions are fine; the MMIO hole
+ * between RAM below 3 GiB and above 4 GiB is not: call once per region) and
+ * page aligned (hugetlb: 2 MiB aligned), else -EINVAL. With a source, write copies straight into the
  * file; the others populate each step, then copy into it (none: copy with
  * faults). With no source, write writes zeros, so only use it on fresh memory.
  * Failure: -errno with report->err_* saying where; memory populated before
