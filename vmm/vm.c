@@ -174,8 +174,11 @@ static int vm_populate(struct vm *vm, const struct run_config *cfg, struct errms
 		vm->populate.err_region = one.err_region;
 		vm->populate.err_gpa = one.err_gpa;
 		vm->populate.err_strategy = one.err_strategy;
-		if (ret)
+		if (ret) {
+			if (req.progress)
+				fputc('\n', stderr);  /* end the unfinished progress line */
 			return vm_populate_error(vm, cfg, ret, e);
+		}
 		progress.before += r->size;
 	}
 	vm->populate_ns = vm_now_ns() - progress.start_ns;
