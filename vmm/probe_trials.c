@@ -87,6 +87,46 @@ static WUR int scratch_slot_set(int vm_fd, uint32_t flags, void *hva, int gmem_f
 	return ret < 0 ? -errno : 0;
 }
 
+/* A scratch VM with SCRATCH_SLOT_BYTES mapped: a guest_memfd's, or anonymous. */
+struct scratch_mem {
+	int vm_fd;
+	int gmem_fd;    /* -1: anonymous memory */
+	void *hva;
+};
+
+static void scratch_mem_close(struct scratch_mem *m)
+{
+	if (m->hva)
+		munmap(m->hva, SCRATCH_SLOT_BYTES);
+	if (m->gmem_fd >= 0)
+		close(m->gmem_fd);
+	if (m->vm_fd >= 0)
+		close(m->vm_fd);
+	*m = (struct scratch_mem){ .vm_fd = -1, .gmem_fd = -1 };
+}
+
+/* *step names what failed. gmem: an MMAP|INIT_SHARED guest_memfd, mapped shared. */
+static WUR int scratch_mem_open(int sys_fd, bool gmem, struct scratch_mem *m,
+				const char **step)
+{
+	int ret;
+
+	*m = (struct scratch_mem){ .vm_fd = -1, .gmem_fd = -1 };
+	*step = "KVM_CREATE_VM";
+	ret = scratch_vm_create(sys_fd, &m->vm_fd);
+	if (!ret && gmem) {
+		*step = "KVM_CREATE_GUEST_MEMFD(MMAP|INIT_SHARED)";
+		ret = scratch_gmem_create(m->vm_fd, SCRATCH_GMEM_FLAGS, &m->gmem_fd);
+	}
+	if (!ret) {
+		*step = "mmap";
+		ret = scratch_map(m->gmem_fd, SCRATCH_SLOT_BYTES, &m->hva);
+	}
+	if (ret)
+		scratch_mem_close(m);
+	return ret;
+}
+
 /* guest_memfd and its flags: in KVM_CAP_GUEST_MEMFD_FLAGS, and creatable. */
 
 static void trial_guest_memfd(struct probe_report *r, int sys_fd)
@@ -407,34 +447,20 @@ static void add_feature_row(struct probe_report *r, const char *feature, uint64_
 /* UFFDIO_REGISTER in mode on the MAP_SHARED mapping of an MMAP|INIT_SHARED guest_memfd. */
 static WUR int uffd_gmem_register(int sys_fd, uint64_t mode, const char **step)
 {
+	struct scratch_mem m;
 	uint64_t offered, ioctls;
-	int vm_fd = -1, gmem_fd = -1, uffd = -1, ret;
-	void *hva = NULL;
+	int uffd = -1, ret;
 
-	*step = "KVM_CREATE_VM";
-	ret = scratch_vm_create(sys_fd, &vm_fd);
+	ret = scratch_mem_open(sys_fd, true, &m, step);
 	if (ret)
 		return ret;
-	*step = "KVM_CREATE_GUEST_MEMFD(MMAP|INIT_SHARED)";
-	ret = scratch_gmem_create(vm_fd, SCRATCH_GMEM_FLAGS, &gmem_fd);
-	if (ret)
-		goto out_vm;
-	*step = "mmap";
-	ret = scratch_map(gmem_fd, SCRATCH_SLOT_BYTES, &hva);
-	if (ret)
-		goto out_gmem;
 	ret = uffd_open_api(0, &uffd, &offered, step);
-	if (ret)
-		goto out_map;
-	*step = "UFFDIO_REGISTER";
-	ret = uffd_register(uffd, hva, SCRATCH_SLOT_BYTES, mode, &ioctls);
-	close(uffd);
-out_map:
-	munmap(hva, SCRATCH_SLOT_BYTES);
-out_gmem:
-	close(gmem_fd);
-out_vm:
-	close(vm_fd);
+	if (!ret) {
+		*step = "UFFDIO_REGISTER";
+		ret = uffd_register(uffd, m.hva, SCRATCH_SLOT_BYTES, mode, &ioctls);
+		close(uffd);
+	}
+	scratch_mem_close(&m);
 	return ret;
 }
 
@@ -490,31 +516,15 @@ static void trial_userfaultfd(struct probe_report *r, int sys_fd)
 
 static WUR int dirty_log_trial(int sys_fd, bool gmem, uint32_t flags, const char **step)
 {
-	int vm_fd = -1, gmem_fd = -1, ret;
-	void *hva = NULL;
+	struct scratch_mem m;
+	int ret;
 
-	*step = "KVM_CREATE_VM";
-	ret = scratch_vm_create(sys_fd, &vm_fd);
+	ret = scratch_mem_open(sys_fd, gmem, &m, step);
 	if (ret)
 		return ret;
-	*step = "KVM_CREATE_GUEST_MEMFD(MMAP|INIT_SHARED)";
-	if (gmem) {
-		ret = scratch_gmem_create(vm_fd, SCRATCH_GMEM_FLAGS, &gmem_fd);
-		if (ret)
-			goto out_vm;
-	}
-	*step = "mmap";
-	ret = scratch_map(gmem_fd, SCRATCH_SLOT_BYTES, &hva);
-	if (ret)
-		goto out_gmem;
 	*step = gmem ? "KVM_SET_USER_MEMORY_REGION2" : "KVM_SET_USER_MEMORY_REGION";
-	ret = scratch_slot_set(vm_fd, flags, hva, gmem_fd);
-	munmap(hva, SCRATCH_SLOT_BYTES);
-out_gmem:
-	if (gmem_fd >= 0)
-		close(gmem_fd);
-out_vm:
-	close(vm_fd);
+	ret = scratch_slot_set(m.vm_fd, flags, m.hva, m.gmem_fd);
+	scratch_mem_close(&m);
 	return ret;
 }
 
