@@ -38,7 +38,7 @@ static const struct bus_handler exit_dev_handler = {
 	.write = exit_dev_write,
 };
 
-static int exit_dev_create(const struct device_ctx *ctx, void **state)
+static int exit_dev_create(const struct device_ctx *ctx, const void *cfg, void **state)
 {
 	struct exit_dev *d;
 	int ret;

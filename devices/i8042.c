@@ -42,7 +42,7 @@ static const struct bus_handler i8042_data_handler = {
 	.write = i8042_data_write,
 };
 
-static int i8042_create(const struct device_ctx *ctx, void **state)
+static int i8042_create(const struct device_ctx *ctx, const void *cfg, void **state)
 {
 	struct i8042 *k;
 	int ret;

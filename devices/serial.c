@@ -273,7 +273,7 @@ size_t serial_rx_room(struct serial *s)
 	return room;
 }
 
-static int serial_create(const struct device_ctx *ctx, void **state)
+static int serial_create(const struct device_ctx *ctx, const void *cfg, void **state)
 {
 	struct serial *s;
 	int ret;

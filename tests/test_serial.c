@@ -76,7 +76,7 @@ int main(void)
 	TEST_ASSERT(pipe2(out_pipe, O_NONBLOCK) == 0, "pipe");
 	TEST_OK(console_create(out_pipe[1], &con));
 	ctx.console = con;
-	TEST_OK(serial_device_ops.create(&ctx, &state));
+	TEST_OK(serial_device_ops.create(&ctx, NULL, &state));
 	s = state;
 
 	/* Output: transmitter always empty, bytes reach the console unchanged. */

@@ -303,7 +303,7 @@ static int vm_create_devices(struct vm *vm, const struct run_config *cfg, struct
 	for (vm->nr_devices = 0; vm->nr_devices < VM_NR_DEVICES; vm->nr_devices++) {
 		const struct device_ops *ops = vm_devices[vm->nr_devices];
 
-		ret = ops->create(&vm->dev_ctx, &vm->dev_state[vm->nr_devices]);
+		ret = ops->create(&vm->dev_ctx, NULL, &vm->dev_state[vm->nr_devices]);
 		if (ret)
 			return errmsg_set(e, ret, "device %s: %s", ops->name, strerror(-ret));
 		if (ops == &serial_device_ops)
