@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+/* The control socket's client side, for `memvmm ctl`. */
+#include "vmm/control.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The request line: {"cmd":cmd,"k":"v",...}\n; caller frees. */
+static char *request_line(const char *cmd, unsigned int nr_args, const char *const *keys,
+			  const char *const *values)
+{
+	struct json_object *o = json_object_new_object();
+	const char *s;
+	char *line = NULL;
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "cmd", json_object_new_string(cmd));
+	for (unsigned int i = 0; i < nr_args; i++)
+		json_object_object_add(o, keys[i], json_object_new_string(values[i]));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (s && asprintf(&line, "%s\n", s) < 0)
+		line = NULL;
+	json_object_put(o);
+	return line;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Read up to the first newline; the reply is one line. */
+static int read_line(int fd, int timeout_ms, char **reply)
+{
+	size_t cap = CONTROL_MAX_OUT_BYTES, len = 0;
+	int64_t deadline = mono_ms() + timeout_ms;
+	char *buf = malloc(cap + 1);
+	int ret = -EPROTO;
+
+	if (!buf)
+		return -ENOMEM;
+	while (len < cap) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - mono_ms();
+		ssize_t n;
+		char *nl;
+
+		if (left <= 0) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		n = poll(&p, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		if (n == 0)
+			continue;
+		n = recv(fd, buf + len, cap - len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		if (n == 0)
+			break;   /* closed without a whole line */
+		nl = memchr(buf + len, '\n', (size_t)n);
+		len += (size_t)n;
+		if (nl) {
+			nl[1] = '\0';
+			*reply = buf;
+			return 0;
+		}
+	}
+	free(buf);
+	return ret;
+}
+
+int control_request(const char *path, const char *cmd, unsigned int nr_args,
+		    const char *const *keys, const char *const *values, int timeout_ms,
+		    char **reply)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+	char *line;
+	int fd, ret;
+
+	*reply = NULL;
+	if (!len || len >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, len);
+	line = request_line(cmd, nr_args, keys, values);
+	if (!line)
+		return -ENOMEM;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = send_all(fd, line, strlen(line));
+	if (!ret)
+		ret = read_line(fd, timeout_ms, reply);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(line);
+	return ret;
+}
