@@ -6,6 +6,10 @@
  * Addresses and lengths here often come from the guest, so every range is
  * checked without forming gpa + len (which could wrap): a range is walked
  * region by region, and each step stays below a region's end.
+ *
+ * Regions keep their index in gm->region[] for life; a removed one leaves
+ * an unused entry (ops NULL) that the next mem_region_add() fills. Memslot
+ * numbers come from a bitmap, lowest free first, and go back on removal.
  */
 #include "mem/mem.h"
 
@@ -15,13 +19,24 @@
 
 #include "mem/kvm_compat.h"
 
+static const char *const mem_role_names[MEM_ROLE_NR] = {
+	[MEM_ROLE_BOOT_RAM] = "ram",
+	[MEM_ROLE_HOTPLUG] = "hotplug",
+	[MEM_ROLE_DEVICE] = "device",
+};
+
+const char *mem_role_name(enum mem_role r)
+{
+	return (unsigned int)r < MEM_ROLE_NR ? mem_role_names[r] : NULL;
+}
+
 /* Index of the region holding [gpa, gpa+len) wholly (len may be 0), or -1. */
 static int region_index(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 {
 	for (unsigned i = 0; i < gm->nr_regions && i < MEM_MAX_REGIONS; i++) {
 		const struct mem_region *r = &gm->region[i];
 
-		if (gpa >= r->gpa && gpa - r->gpa < r->size &&
+		if (mem_region_in_use(r) && gpa >= r->gpa && gpa - r->gpa < r->size &&
 		    len <= r->size - (gpa - r->gpa))
 			return (int)i;
 	}
@@ -140,10 +155,115 @@ int mem_resident(const struct guest_mem *gm, uint64_t gpa, uint64_t len,
 	return r->ops->resident(r, gpa - r->gpa, len, bytes);
 }
 
+/* Lowest free slot number below gm->slot_limit, marked used; -ENOSPC if none. */
+static int slot_alloc(struct guest_mem *gm, uint32_t *slot)
+{
+	for (unsigned int s = 0; s < gm->slot_limit && s < MEM_MAX_SLOTS; s++) {
+		uint64_t bit = 1ull << (s % 64);
+
+		if (!(gm->slot_used[s / 64] & bit)) {
+			gm->slot_used[s / 64] |= bit;
+			*slot = s;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void slot_free(struct guest_mem *gm, uint32_t slot)
+{
+	if (slot < MEM_MAX_SLOTS)
+		gm->slot_used[slot / 64] &= ~(1ull << (slot % 64));
+}
+
+/* The region of index, or NULL if there is none in use there. */
+static struct mem_region *region_at(struct guest_mem *gm, unsigned int index)
+{
+	if (!gm || index >= gm->nr_regions || index >= MEM_MAX_REGIONS ||
+	    !mem_region_in_use(&gm->region[index]))
+		return NULL;
+	return &gm->region[index];
+}
+
+/* True if [gpa, gpa+size) (non-empty, not wrapping) overlaps a region in use. */
+static bool overlaps_region(const struct guest_mem *gm, uint64_t gpa, uint64_t size)
+{
+	uint64_t last = gpa + (size - 1);
+
+	for (unsigned int i = 0; i < gm->nr_regions && i < MEM_MAX_REGIONS; i++) {
+		const struct mem_region *r = &gm->region[i];
+
+		if (mem_region_in_use(r) && gpa <= r->gpa + (r->size - 1) && r->gpa <= last)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Check spec against gm, then create and map it in the lowest free entry
+ * with a fresh slot. Boot RAM goes through here too (from mem_create()).
+ */
+static int region_add(struct guest_mem *gm, const struct mem_region_spec *spec,
+		      unsigned int *index)
+{
+	const struct mem_backend_ops *ops = spec->backend;
+	struct mem_region *r;
+	unsigned int i;
+	uint32_t slot;
+	int ret;
+
+	if (!ops || (unsigned int)spec->role >= MEM_ROLE_NR || !spec->size || !ops->align)
+		return -EINVAL;
+	if (spec->gpa % MEM_PAGE_BYTES || spec->size % MEM_PAGE_BYTES ||
+	    spec->gpa % ops->align || spec->size % ops->align)
+		return -EINVAL;
+	if (spec->size - 1 > UINT64_MAX - spec->gpa)
+		return -EINVAL;   /* the range would wrap past 2^64 */
+	if (overlaps_region(gm, spec->gpa, spec->size))
+		return -EEXIST;
+	for (i = 0; i < MEM_MAX_REGIONS; i++)
+		if (!mem_region_in_use(&gm->region[i]))
+			break;
+	if (i == MEM_MAX_REGIONS)
+		return -ENOSPC;
+	ret = slot_alloc(gm, &slot);
+	if (ret)
+		return ret;
+
+	r = &gm->region[i];
+	*r = (struct mem_region){
+		.gpa = spec->gpa,
+		.size = spec->size,
+		.fd = -1,
+		.slot = slot,
+		.role = spec->role,
+		.ops = ops,
+	};
+	ret = ops->create(r, gm->vm_fd);
+	if (ret) {
+		slot_free(gm, slot);
+		*r = (struct mem_region){ .fd = -1 };
+		return ret;
+	}
+	if (i >= gm->nr_regions)
+		gm->nr_regions = i + 1;
+	if (index)
+		*index = i;
+	return 0;
+}
+
+int mem_region_add(struct guest_mem *gm, const struct mem_region_spec *spec,
+		   unsigned int *index)
+{
+	/* gm->ops is set by mem_create(): adding needs a created gm. */
+	if (!gm || !gm->ops || !spec || spec->role == MEM_ROLE_BOOT_RAM)
+		return -EINVAL;
+	return region_add(gm, spec, index);
+}
+
 int mem_create(struct guest_mem *gm, const struct mem_config *cfg, int vm_fd,
 	       unsigned *failed_region)
 {
-	const struct mem_backend_ops *ops;
 	struct mem_layout layout;
 	unsigned i = 0;
 	int ret;
@@ -154,32 +274,26 @@ int mem_create(struct guest_mem *gm, const struct mem_config *cfg, int vm_fd,
 		*failed_region = 0;
 	if (!cfg || !cfg->backend)
 		return -EINVAL;
-	ops = cfg->backend;
+	gm->slot_limit = cfg->nr_slots && cfg->nr_slots < MEM_MAX_SLOTS ? cfg->nr_slots :
+		MEM_MAX_SLOTS;
 	ret = mem_layout_build(cfg->size, &layout);
 	if (ret)
 		return ret;
 	gm->ram_size = cfg->size;
-	gm->ops = ops;
+	gm->ops = cfg->backend;
 
 	for (i = 0; i < layout.nr; i++) {
-		struct mem_region *r = &gm->region[i];
-
-		*r = (struct mem_region){
+		const struct mem_region_spec spec = {
 			.gpa = layout.range[i].gpa,
 			.size = layout.range[i].size,
-			.fd = -1,
-			.slot = i,
-			.ops = ops,
+			.role = MEM_ROLE_BOOT_RAM,
+			.backend = cfg->backend,
 		};
-		if (r->size % ops->align) {
-			ret = -EINVAL;
-			goto err;
-		}
-		ret = ops->create(r, vm_fd);
+
+		/* Counted only once created, so mem_destroy() can roll back. */
+		ret = region_add(gm, &spec, NULL);
 		if (ret)
 			goto err;
-		/* Counted only once created, so mem_destroy() can roll back. */
-		gm->nr_regions = i + 1;
 	}
 	return 0;
 
@@ -233,32 +347,91 @@ static int slot_delete(int vm_fd, const struct mem_region *r)
 	return ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0 ? -errno : 0;
 }
 
-int mem_register(struct guest_mem *gm, bool use_region2)
+/* The old ioctl cannot describe a slot with flags (a guest_memfd one). */
+static bool needs_region2(const struct mem_region *r)
 {
-	unsigned i;
+	return r->ops->slot_flags != 0;
+}
+
+int mem_region_register(struct guest_mem *gm, unsigned int index, bool use_region2)
+{
+	struct mem_region *r = region_at(gm, index);
 	int ret;
 
-	if (!use_region2 && gm->ops && gm->ops->slot_flags)
+	if (!r)
+		return -ENOENT;
+	if (r->registered)
+		return -EEXIST;
+	if (!use_region2 && needs_region2(r))
 		return -EOPNOTSUPP;
-	for (i = 0; i < gm->nr_regions; i++)
-		if (gm->region[i].registered)
-			return -EEXIST;
+	ret = slot_install(gm->vm_fd, r, use_region2);
+	if (ret)
+		return ret;
+	r->registered = true;
+	return 0;
+}
 
-	for (i = 0; i < gm->nr_regions; i++) {
-		ret = slot_install(gm->vm_fd, &gm->region[i], use_region2);
+int mem_register(struct guest_mem *gm, bool use_region2)
+{
+	bool installed[MEM_MAX_REGIONS] = { false };
+	unsigned int i, todo = 0;
+	int ret = 0;
+
+	for (i = 0; i < gm->nr_regions && i < MEM_MAX_REGIONS; i++) {
+		const struct mem_region *r = &gm->region[i];
+
+		if (!mem_region_in_use(r) || r->registered)
+			continue;
+		if (!use_region2 && needs_region2(r))
+			return -EOPNOTSUPP;
+		todo++;
+	}
+	if (!todo)
+		return -EEXIST;
+
+	for (i = 0; i < gm->nr_regions && i < MEM_MAX_REGIONS; i++) {
+		struct mem_region *r = &gm->region[i];
+
+		if (!mem_region_in_use(r) || r->registered)
+			continue;
+		ret = slot_install(gm->vm_fd, r, use_region2);
 		if (ret)
 			goto err;
-		gm->region[i].registered = true;
+		r->registered = installed[i] = true;
 	}
 	return 0;
 
 err:
 	while (i-- > 0) {
 		/* Best effort: the install error is the one to report. */
-		if (slot_delete(gm->vm_fd, &gm->region[i]) == 0)
+		if (installed[i] && slot_delete(gm->vm_fd, &gm->region[i]) == 0)
 			gm->region[i].registered = false;
 	}
 	return ret;
+}
+
+int mem_region_remove(struct guest_mem *gm, unsigned int index)
+{
+	struct mem_region *r = region_at(gm, index);
+	int ret;
+
+	if (!r)
+		return -ENOENT;
+	if (r->role == MEM_ROLE_BOOT_RAM)
+		return -EINVAL;
+	/* Unmapping memory KVM still maps would leave the guest a dangling slot. */
+	if (r->registered) {
+		ret = slot_delete(gm->vm_fd, r);
+		if (ret)
+			return ret;
+		r->registered = false;
+	}
+	r->ops->destroy(r);
+	slot_free(gm, r->slot);
+	*r = (struct mem_region){ .fd = -1 };
+	while (gm->nr_regions > 0 && !mem_region_in_use(&gm->region[gm->nr_regions - 1]))
+		gm->nr_regions--;
+	return 0;
 }
 
 void mem_destroy(struct guest_mem *gm)
@@ -273,10 +446,10 @@ void mem_destroy(struct guest_mem *gm)
 	 * closing the VM fd frees the slot in any case.
 	 */
 	for (unsigned i = 0; i < n; i++)
-		if (gm->region[i].registered)
+		if (mem_region_in_use(&gm->region[i]) && gm->region[i].registered)
 			(void)slot_delete(gm->vm_fd, &gm->region[i]);
 	for (unsigned i = n; i-- > 0;)
-		if (gm->region[i].ops)
+		if (mem_region_in_use(&gm->region[i]))
 			gm->region[i].ops->destroy(&gm->region[i]);
 	memset(gm, 0, sizeof(*gm));
 }

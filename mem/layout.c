@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * Guest-physical layout: RAM from 0 up to the MMIO hole at 3 GiB, and
- * whatever does not fit below the hole from 4 GiB up.
+ * Guest-physical layout of boot RAM: from 0 up to the MMIO hole at 3 GiB,
+ * and whatever does not fit below the hole from 4 GiB up. Hotplug and
+ * device memory are placed by their users (mem_region_add()).
  */
 #include "mem/mem.h"
 
 #include <errno.h>
 #include <string.h>
+
+_Static_assert(MEM_LAYOUT_MAX_RANGES <= MEM_MAX_REGIONS, "boot RAM fits in guest_mem");
 
 int mem_layout_build(uint64_t ram_size, struct mem_layout *out)
 {

@@ -23,15 +23,20 @@
 #define MEM_HIGH_RAM_START    MEM_MMIO_HOLE_END
 #define MEM_MIN_BYTES         (4ull << 20)
 #define MEM_MAX_BYTES         (1ull << 40)
-#define MEM_MAX_REGIONS       4
+/* Regions of one guest: boot RAM (at most MEM_LAYOUT_MAX_RANGES) plus added ones. */
+#define MEM_MAX_REGIONS       16
+/* KVM memslot numbers handed out at most (KVM_CAP_NR_MEMSLOTS may lower it). */
+#define MEM_MAX_SLOTS         512u
+/* Boot RAM ranges: below the MMIO hole, and above 4 GiB. */
+#define MEM_LAYOUT_MAX_RANGES 2
 
-/* Where RAM sits in guest-physical space for a given size. */
+/* Where boot RAM sits in guest-physical space for a given size. */
 struct mem_layout {
 	unsigned nr;
 	struct {
 		uint64_t gpa;
 		uint64_t size;
-	} range[MEM_MAX_REGIONS];
+	} range[MEM_LAYOUT_MAX_RANGES];
 };
 
 /*
@@ -115,31 +120,77 @@ const struct mem_backend_ops *mem_backend_find(const char *name);
 const struct mem_backend_ops *mem_backend_default(int vm_fd, char *why_not_gmem,
 						  size_t whylen);
 
+/*
+ * What a region is for. Only boot RAM is in the guest's memory map (e820 /
+ * PVH memmap) and in ram_size; hotplug memory (virtio-mem) and device
+ * memory are found by the guest through their device.
+ */
+enum mem_role {
+	MEM_ROLE_BOOT_RAM = 0,
+	MEM_ROLE_HOTPLUG,
+	MEM_ROLE_DEVICE,
+	MEM_ROLE_NR,
+};
+
+/* "ram", "hotplug", "device"; NULL for anything else. */
+const char *mem_role_name(enum mem_role r);
+
 struct mem_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *hva;
 	int fd;                 /* backing fd, -1 when there is none (anon) */
-	uint32_t slot;          /* KVM memslot number */
+	uint32_t slot;          /* KVM memslot number, allocated (not the index) */
 	bool registered;        /* slot is installed in KVM */
-	const struct mem_backend_ops *ops;
-};
-
-struct mem_config {
-	uint64_t size;                          /* total RAM bytes */
-	const struct mem_backend_ops *backend;  /* never NULL */
-};
-
-struct guest_mem {
-	struct mem_region region[MEM_MAX_REGIONS];
-	unsigned nr_regions;
-	uint64_t ram_size;
-	const struct mem_backend_ops *ops;
-	int vm_fd;
+	enum mem_role role;
+	const struct mem_backend_ops *ops;   /* NULL: an unused entry (a removed region) */
 };
 
 /*
- * Create and map every region of the layout with cfg->backend.
+ * True for a region in use; entries below nr_regions can be unused after
+ * mem_region_remove() (indices of the other regions do not move).
+ */
+static inline bool mem_region_in_use(const struct mem_region *r)
+{
+	return r->ops != NULL;
+}
+
+/* True for a region in use whose role is boot RAM: what the guest's memory map lists. */
+static inline bool mem_region_is_boot_ram(const struct mem_region *r)
+{
+	return mem_region_in_use(r) && r->role == MEM_ROLE_BOOT_RAM;
+}
+
+struct mem_config {
+	uint64_t size;                          /* total boot RAM bytes */
+	const struct mem_backend_ops *backend;  /* never NULL */
+	/* KVM_CAP_NR_MEMSLOTS, or 0 if unknown: slots come from [0, min(this, MEM_MAX_SLOTS)). */
+	uint32_t nr_slots;
+};
+
+#define MEM_SLOT_WORDS (MEM_MAX_SLOTS / 64)
+
+struct guest_mem {
+	struct mem_region region[MEM_MAX_REGIONS];
+	unsigned nr_regions;    /* one past the last entry in use (see mem_region_in_use) */
+	uint64_t ram_size;      /* boot RAM only */
+	const struct mem_backend_ops *ops;   /* boot RAM's backend */
+	int vm_fd;
+	unsigned int slot_limit;             /* slots are numbered below this */
+	uint64_t slot_used[MEM_SLOT_WORDS];  /* bitmap of allocated slot numbers */
+};
+
+/* What mem_region_add() creates. */
+struct mem_region_spec {
+	uint64_t gpa;
+	uint64_t size;
+	enum mem_role role;                     /* MEM_ROLE_HOTPLUG or MEM_ROLE_DEVICE */
+	const struct mem_backend_ops *backend;  /* never NULL; may differ from gm->ops */
+};
+
+/*
+ * Create and map every boot RAM region of the layout with cfg->backend
+ * (role MEM_ROLE_BOOT_RAM, slots allocated from 0 up, so 0 and 1).
  * -EINVAL for sizes the backend cannot take (hugetlb: not a multiple of
  * 2 MiB). On failure everything created so far is released.
  * *failed_region (may be NULL) gets the index of the region that failed.
@@ -148,16 +199,52 @@ int mem_create(struct guest_mem *gm, const struct mem_config *cfg, int vm_fd,
 	       unsigned *failed_region) MEM_WUR;
 
 /*
- * Install every region as a KVM memslot (slot = region index).
- * Uses KVM_SET_USER_MEMORY_REGION2 when use_region2, else the old ioctl
- * (-EOPNOTSUPP then for backends with slot_flags).
+ * Install every region not yet installed as a KVM memslot (its allocated
+ * slot). Uses KVM_SET_USER_MEMORY_REGION2 when use_region2, else the old
+ * ioctl (-EOPNOTSUPP then, before installing anything, if one of them has
+ * a backend with slot_flags). -EEXIST when every region is installed
+ * already. On failure the slots this call installed are removed again.
  */
 int mem_register(struct guest_mem *gm, bool use_region2) MEM_WUR;
+
+/*
+ * Regions added after mem_create(): hotplug (virtio-mem) or device memory.
+ *
+ * mem_region_add() creates and maps spec->size bytes at spec->gpa with
+ * spec->backend and allocates a memslot, but does not install it in KVM
+ * (mem_region_register() or mem_register() does). *index (may be NULL)
+ * gets the region's index in gm->region[]; indices stay valid until that
+ * region is removed. -EINVAL for a NULL/unknown backend or role, boot RAM
+ * role, an empty range, a gpa or size not aligned to the page and the
+ * backend, or a range that wraps past 2^64; -EEXIST if it overlaps a
+ * region; -ENOSPC without a free entry or slot; the backend's error.
+ *
+ * mem_region_register() installs one region (-ENOENT: no such region,
+ * -EEXIST: installed already, -EOPNOTSUPP as mem_register()).
+ *
+ * mem_region_remove() deletes its slot (if installed), unmaps and frees
+ * it, and frees the slot number. -ENOENT: no such region; -EINVAL for
+ * boot RAM (it lives until mem_destroy()); KVM's error if the slot could
+ * not be deleted, the region then left as it was.
+ *
+ * None of these three lock: the caller serializes them against every
+ * other use of gm (the VMM does them before the vCPUs start or while the
+ * VM is paused, or under its own lock).
+ */
+int mem_region_add(struct guest_mem *gm, const struct mem_region_spec *spec,
+		   unsigned int *index) MEM_WUR;
+int mem_region_register(struct guest_mem *gm, unsigned int index, bool use_region2) MEM_WUR;
+int mem_region_remove(struct guest_mem *gm, unsigned int index) MEM_WUR;
 
 /* Remove slots, unmap, close. Safe on a zeroed or partially created gm. */
 void mem_destroy(struct guest_mem *gm);
 
-/* Host pointer for [gpa, gpa+len) if it lies wholly inside one region, else NULL. */
+/*
+ * Access by guest-physical address covers every region in use, whatever
+ * its role ("RAM" below means any of them).
+ *
+ * Host pointer for [gpa, gpa+len) if it lies wholly inside one region, else NULL.
+ */
 void *mem_gpa_to_hva(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 
 /* Bounds-checked copies; -EFAULT if any byte is outside RAM. May cross regions. */
