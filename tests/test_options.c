@@ -1,22 +1,68 @@
 // SPDX-License-Identifier: MIT
-/* Command-line parsing: sizes, the --memory group, every kind of bad value. */
+/*
+ * Command-line parsing: sizes, the --memory group, --api-socket, ctl, every
+ * kind of bad value, messages that keep their reason with huge values.
+ */
+#include <stdbool.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "mem/mem.h"
 #include "tests/test.h"
+#include "vmm/cli.h"
 #include "vmm/options.h"
 
-static char err[256];
+#define ERR_BYTES 256   /* what vmm/main.c gives the parsers */
+#define MAX_ARGS  40
+
+static char err[ERR_BYTES];
+
+enum which { RUN, PROBE, CTL };
+
+union any_config {
+	struct run_config run;
+	struct probe_config probe;
+	struct ctl_config ctl;
+};
+
+/*
+ * Parse args (NULL-terminated) with one of the parsers, and check what every
+ * parse must do: argv neither reordered nor written, and a refusal's message
+ * not cut by the buffer.
+ */
+static int parse_with(enum which w, union any_config *cfg, const char *const *args)
+{
+	static const char *const name[] = { [RUN] = "run", [PROBE] = "probe", [CTL] = "ctl" };
+	char *argv[MAX_ARGS + 2] = { (char *)name[w] }, *copy[MAX_ARGS + 2];
+	int argc = 1, ret = -1;
+
+	while (*args) {
+		TEST_ASSERT(argc <= MAX_ARGS, "too many test arguments");
+		argv[argc++] = (char *)*args++;
+	}
+	memcpy(copy, argv, sizeof(argv));
+	memset(err, 'Z', sizeof(err));
+	err[0] = '\0';
+	if (w == RUN)
+		ret = options_parse_run(argc, argv, &cfg->run, err, sizeof(err));
+	else if (w == PROBE)
+		ret = options_parse_probe(argc, argv, &cfg->probe, err, sizeof(err));
+	else
+		ret = options_parse_ctl(argc, argv, &cfg->ctl, err, sizeof(err));
+	TEST_ASSERT(!memcmp(copy, argv, sizeof(argv)), "argv was reordered");
+	TEST_ASSERT(ret == 0 || ret == OPTIONS_HELP || ret == -EINVAL, "ret %d", ret);
+	TEST_ASSERT(ret != -EINVAL || (err[0] && strlen(err) < sizeof(err) - 1),
+		    "message empty or cut: '%s'", err);
+	return ret;
+}
 
 static int parse(struct run_config *cfg, const char *const *args)
 {
-	char *argv[32] = { "run" };
-	int argc = 1;
+	union any_config u;
+	int ret = parse_with(RUN, &u, args);
 
-	while (*args)
-		argv[argc++] = (char *)*args++;
-	err[0] = '\0';
-	return options_parse_run(argc, argv, cfg, err, sizeof(err));
+	*cfg = u.run;
+	return ret;
 }
 
 #define PARSE_OK(cfg, ...)                                                       \
@@ -27,14 +73,16 @@ static int parse(struct run_config *cfg, const char *const *args)
 	} while (0)
 
 /* Parsing must fail with a message that names the offending value. */
-#define PARSE_BAD(want, ...)                                                     \
+#define PARSE_BAD_WITH(which, want, ...)                                         \
 	do {                                                                     \
-		struct run_config c_;                                            \
+		union any_config c_;                                             \
 		const char *const a_[] = { __VA_ARGS__, NULL };                  \
-		int r_ = parse(&c_, a_);                                         \
+		int r_ = parse_with(which, &c_, a_);                             \
 		TEST_ASSERT(r_ == -EINVAL, "expected -EINVAL, got %d", r_);      \
 		TEST_ASSERT(strstr(err, want), "message '%s' lacks '%s'", err, want); \
 	} while (0)
+#define PARSE_BAD(want, ...) PARSE_BAD_WITH(RUN, want, __VA_ARGS__)
+#define CTL_BAD(want, ...) PARSE_BAD_WITH(CTL, want, __VA_ARGS__)
 
 static void test_sizes(void)
 {
@@ -129,10 +177,164 @@ static void test_run_bad(void)
 	TEST_PASS("run: bad values are named");
 }
 
+/* Issue 7: empty items, stray commas and repeated keys in a group are refused. */
+static void test_memory_group_strict(void)
+{
+	PARSE_BAD("empty item (a stray comma) in 'size=1G,'", "--memory", "size=1G,");
+	PARSE_BAD("empty item (a stray comma) in ','", "--memory", ",");
+	PARSE_BAD("empty item (a stray comma) in ',size=1G'", "--memory", ",size=1G");
+	PARSE_BAD("empty item", "--memory", "size=1G,,backend=memfd");
+	PARSE_BAD("empty item", "--memory", ",,");
+	PARSE_BAD("size given twice in 'size=1G,size=2G'", "--memory", "size=1G,size=2G");
+	PARSE_BAD("populate given twice", "--memory=populate=none,size=1G,populate=write");
+	PARSE_BAD("'=1G' has no key", "--memory", "=1G");
+	PARSE_BAD("unknown key 'sizes'", "--memory", "sizes=1G");
+	PARSE_BAD("unknown key 'x' (size, backend, populate, populate-threads, prefault)",
+		  "--memory", "size=1G,x");
+	PARSE_BAD("invalid size ''", "--memory", "size=");
+	PARSE_BAD("unknown backend ''", "--memory", "size=1G,backend=");
+	TEST_PASS("run: --memory refuses empty items, stray commas, repeated keys");
+}
+
+/* getopt_long's abbreviations and forms are refused the way the old parser did. */
+static void test_getopt_edges(void)
+{
+	struct run_config cfg;
+
+	PARSE_BAD("unknown option '--mem'", "--mem", "size=1G");
+	PARSE_BAD("unknown option '--mem=size=1G'", "--mem=size=1G");
+	PARSE_BAD("unknown option '--kern'", "--kern", "vmlinux");
+	PARSE_BAD("unknown option '--deb'", "--deb");
+	PARSE_BAD("unknown option '--he'", "--he");
+	PARSE_BAD("unknown option '--api'", "--api", "/tmp/s");
+	PARSE_BAD("unknown option '-x' (see memvmm run --help)", "-x");
+	PARSE_BAD("unknown option '---kernel'", "---kernel", "a");
+	PARSE_BAD("--debug takes no value ('--debug=1')", "--debug=1");
+	PARSE_BAD("--help takes no value", "--help=1");
+	PARSE_BAD("unexpected argument '-'", "-");
+	PARSE_BAD("unexpected argument 'extra'", "--", "extra");
+	PARSE_BAD("--memory needs a value", "--debug", "--memory");
+	PARSE_OK(&cfg, "--quiet", "--");
+	TEST_ASSERT(cfg.quiet, "options before --");
+	/* A value is the next argument, whatever it looks like (as before). */
+	PARSE_OK(&cfg, "--cmdline", "--debug", "--kernel", "-");
+	TEST_ASSERT(!strcmp(cfg.cmdline, "--debug") && !cfg.debug && !strcmp(cfg.kernel, "-"),
+		    "values that look like options");
+	{
+		const char *const cluster[] = { "-hx", NULL }, *const bad_cluster[] = { "-xh", NULL };
+
+		TEST_ASSERT(parse(&cfg, cluster) == OPTIONS_HELP, "-hx");
+		/* Stops inside "-xh": the next parse must not resume there. */
+		TEST_ASSERT(parse(&cfg, bad_cluster) == -EINVAL && strstr(err, "'-x'"), "%s", err);
+	}
+	PARSE_OK(&cfg, "--vcpus", "3");
+	TEST_ASSERT(cfg.vcpus == 3, "parse after a failed parse");
+	TEST_PASS("run: exact option names, getopt's forms, repeated parses");
+}
+
+static void test_api_socket(void)
+{
+	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1], want[64];
+	struct run_config cfg;
+
+	PARSE_OK(&cfg, "--vcpus", "2");
+	TEST_ASSERT(!cfg.api_socket, "no socket by default");
+	PARSE_OK(&cfg, "--api-socket", "/run/memvmm.sock");
+	TEST_ASSERT(!strcmp(cfg.api_socket, "/run/memvmm.sock"), "--api-socket PATH");
+	PARSE_OK(&cfg, "--api-socket=rel.sock");
+	TEST_ASSERT(!strcmp(cfg.api_socket, "rel.sock"), "--api-socket=PATH");
+	memset(path, 'p', max);
+	path[max] = '\0';
+	PARSE_OK(&cfg, "--api-socket", path);
+	TEST_ASSERT(strlen(cfg.api_socket) == max, "a path of %zu bytes fits", max);
+	path[max] = 'p';
+	path[max + 1] = '\0';
+	snprintf(want, sizeof(want), "path is %zu bytes; a Unix socket's path holds at most %zu",
+		 max + 1, max);
+	PARSE_BAD(want, "--api-socket", path);
+	PARSE_BAD("--api-socket: empty path", "--api-socket=");
+	PARSE_BAD("--api-socket needs a value", "--api-socket");
+	TEST_ASSERT(strstr(options_run_help, "--api-socket PATH"), "run help");
+	TEST_PASS("run: --api-socket");
+}
+
+/*
+ * Every refusal that echoes a value keeps its reason when the value is huge:
+ * the value is shortened in the middle, the message fits in 256 bytes.
+ */
+static void test_long_values(void)
+{
+	static char huge[10000], opt[10003], group[CLI_GROUP_MAX_BYTES + 2];
+	static char backend[200], kv[10000];
+
+	memset(huge, 'v', sizeof(huge) - 1);
+	huge[0] = 'V';
+	snprintf(opt, sizeof(opt), "--%s", huge);
+	memcpy(group, "backend=", 8);
+	memset(group + 8, 'b', sizeof(group) - 9);
+	snprintf(backend, sizeof(backend), "backend=%0190d", 7);
+	memset(kv, 'k', sizeof(kv) - 1);
+	kv[sizeof(kv) / 2] = '=';
+
+	PARSE_BAD("(1..255)", "--vcpus", huge);
+	PARSE_BAD("(see memvmm run --help)", opt);
+	PARSE_BAD("(see memvmm run --help)", huge);
+	PARSE_BAD("is too long (256 bytes, at most 255)", "--memory", group);
+	PARSE_BAD("(guest_memfd, memfd, anon, hugetlb)", "--memory", backend);
+	PARSE_BAD("...", "--memory", backend);
+	PARSE_BAD("(size, backend, populate, populate-threads, prefault)", "--memory",
+		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=1");
+	PARSE_BAD("given twice in", "--memory", "size=1G,populate-threads=2,populate-threads=3,"
+		  "backend=memfd,prefault=auto,populate=auto,size=2Gxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	PARSE_BAD("holds at most", "--api-socket", huge);
+	PARSE_BAD_WITH(PROBE, "(see memvmm probe --help)", opt);
+	CTL_BAD("(status, pause, resume, quit)", "--api-socket", "s", huge);
+	CTL_BAD("is not key=value", "--api-socket", "s", "status", huge);
+	CTL_BAD("key is 5000 bytes, at most 63", "--api-socket", "s", "status", kv);
+	TEST_PASS("long values are shortened, reasons kept");
+}
+
+static void test_echo(void)
+{
+	char buf[CLI_ECHO_BYTES], s[200];
+	const char *e;
+
+	memset(s, 'a', CLI_ECHO_BYTES - 1);
+	s[CLI_ECHO_BYTES - 1] = '\0';
+	TEST_ASSERT(!strcmp(cli_echo(s, buf), s), "63 bytes are kept whole");
+	s[CLI_ECHO_BYTES - 1] = 'z';
+	s[CLI_ECHO_BYTES] = '\0';
+	e = cli_echo(s, buf);
+	TEST_ASSERT(strlen(e) < CLI_ECHO_BYTES && strstr(e, "...") && e[strlen(e) - 1] == 'z' &&
+		    e[0] == 'a', "64 bytes shortened: '%s'", e);
+	TEST_ASSERT(!strcmp(cli_echo("a\nb\033c\177", buf), "a?b?c?"), "control bytes: '%s'",
+		    buf);
+	/* 2-byte UTF-8 characters: never cut in the middle of one. */
+	for (unsigned int i = 0; i < 80; i++)
+		memcpy(s + 2 * i, "\xc3\xa9", 2);
+	s[160] = '\0';
+	e = cli_echo(s, buf);
+	TEST_ASSERT(strlen(e) < CLI_ECHO_BYTES && strstr(e, "..."), "'%s'", e);
+	for (const char *p = e; *p; p++) {
+		bool cont = ((unsigned char)*p & 0xc0) == 0x80;
+		bool lead = (unsigned char)*p == 0xc3;
+
+		TEST_ASSERT(!lead || ((unsigned char)p[1] & 0xc0) == 0x80, "cut after a lead byte");
+		TEST_ASSERT(!cont || (p > e && (unsigned char)p[-1] == 0xc3),
+			    "stray continuation byte at %zu", (size_t)(p - e));
+	}
+	TEST_PASS("cli_echo: shortened, control bytes hidden, UTF-8 kept whole");
+}
+
 static void test_probe(void)
 {
 	struct probe_config cfg;
 	char *json[] = { "probe", "--json" }, *bad[] = { "probe", "--jsn" };
+	char *extra[] = { "probe", "--json", "table" };
 	char *help[] = { "probe", "-h" };
 
 	TEST_OK(options_parse_probe(2, json, &cfg, err, sizeof(err)));
@@ -140,7 +342,118 @@ static void test_probe(void)
 	TEST_ASSERT(options_parse_probe(2, help, &cfg, err, sizeof(err)) == OPTIONS_HELP, "-h");
 	TEST_ASSERT(options_parse_probe(2, bad, &cfg, err, sizeof(err)) == -EINVAL &&
 		    strstr(err, "'--jsn'"), "bad option: %s", err);
+	TEST_ASSERT(options_parse_probe(3, extra, &cfg, err, sizeof(err)) == -EINVAL &&
+		    strstr(err, "unexpected argument 'table'"), "extra argument: %s", err);
 	TEST_PASS("probe options");
+}
+
+static struct ctl_config *ctl_ok(union any_config *u, const char *const *args)
+{
+	int ret = parse_with(CTL, u, args);
+
+	TEST_ASSERT(ret == 0, "ctl parse failed (%d): %s", ret, err);
+	return &u->ctl;
+}
+
+static void test_ctl(void)
+{
+	const char *const status[] = { "--api-socket", "/tmp/s", "status", NULL };
+	const char *const after[] = { "quit", "--api-socket=/tmp/t", NULL };
+	const char *const dashdash[] = { "--api-socket", "s", "--", "pause", NULL };
+	char a1[] = "size=1G", a2[] = "empty=", a3[] = "x_y-2=a=b c";
+	const char *const args[] = { "--api-socket", "s", "resume", a1, a2, a3, NULL };
+	const char *const help[] = { "status", "--help", NULL };
+	const char *many[OPTIONS_CTL_MAX_ARGS + 5] = { "--api-socket", "s", "status" };
+	char keys[OPTIONS_CTL_MAX_ARGS + 1][16], key63[OPTIONS_CTL_MAX_KEY_BYTES + 4];
+	char word64[OPTIONS_CTL_MAX_KEY_BYTES + 2] = { 0 };
+	union any_config u;
+	struct ctl_config *c;
+	unsigned int i;
+
+	c = ctl_ok(&u, status);
+	TEST_ASSERT(!strcmp(c->api_socket, "/tmp/s") && !strcmp(c->command, "status") &&
+		    c->nr_args == 0, "ctl status");
+	c = ctl_ok(&u, after);
+	TEST_ASSERT(!strcmp(c->api_socket, "/tmp/t") && !strcmp(c->command, "quit"),
+		    "option after the command");
+	c = ctl_ok(&u, dashdash);
+	TEST_ASSERT(!strcmp(c->command, "pause"), "command after --");
+	c = ctl_ok(&u, args);
+	TEST_ASSERT(!strcmp(c->command, "resume") && c->nr_args == 3, "key=value args");
+	TEST_ASSERT(!strcmp(c->key[0], "size") && !strcmp(c->value[0], "1G") &&
+		    !strcmp(c->key[1], "empty") && !strcmp(c->value[1], "") &&
+		    !strcmp(c->key[2], "x_y-2") && !strcmp(c->value[2], "a=b c"),
+		    "keys and values");
+	TEST_ASSERT(!strcmp(a1, "size=1G") && !strcmp(a2, "empty=") && !strcmp(a3, "x_y-2=a=b c"),
+		    "argv strings written");
+	TEST_ASSERT(parse_with(CTL, &u, help) == OPTIONS_HELP, "ctl --help");
+	{
+		const char *const h[] = { "-h", NULL };
+
+		TEST_ASSERT(parse_with(CTL, &u, h) == OPTIONS_HELP, "ctl -h");
+	}
+	/* 16 arguments fit, 17 do not. */
+	for (i = 0; i <= OPTIONS_CTL_MAX_ARGS; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%u=%u", i, i);
+		many[3 + i] = keys[i];
+	}
+	many[3 + OPTIONS_CTL_MAX_ARGS] = NULL;
+	c = ctl_ok(&u, many);
+	TEST_ASSERT(c->nr_args == OPTIONS_CTL_MAX_ARGS && !strcmp(c->key[15], "k15") &&
+		    !strcmp(c->value[15], "15"), "16 arguments");
+	many[3 + OPTIONS_CTL_MAX_ARGS] = keys[OPTIONS_CTL_MAX_ARGS];
+	{
+		union any_config u2;
+
+		TEST_ASSERT(parse_with(CTL, &u2, many) == -EINVAL &&
+			    strstr(err, "more than 16 key=value arguments"), "17: %s", err);
+	}
+	memset(key63, 'k', OPTIONS_CTL_MAX_KEY_BYTES);
+	strcpy(key63 + OPTIONS_CTL_MAX_KEY_BYTES, "=1");
+	{
+		const char *const k[] = { "--api-socket", "s", "status", key63, NULL };
+
+		c = ctl_ok(&u, k);
+		TEST_ASSERT(strlen(c->key[0]) == OPTIONS_CTL_MAX_KEY_BYTES, "63-byte key");
+	}
+	memmove(key63 + 1, key63, strlen(key63) + 1);
+	CTL_BAD("key is 64 bytes, at most 63", "--api-socket", "s", "status", key63);
+
+	CTL_BAD("--api-socket PATH is required", "status");
+	{
+		const char *const none[] = { NULL };
+
+		TEST_ASSERT(parse_with(CTL, &u, none) == -EINVAL &&
+			    strstr(err, "--api-socket PATH is required"), "no arguments: %s", err);
+	}
+	CTL_BAD("missing COMMAND (status, pause, resume, quit)", "--api-socket", "s");
+	CTL_BAD("--api-socket needs a value", "status", "--api-socket");
+	CTL_BAD("--api-socket: empty path", "--api-socket=", "status");
+	CTL_BAD("holds at most", "--api-socket",
+		"/tmp/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "status");
+	memset(word64, 'c', OPTIONS_CTL_MAX_KEY_BYTES + 1);
+	CTL_BAD("command is 64 bytes, at most 63", "--api-socket", "s", word64);
+	CTL_BAD("invalid command 'Status'", "--api-socket", "s", "Status");
+	CTL_BAD("invalid command ''", "--api-socket", "s", "");
+	CTL_BAD("invalid command 'a=b'", "--api-socket", "s", "a=b");
+	CTL_BAD("'size' is not key=value", "--api-socket", "s", "status", "size");
+	CTL_BAD("'=1' has no key", "--api-socket", "s", "status", "=1");
+	CTL_BAD("invalid key in 'Size=1'", "--api-socket", "s", "status", "Size=1");
+	CTL_BAD("invalid key in 'a b=1'", "--api-socket", "s", "status", "a b=1");
+	CTL_BAD("invalid key in 'a.b=1'", "--api-socket", "s", "status", "a.b=1");
+	CTL_BAD("key 'a' given twice", "--api-socket", "s", "status", "a=1", "b=2", "a=3");
+	CTL_BAD("unknown option '--socket' (see memvmm ctl --help)", "--socket", "s", "status");
+	CTL_BAD("unknown option '--api'", "--api", "s", "status");
+	CTL_BAD("unknown option '-s'", "-s", "status");
+	for (i = 0; i < 4; i++) {
+		static const char *const cmd[] = { "status", "pause", "resume", "quit" };
+
+		TEST_ASSERT(strstr(options_ctl_help, cmd[i]), "help lacks %s", cmd[i]);
+	}
+	TEST_ASSERT(strstr(options_ctl_help, "JSON") && strstr(options_ctl_help, "one line") &&
+		    strstr(options_ctl_help, "Exit status"), "ctl help");
+	TEST_PASS("ctl: socket, command, key=value arguments and every refusal");
 }
 
 int main(void)
@@ -148,6 +461,12 @@ int main(void)
 	test_sizes();
 	test_run_defaults_and_values();
 	test_run_bad();
+	test_memory_group_strict();
+	test_getopt_edges();
+	test_api_socket();
+	test_long_values();
+	test_echo();
 	test_probe();
+	test_ctl();
 	return 0;
 }

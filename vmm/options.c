@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: MIT
 /*
- * Command-line parsing. Options take "--opt VALUE" or "--opt=VALUE"; option
- * groups (--memory) are comma-separated key=value lists, as in Cloud
- * Hypervisor. Every error names the offending value.
+ * Command-line parsing on vmm/cli.c (getopt_long + getsubopt). Options take
+ * "--opt VALUE" or "--opt=VALUE"; option groups (--memory) are comma-separated
+ * key=value lists, as in Cloud Hypervisor. Every error names the offending
+ * value.
  */
 #include "vmm/options.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "mem/mem.h"
 #include "mem/populate.h"
+#include "vmm/cli.h"
+
+/* The longest path a struct sockaddr_un holds with its NUL. */
+#define OPTIONS_SOCKET_PATH_MAX_BYTES (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 const char options_run_help[] =
 	"usage: memvmm run [OPTIONS]\n"
@@ -35,6 +40,8 @@ const char options_run_help[] =
 	"                                       (default: online CPUs, one per 64M at most)\n"
 	"                       prefault=MODE   auto | on | off: KVM_PRE_FAULT_MEMORY over\n"
 	"                                       RAM before the guest runs (default auto)\n"
+	"  --api-socket PATH  serve a JSON control socket at PATH (mode 0600; see\n"
+	"                     memvmm ctl --help)\n"
 	"  --debug            log unclaimed port/MMIO accesses (rate-limited) to stderr\n"
 	"  --quiet            no summary line on stderr\n"
 	"  -h, --help         this text\n"
@@ -57,18 +64,28 @@ const char options_probe_help[] =
 	"  --json       the same rows as JSON: {\"features\":[{feature, supported, value, detail}]}\n"
 	"  -h, --help   this text\n";
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+const char options_ctl_help[] =
+	"usage: memvmm ctl --api-socket PATH COMMAND [KEY=VALUE ...]\n"
+	"\n"
+	"Send one request to a memvmm started with `memvmm run --api-socket PATH` and\n"
+	"print its reply: one JSON object on one line, {\"ok\":true,...} or\n"
+	"{\"ok\":false,\"error\":\"...\"}.\n"
+	"\n"
+	"commands:\n"
+	"  status     run state, uptime, vCPUs, every memory region (role, backend,\n"
+	"             size, resident bytes) and what population did\n"
+	"  pause      stop every vCPU; replies once all are parked\n"
+	"  resume     let the vCPUs run again\n"
+	"  quit       end memvmm (it exits 0)\n"
+	"\n"
+	"  --api-socket PATH  the control socket (required)\n"
+	"  -h, --help         this text\n"
+	"\n"
+	"KEY=VALUE arguments (at most 16; KEY of a-z, 0-9, '_', '-') go into the\n"
+	"request as strings.\n"
+	"\n"
+	"Exit status: 0 on an ok reply, 1 on an error reply, 2 for bad usage or\n"
+	"when the socket cannot be reached.\n";
 
 int options_parse_size(const char *s, uint64_t *out)
 {
@@ -110,57 +127,70 @@ int options_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A count: decimal digits only, lo..hi. */
+static int parse_count(const char *s, unsigned int lo, unsigned int hi, unsigned int *out)
+{
+	uint64_t n;
+
+	if (strpbrk(s, "kKmMgGtT") || options_parse_size(s, &n) || n < lo || n > hi)
+		return -EINVAL;
+	*out = (unsigned int)n;
+	return 0;
+}
+
+enum memory_key { MEM_SIZE, MEM_BACKEND, MEM_POPULATE, MEM_THREADS, MEM_PREFAULT };
+
+static const char *const memory_keys[] = {
+	[MEM_SIZE] = "size",
+	[MEM_BACKEND] = "backend",
+	[MEM_POPULATE] = "populate",
+	[MEM_THREADS] = "populate-threads",
+	[MEM_PREFAULT] = "prefault",
+	NULL,
+};
+
+static const struct cli_group memory_group = {
+	.option = "--memory",
+	.keys = memory_keys,
+	.example = "size=1G,backend=memfd",
+};
+
 static int parse_memory_group(const char *group, struct run_config *cfg,
 			      char *err, size_t errlen)
 {
-	char buf[256], *save = NULL, *item;
+	const char *val[CLI_GROUP_MAX_KEYS];
+	char buf[CLI_GROUP_MAX_BYTES + 1];
+	int ret;
 
-	if (strlen(group) >= sizeof(buf))
-		return fail(err, errlen, "--memory value is too long: '%.40s...'", group);
-	if (!*group)
-		return fail(err, errlen, "--memory needs key=value pairs (e.g. size=1G,backend=memfd)");
-	strcpy(buf, group);
-	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-		char *val = strchr(item, '=');
-
-		if (!val)
-			return fail(err, errlen, "--memory: '%s' is not key=value", item);
-		*val++ = '\0';
-		if (!strcmp(item, "size")) {
-			int ret = options_parse_size(val, &cfg->mem_size);
-
-			if (ret == -ERANGE)
-				return fail(err, errlen, "--memory: size '%s' is too large", val);
-			if (ret)
-				return fail(err, errlen,
-					    "--memory: invalid size '%s' (use e.g. 512M, 4G)", val);
-		} else if (!strcmp(item, "backend")) {
-			cfg->backend = mem_backend_find(val);
-			if (!cfg->backend)
-				return fail(err, errlen,
-					    "--memory: unknown backend '%s' (guest_memfd, memfd, anon, hugetlb)",
-					    val);
-		} else if (!strcmp(item, "populate")) {
-			if (mem_populate_parse(val, &cfg->populate))
-				return fail(err, errlen, "--memory: unknown populate '%s' "
-					    "(auto, none, fallocate, madvise, write)", val);
-		} else if (!strcmp(item, "populate-threads")) {
-			uint64_t n;
-
-			if (strpbrk(val, "kKmMgGtT") || options_parse_size(val, &n) ||
-			    n < 1 || n > MEM_POPULATE_MAX_THREADS)
-				return fail(err, errlen, "--memory: invalid populate-threads '%s' "
-					    "(1..%u)", val, MEM_POPULATE_MAX_THREADS);
-			cfg->populate_threads = (unsigned int)n;
-		} else if (!strcmp(item, "prefault")) {
-			if (mem_prefault_parse(val, &cfg->prefault))
-				return fail(err, errlen, "--memory: unknown prefault '%s' "
-					    "(auto, on, off)", val);
-		} else {
-			return fail(err, errlen, "--memory: unknown key '%s' "
-				    "(size, backend, populate, populate-threads, prefault)", item);
-		}
+	ret = cli_group_parse(&memory_group, group, val, buf, err, errlen);
+	if (ret)
+		return ret;
+	if (val[MEM_SIZE]) {
+		ret = options_parse_size(val[MEM_SIZE], &cfg->mem_size);
+		if (ret == -ERANGE)
+			return cli_fail(err, errlen, "--memory: size '%s' is too large",
+					CLI_ECHO(val[MEM_SIZE]));
+		if (ret)
+			return cli_fail(err, errlen, "--memory: invalid size '%s' (use e.g. 512M, 4G)",
+					CLI_ECHO(val[MEM_SIZE]));
 	}
+	if (val[MEM_BACKEND]) {
+		cfg->backend = mem_backend_find(val[MEM_BACKEND]);
+		if (!cfg->backend)
+			return cli_fail(err, errlen,
+					"--memory: unknown backend '%s' (guest_memfd, memfd, anon, hugetlb)",
+					CLI_ECHO(val[MEM_BACKEND]));
+	}
+	if (val[MEM_POPULATE] && mem_populate_parse(val[MEM_POPULATE], &cfg->populate))
+		return cli_fail(err, errlen, "--memory: unknown populate '%s' "
+				"(auto, none, fallocate, madvise, write)", CLI_ECHO(val[MEM_POPULATE]));
+	if (val[MEM_THREADS] && parse_count(val[MEM_THREADS], 1, MEM_POPULATE_MAX_THREADS,
+					    &cfg->populate_threads))
+		return cli_fail(err, errlen, "--memory: invalid populate-threads '%s' (1..%u)",
+				CLI_ECHO(val[MEM_THREADS]), MEM_POPULATE_MAX_THREADS);
+	if (val[MEM_PREFAULT] && mem_prefault_parse(val[MEM_PREFAULT], &cfg->prefault))
+		return cli_fail(err, errlen, "--memory: unknown prefault '%s' (auto, on, off)",
+				CLI_ECHO(val[MEM_PREFAULT]));
 	return 0;
 }
 
@@ -169,72 +199,99 @@ static int check_memory(const struct run_config *cfg, char *err, size_t errlen)
 	uint64_t size = cfg->mem_size;
 
 	if (size < MEM_MIN_BYTES || size > MEM_MAX_BYTES)
-		return fail(err, errlen,
-			    "--memory: size %llu bytes is out of range (%lluM..%lluG)",
-			    (unsigned long long)size,
-			    (unsigned long long)(MEM_MIN_BYTES >> 20),
-			    (unsigned long long)(MEM_MAX_BYTES >> 30));
+		return cli_fail(err, errlen,
+				"--memory: size %llu bytes is out of range (%lluM..%lluG)",
+				(unsigned long long)size,
+				(unsigned long long)(MEM_MIN_BYTES >> 20),
+				(unsigned long long)(MEM_MAX_BYTES >> 30));
 	if (size % MEM_PAGE_BYTES)
-		return fail(err, errlen, "--memory: size %llu is not a multiple of 4K",
-			    (unsigned long long)size);
+		return cli_fail(err, errlen, "--memory: size %llu is not a multiple of 4K",
+				(unsigned long long)size);
 	if (cfg->backend && size % cfg->backend->align)
-		return fail(err, errlen,
-			    "--memory: size %llu is not a multiple of %lluK, which backend %s needs",
-			    (unsigned long long)size,
-			    (unsigned long long)(cfg->backend->align >> 10), cfg->backend->name);
+		return cli_fail(err, errlen,
+				"--memory: size %llu is not a multiple of %lluK, which backend %s needs",
+				(unsigned long long)size,
+				(unsigned long long)(cfg->backend->align >> 10), cfg->backend->name);
 	return 0;
 }
 
-/*
- * Match argv[*i] against "--name" / "--name=VALUE". Returns 1 and sets *val
- * (consuming the next argument for the spaced form), 0 if it is another
- * option, -EINVAL if the value is missing.
- */
-static int take_value(int argc, char **argv, int *i, const char *name,
-		      const char **val, char *err, size_t errlen)
-{
-	const char *arg = argv[*i];
-	size_t n = strlen(name);
-
-	if (strncmp(arg, name, n))
-		return 0;
-	if (arg[n] == '=') {
-		*val = arg + n + 1;
-		return 1;
-	}
-	if (arg[n])
-		return 0;
-	if (*i + 1 >= argc)
-		return fail(err, errlen, "%s needs a value", name);
-	*val = argv[++*i];
-	return 1;
-}
-
-/* take_value() for a file name, which must not be empty. */
-static int take_path(int argc, char **argv, int *i, const char *name, const char **path,
+/* A file name, which must not be empty. */
+static int take_path(const char *opt, const char *val, const char **path,
 		     char *err, size_t errlen)
 {
-	const char *val;
-	int ret = take_value(argc, argv, i, name, &val, err, errlen);
-
-	if (ret <= 0)
-		return ret;
 	if (!*val)
-		return fail(err, errlen, "%s: empty file name", name);
+		return cli_fail(err, errlen, "%s: empty file name", opt);
 	*path = val;
-	return 1;
+	return 0;
 }
 
-static int parse_vcpus(const char *s, unsigned int *out, char *err, size_t errlen)
+/* A Unix socket's path: not empty, and short enough for struct sockaddr_un. */
+static int take_socket_path(const char *val, const char **path, char *err, size_t errlen)
 {
-	uint64_t n;
+	size_t len = strlen(val);
 
-	if (strpbrk(s, "kKmMgGtT") || options_parse_size(s, &n) ||
-	    n < 1 || n > OPTIONS_MAX_VCPUS)
-		return fail(err, errlen, "--vcpus: invalid count '%s' (1..%d)", s,
-			    OPTIONS_MAX_VCPUS);
-	*out = (unsigned int)n;
+	if (!len)
+		return cli_fail(err, errlen, "--api-socket: empty path");
+	if (len > OPTIONS_SOCKET_PATH_MAX_BYTES)
+		return cli_fail(err, errlen, "--api-socket: path is %zu bytes; a Unix socket's "
+				"path holds at most %zu: '%s'", len, OPTIONS_SOCKET_PATH_MAX_BYTES,
+				CLI_ECHO(val));
+	*path = val;
 	return 0;
+}
+
+enum run_option {
+	RUN_KERNEL = CLI_FIRST_ID, RUN_INITRD, RUN_CMDLINE, RUN_VCPUS, RUN_MEMORY,
+	RUN_API_SOCKET, RUN_DEBUG, RUN_QUIET,
+};
+
+static const struct cli_option run_options[] = {
+	{ "kernel", RUN_KERNEL, true },
+	{ "initrd", RUN_INITRD, true },
+	{ "cmdline", RUN_CMDLINE, true },
+	{ "vcpus", RUN_VCPUS, true },
+	{ "memory", RUN_MEMORY, true },
+	{ "api-socket", RUN_API_SOCKET, true },
+	{ "debug", RUN_DEBUG, false },
+	{ "quiet", RUN_QUIET, false },
+	{ NULL, 0, false },
+};
+
+static int run_option(struct run_config *cfg, int id, const char *val, bool *have_memory,
+		      char *err, size_t errlen)
+{
+	switch (id) {
+	case RUN_KERNEL:
+		return take_path("--kernel", val, &cfg->kernel, err, errlen);
+	case RUN_INITRD:
+		return take_path("--initrd", val, &cfg->initrd, err, errlen);
+	case RUN_CMDLINE:
+		if (strlen(val) > OPTIONS_MAX_CMDLINE_BYTES)
+			return cli_fail(err, errlen, "--cmdline is %zu bytes; at most %d fit",
+					strlen(val), OPTIONS_MAX_CMDLINE_BYTES);
+		cfg->cmdline = val;
+		return 0;
+	case RUN_VCPUS:
+		if (parse_count(val, 1, OPTIONS_MAX_VCPUS, &cfg->vcpus))
+			return cli_fail(err, errlen, "--vcpus: invalid count '%s' (1..%d)", CLI_ECHO(val),
+					OPTIONS_MAX_VCPUS);
+		return 0;
+	case RUN_MEMORY:
+		if (*have_memory)
+			return cli_fail(err, errlen, "--memory given twice");
+		*have_memory = true;
+		return parse_memory_group(val, cfg, err, errlen);
+	case RUN_API_SOCKET:
+		return take_socket_path(val, &cfg->api_socket, err, errlen);
+	case RUN_DEBUG:
+		cfg->debug = true;
+		return 0;
+	case RUN_QUIET:
+		cfg->quiet = true;
+		return 0;
+	default:
+		return cli_fail(err, errlen, "internal error: option %d", id);
+	}
 }
 
 int options_parse_run(int argc, char **argv, struct run_config *cfg,
@@ -242,76 +299,143 @@ int options_parse_run(int argc, char **argv, struct run_config *cfg,
 {
 	bool have_memory = false;
 	const char *val;
-	int i, ret;
+	struct cli c;
+	int ret;
 
 	*cfg = (struct run_config){
 		.cmdline = "",
 		.vcpus = 1,
 		.mem_size = OPTIONS_DEFAULT_MEM_BYTES,
 	};
-	for (i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-
-		if (!strcmp(arg, "-h") || !strcmp(arg, "--help"))
+	ret = cli_begin(&c, argc, argv, run_options, "see memvmm run --help", err, errlen);
+	while (!ret && (ret = cli_next(&c, &val)) > 0) {
+		if (ret == CLI_HELP)
 			return OPTIONS_HELP;
-		if (!strcmp(arg, "--debug")) {
-			cfg->debug = true;
-			continue;
-		}
-		if (!strcmp(arg, "--quiet")) {
-			cfg->quiet = true;
-			continue;
-		}
-		if ((ret = take_path(argc, argv, &i, "--kernel", &cfg->kernel, err, errlen)) ||
-		    (ret = take_path(argc, argv, &i, "--initrd", &cfg->initrd, err, errlen))) {
-			if (ret < 0)
-				return ret;
-		} else if ((ret = take_value(argc, argv, &i, "--cmdline", &val, err, errlen))) {
-			if (ret < 0)
-				return ret;
-			if (strlen(val) > OPTIONS_MAX_CMDLINE_BYTES)
-				return fail(err, errlen,
-					    "--cmdline is %zu bytes; at most %d fit",
-					    strlen(val), OPTIONS_MAX_CMDLINE_BYTES);
-			cfg->cmdline = val;
-		} else if ((ret = take_value(argc, argv, &i, "--vcpus", &val, err, errlen))) {
-			if (ret < 0)
-				return ret;
-			ret = parse_vcpus(val, &cfg->vcpus, err, errlen);
-			if (ret)
-				return ret;
-		} else if ((ret = take_value(argc, argv, &i, "--memory", &val, err, errlen))) {
-			if (ret < 0)
-				return ret;
-			if (have_memory)
-				return fail(err, errlen, "--memory given twice");
-			have_memory = true;
-			ret = parse_memory_group(val, cfg, err, errlen);
-			if (ret)
-				return ret;
-		} else if (arg[0] == '-') {
-			return fail(err, errlen, "unknown option '%s' (see memvmm run --help)", arg);
-		} else {
-			return fail(err, errlen, "unexpected argument '%s' (see memvmm run --help)", arg);
-		}
+		if (ret == CLI_ARG)
+			return cli_fail(err, errlen, "unexpected argument '%s' (see memvmm run --help)",
+					CLI_ECHO(val));
+		ret = run_option(cfg, ret, val, &have_memory, err, errlen);
 	}
+	if (ret)
+		return ret;
 	return check_memory(cfg, err, errlen);
 }
+
+enum probe_option { PROBE_JSON = CLI_FIRST_ID };
+
+static const struct cli_option probe_options[] = {
+	{ "json", PROBE_JSON, false },
+	{ NULL, 0, false },
+};
 
 int options_parse_probe(int argc, char **argv, struct probe_config *cfg,
 			char *err, size_t errlen)
 {
-	int i;
+	const char *val;
+	struct cli c;
+	int ret;
 
 	*cfg = (struct probe_config){ 0 };
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+	ret = cli_begin(&c, argc, argv, probe_options, "see memvmm probe --help", err, errlen);
+	while (!ret && (ret = cli_next(&c, &val)) > 0) {
+		if (ret == CLI_HELP)
 			return OPTIONS_HELP;
-		if (!strcmp(argv[i], "--json"))
-			cfg->json = true;
-		else
-			return fail(err, errlen, "unknown option '%s' (see memvmm probe --help)",
-				    argv[i]);
+		if (ret == CLI_ARG)
+			return cli_fail(err, errlen, "unexpected argument '%s' (see memvmm probe --help)",
+					CLI_ECHO(val));
+		cfg->json = true;
+		ret = 0;
 	}
+	return ret;
+}
+
+/* [a-z0-9_-]+ */
+static bool ctl_word(const char *s, size_t len)
+{
+	if (!len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+		      ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+#define CTL_COMMANDS "status, pause, resume, quit"
+
+static int ctl_arg(struct ctl_config *cfg, const char *arg, char *err, size_t errlen)
+{
+	const char *eq = strchr(arg, '=');
+	size_t klen;
+	unsigned int i;
+
+	if (!cfg->command) {
+		if (!ctl_word(arg, strlen(arg)))
+			return cli_fail(err, errlen, "invalid command '%s' (" CTL_COMMANDS ")",
+					CLI_ECHO(arg));
+		if (strlen(arg) > OPTIONS_CTL_MAX_KEY_BYTES)
+			return cli_fail(err, errlen, "command is %zu bytes, at most %d: '%s'",
+					strlen(arg), OPTIONS_CTL_MAX_KEY_BYTES, CLI_ECHO(arg));
+		cfg->command = arg;
+		return 0;
+	}
+	if (!eq)
+		return cli_fail(err, errlen, "'%s' is not key=value", CLI_ECHO(arg));
+	klen = (size_t)(eq - arg);
+	if (!klen)
+		return cli_fail(err, errlen, "'%s' has no key", CLI_ECHO(arg));
+	if (klen > OPTIONS_CTL_MAX_KEY_BYTES)
+		return cli_fail(err, errlen, "key is %zu bytes, at most %d: '%s'", klen,
+				OPTIONS_CTL_MAX_KEY_BYTES, CLI_ECHO(arg));
+	if (!ctl_word(arg, klen))
+		return cli_fail(err, errlen, "invalid key in '%s' (a-z, 0-9, '_', '-')", CLI_ECHO(arg));
+	if (cfg->nr_args == OPTIONS_CTL_MAX_ARGS)
+		return cli_fail(err, errlen, "more than %d key=value arguments", OPTIONS_CTL_MAX_ARGS);
+	memcpy(cfg->key_buf[cfg->nr_args], arg, klen);
+	cfg->key_buf[cfg->nr_args][klen] = '\0';
+	for (i = 0; i < cfg->nr_args; i++) {
+		if (!strcmp(cfg->key[i], cfg->key_buf[cfg->nr_args]))
+			return cli_fail(err, errlen, "key '%s' given twice",
+					cfg->key_buf[cfg->nr_args]);
+	}
+	cfg->key[cfg->nr_args] = cfg->key_buf[cfg->nr_args];
+	cfg->value[cfg->nr_args] = eq + 1;
+	cfg->nr_args++;
+	return 0;
+}
+
+enum ctl_option { CTL_API_SOCKET = CLI_FIRST_ID };
+
+static const struct cli_option ctl_options[] = {
+	{ "api-socket", CTL_API_SOCKET, true },
+	{ NULL, 0, false },
+};
+
+int options_parse_ctl(int argc, char **argv, struct ctl_config *cfg,
+		      char *err, size_t errlen)
+{
+	const char *val;
+	struct cli c;
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	ret = cli_begin(&c, argc, argv, ctl_options, "see memvmm ctl --help", err, errlen);
+	while (!ret && (ret = cli_next(&c, &val)) > 0) {
+		if (ret == CLI_HELP)
+			return OPTIONS_HELP;
+		if (ret == CLI_ARG)
+			ret = ctl_arg(cfg, val, err, errlen);
+		else
+			ret = take_socket_path(val, &cfg->api_socket, err, errlen);
+	}
+	if (ret)
+		return ret;
+	if (!cfg->api_socket)
+		return cli_fail(err, errlen, "--api-socket PATH is required (see memvmm ctl --help)");
+	if (!cfg->command)
+		return cli_fail(err, errlen, "missing COMMAND (" CTL_COMMANDS ")");
 	return 0;
 }

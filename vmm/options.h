@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Command-line parsing for `memvmm run` and `memvmm probe`. Prints nothing. */
+/* Command-line parsing for `memvmm run`, `probe` and `ctl` (on vmm/cli.h). Prints nothing. */
 #ifndef MEMVMM_OPTIONS_H
 #define MEMVMM_OPTIONS_H
 
@@ -28,10 +28,25 @@ struct run_config {
 	enum mem_prefault_mode prefault;
 	bool debug;               /* log unclaimed I/O and other debug detail */
 	bool quiet;               /* no summary line on stderr */
+	const char *api_socket;   /* --api-socket PATH: serve the control socket; NULL: none */
 };
 
 struct probe_config {
 	bool json;
+};
+
+/* `memvmm ctl --api-socket PATH COMMAND [key=value ...]`: one request. */
+#define OPTIONS_CTL_MAX_ARGS      16
+#define OPTIONS_CTL_MAX_KEY_BYTES 63   /* a key's or the command's length, NUL not counted */
+
+struct ctl_config {
+	const char *api_socket;   /* never NULL after parsing */
+	const char *command;      /* [a-z0-9_-]{1,63}; not checked against the server's list */
+	unsigned int nr_args;
+	/* keys: [a-z0-9_-]+, distinct; values may be empty. Pointing into key_buf and argv. */
+	const char *key[OPTIONS_CTL_MAX_ARGS];
+	const char *value[OPTIONS_CTL_MAX_ARGS];
+	char key_buf[OPTIONS_CTL_MAX_ARGS][OPTIONS_CTL_MAX_KEY_BYTES + 1];
 };
 
 /*
@@ -42,14 +57,19 @@ int options_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_
 
 /*
  * argv[0] is the subcommand name. 0 on success, OPTIONS_HELP for --help,
- * -EINVAL with a message naming the bad value in err otherwise.
+ * -EINVAL with a message naming the bad value in err otherwise (it fits in
+ * 256 bytes: long values are shortened in it). argv is neither reordered nor
+ * written; the configs point into it. Not thread-safe (getopt_long(3)).
  */
 int options_parse_run(int argc, char **argv, struct run_config *cfg,
 		      char *err, size_t errlen) __attribute__((warn_unused_result));
 int options_parse_probe(int argc, char **argv, struct probe_config *cfg,
 			char *err, size_t errlen) __attribute__((warn_unused_result));
+int options_parse_ctl(int argc, char **argv, struct ctl_config *cfg,
+		      char *err, size_t errlen) __attribute__((warn_unused_result));
 
 extern const char options_run_help[];
 extern const char options_probe_help[];
+extern const char options_ctl_help[];
 
 #endif /* MEMVMM_OPTIONS_H */
