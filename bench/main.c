@@ -14,6 +14,7 @@
 
 #include "bench/bench.h"
 #include "mem/populate.h"
+#include "vmm/cli.h"
 #include "vmm/options.h"
 #include "bench/stats.h"
 #include "mem/kvm_compat.h"
@@ -136,20 +137,43 @@ int bench_kvm_vm(int *kvm_fd)
 	return vm;
 }
 
-/* "--opt VALUE" or "--opt=VALUE": the value, advancing *i; NULL if missing. */
-static const char *opt_value(int argc, char **argv, int *i, const char *opt)
-{
-	size_t n = strlen(opt);
+enum bench_option { OPT_REPEAT = CLI_FIRST_ID, OPT_SIZE, OPT_OUT, OPT_THREADS };
 
-	if (!strncmp(argv[*i], opt, n) && argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (strcmp(argv[*i], opt))
-		return NULL;
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "memvmm-bench: %s needs a value\n", opt);
-		exit(2);
+static const struct cli_option bench_options[] = {
+	{ "repeat", OPT_REPEAT, true },
+	{ "size", OPT_SIZE, true },
+	{ "out", OPT_OUT, true },
+	{ "threads", OPT_THREADS, true },
+	{ NULL, 0, false },
+};
+
+static int bench_option(struct bench_opts *o, int id, const char *v, char *err, size_t errlen)
+{
+	switch (id) {
+	case OPT_REPEAT:
+		if (parse_uint(v, 1, BENCH_MAX_REPEAT, &o->repeat))
+			return cli_fail(err, errlen, "invalid --repeat '%s' (1..%u)", CLI_ECHO(v),
+					BENCH_MAX_REPEAT);
+		return 0;
+	case OPT_SIZE:
+		if (options_parse_size(v, &o->size) || o->size < 4096 || o->size % 4096)
+			return cli_fail(err, errlen, "invalid --size '%s' "
+					"(a multiple of 4K, e.g. 512M, 3G)", CLI_ECHO(v));
+		return 0;
+	case OPT_OUT:
+		if (!*v)
+			return cli_fail(err, errlen, "invalid --out '' (a file name)");
+		o->out = v;
+		return 0;
+	case OPT_THREADS:
+		if (parse_uint(v, 1, MAX_THREADS, &o->threads))
+			return cli_fail(err, errlen, "invalid --threads '%s' (1..%u)", CLI_ECHO(v),
+					MAX_THREADS);
+		o->threads_set = true;
+		return 0;
+	default:
+		return cli_fail(err, errlen, "internal error: option %d", id);
 	}
-	return argv[++*i];
 }
 
 int main(int argc, char **argv)
@@ -157,48 +181,31 @@ int main(int argc, char **argv)
 	struct bench_opts o = { .repeat = 5, .threads = bench_online_cpus() };
 	const char *name = NULL, *v;
 	int (*run)(const struct bench_opts *) = NULL;
+	char err[256];
+	struct cli c;
+	int ret;
 
 	if (o.threads > MAX_THREADS)
 		o.threads = MAX_THREADS;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+	ret = cli_begin(&c, argc, argv, bench_options, "see --help", err, sizeof(err));
+	while (!ret && (ret = cli_next(&c, &v)) > 0) {
+		if (ret == CLI_HELP) {
 			usage(stdout);
 			return 0;
-		} else if ((v = opt_value(argc, argv, &i, "--repeat"))) {
-			if (parse_uint(v, 1, BENCH_MAX_REPEAT, &o.repeat)) {
-				fprintf(stderr, "memvmm-bench: invalid --repeat '%s' (1..%u)\n",
-					v, BENCH_MAX_REPEAT);
-				return 2;
-			}
-		} else if ((v = opt_value(argc, argv, &i, "--size"))) {
-			if (options_parse_size(v, &o.size) || o.size < 4096 || o.size % 4096) {
-				fprintf(stderr, "memvmm-bench: invalid --size '%s' "
-					"(a multiple of 4K, e.g. 512M, 3G)\n", v);
-				return 2;
-			}
-		} else if ((v = opt_value(argc, argv, &i, "--out"))) {
-			if (!*v) {
-				fprintf(stderr, "memvmm-bench: invalid --out '' (a file name)\n");
-				return 2;
-			}
-			o.out = v;
-		} else if ((v = opt_value(argc, argv, &i, "--threads"))) {
-			if (parse_uint(v, 1, MAX_THREADS, &o.threads)) {
-				fprintf(stderr, "memvmm-bench: invalid --threads '%s' (1..%u)\n",
-					v, MAX_THREADS);
-				return 2;
-			}
-			o.threads_set = true;
-		} else if (argv[i][0] == '-') {
-			fprintf(stderr, "memvmm-bench: unknown option '%s' (see --help)\n", argv[i]);
-			return 2;
-		} else if (name) {
-			fprintf(stderr, "memvmm-bench: unexpected argument '%s' "
-				"(one benchmark per run)\n", argv[i]);
-			return 2;
-		} else {
-			name = argv[i];
 		}
+		if (ret != CLI_ARG) {
+			ret = bench_option(&o, ret, v, err, sizeof(err));
+		} else if (name) {
+			ret = cli_fail(err, sizeof(err), "unexpected argument '%s' "
+				       "(one benchmark per run)", CLI_ECHO(v));
+		} else {
+			name = v;
+			ret = 0;
+		}
+	}
+	if (ret) {
+		fprintf(stderr, "memvmm-bench: %s\n", err);
+		return 2;
 	}
 	if (!name) {
 		usage(stderr);
@@ -209,7 +216,7 @@ int main(int argc, char **argv)
 			run = benches[i].run;
 	if (!run) {
 		fprintf(stderr, "memvmm-bench: unknown benchmark '%s' (populate-table, "
-			"gmem-fill, guest-touch, vs-qemu)\n", name);
+			"gmem-fill, guest-touch, vs-qemu)\n", CLI_ECHO(name));
 		return 2;
 	}
 	/* Tables go to a pipe or file as they are printed, line by line. */
