@@ -4,8 +4,9 @@
  * before each write of at most PIPE_BUF bytes, so it notices a stop request
  * within CONSOLE_POLL_MS even when the reader of stdout has stopped reading,
  * and copes with an fd someone else made non-blocking (EAGAIN). A write
- * error (the reader went away) drops the output from then on: the guest
- * must not stop because nobody is listening.
+ * error (the reader went away, the disk is full) drops the output from then
+ * on: the guest must not stop because nobody is listening. What was dropped
+ * is counted, with the first error, for the front end to report.
  */
 #include "devices/console.h"
 
@@ -26,7 +27,7 @@ struct console {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;        /* data queued, or finishing */
-	pthread_cond_t drained;     /* queue became empty, or the thread ended */
+	pthread_cond_t drained;     /* queue became empty, or the thread ended (CLOCK_MONOTONIC) */
 	uint8_t *buf;
 	size_t head, count;
 	bool full_seen;             /* a writer found the queue full */
@@ -34,11 +35,23 @@ struct console {
 	bool abort;                 /* end now */
 	bool done;                  /* the thread has ended */
 	bool broken;                /* the fd failed: drop output */
+	unsigned int drain_ms;
+	struct console_stats stats; /* under lock */
 	/* on_room is called and changed under cb_lock, so clearing it is final. */
 	pthread_mutex_t cb_lock;
 	void (*on_room)(void *opaque);
 	void *on_room_opaque;
 };
+
+/*
+ * For the pthread calls that fail only through a bug (a corrupt mutex or
+ * condition, a thread that is not joinable): stop rather than run on unlocked.
+ */
+static void must(int err)
+{
+	if (err)
+		abort();
+}
 
 /* Wait until fd takes data or the console is aborted. False on abort. */
 static bool console_wait_writable(struct console *c)
@@ -46,15 +59,37 @@ static bool console_wait_writable(struct console *c)
 	struct pollfd p = { .fd = c->fd, .events = POLLOUT };
 
 	for (;;) {
-		bool abort;
+		bool abort_now;
 
-		pthread_mutex_lock(&c->lock);
-		abort = c->abort;
-		pthread_mutex_unlock(&c->lock);
-		if (abort)
+		must(pthread_mutex_lock(&c->lock));
+		abort_now = c->abort;
+		must(pthread_mutex_unlock(&c->lock));
+		if (abort_now)
 			return false;
+		/* poll() failing (EINTR, ENOMEM) is only another round. */
 		if (poll(&p, 1, CONSOLE_POLL_MS) > 0 || (p.revents & (POLLERR | POLLHUP)))
 			return true;
+	}
+}
+
+/* Under lock: w bytes of the queue's head are gone (written or dropped). */
+static void console_consume(struct console *c, size_t w)
+{
+	bool was_full;
+
+	c->head = (c->head + w) % CONSOLE_QUEUE_BYTES;
+	c->count -= w;
+	was_full = c->full_seen;
+	c->full_seen = false;
+	if (!c->count)
+		must(pthread_cond_broadcast(&c->drained));
+	if (was_full) {
+		must(pthread_mutex_unlock(&c->lock));
+		must(pthread_mutex_lock(&c->cb_lock));
+		if (c->on_room)
+			c->on_room(c->on_room_opaque);
+		must(pthread_mutex_unlock(&c->cb_lock));
+		must(pthread_mutex_lock(&c->lock));
 	}
 }
 
@@ -62,14 +97,14 @@ static void *console_thread(void *arg)
 {
 	struct console *c = arg;
 
-	pthread_mutex_lock(&c->lock);
+	must(pthread_mutex_lock(&c->lock));
 	for (;;) {
 		size_t n;
 		ssize_t w;
-		bool was_full;
+		int err;
 
 		while (!c->count && !c->finishing && !c->abort)
-			pthread_cond_wait(&c->cond, &c->lock);
+			must(pthread_cond_wait(&c->cond, &c->lock));
 		if (c->abort || !c->count)
 			break;
 		n = CONSOLE_QUEUE_BYTES - c->head;
@@ -77,38 +112,46 @@ static void *console_thread(void *arg)
 			n = c->count;
 		if (n > PIPE_BUF)
 			n = PIPE_BUF;
-		pthread_mutex_unlock(&c->lock);
+		must(pthread_mutex_unlock(&c->lock));
 		if (!console_wait_writable(c)) {
-			pthread_mutex_lock(&c->lock);
+			must(pthread_mutex_lock(&c->lock));
 			break;
 		}
 		w = write(c->fd, c->buf + c->head, n);
-		pthread_mutex_lock(&c->lock);
-		if (w < 0 && (errno == EINTR || errno == EAGAIN))
+		err = w < 0 ? errno : EIO;   /* write() taking 0 of n bytes: no progress */
+		must(pthread_mutex_lock(&c->lock));
+		if (w < 0 && (err == EINTR || err == EAGAIN))
 			continue;
-		if (w <= 0) {
+		if (w > 0) {
+			c->stats.written += (uint64_t)w;
+		} else {
 			c->broken = true;
+			c->stats.write_err = -err;
+			c->stats.lost += c->count;
 			w = (ssize_t)c->count;  /* drop everything queued */
 		}
-		c->head = (c->head + (size_t)w) % CONSOLE_QUEUE_BYTES;
-		c->count -= (size_t)w;
-		was_full = c->full_seen;
-		c->full_seen = false;
-		if (!c->count)
-			pthread_cond_broadcast(&c->drained);
-		if (was_full) {
-			pthread_mutex_unlock(&c->lock);
-			pthread_mutex_lock(&c->cb_lock);
-			if (c->on_room)
-				c->on_room(c->on_room_opaque);
-			pthread_mutex_unlock(&c->cb_lock);
-			pthread_mutex_lock(&c->lock);
-		}
+		console_consume(c, (size_t)w);
 	}
 	c->done = true;
-	pthread_cond_broadcast(&c->drained);
-	pthread_mutex_unlock(&c->lock);
+	must(pthread_cond_broadcast(&c->drained));
+	must(pthread_mutex_unlock(&c->lock));
 	return NULL;
+}
+
+/* A condition variable whose timed waits use CLOCK_MONOTONIC. */
+static int cond_init_monotonic(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	int ret;
+
+	ret = -pthread_condattr_init(&attr);
+	if (ret)
+		return ret;
+	ret = -pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (!ret)
+		ret = -pthread_cond_init(cond, &attr);
+	must(pthread_condattr_destroy(&attr));
+	return ret;
 }
 
 int console_create(int out_fd, struct console **out)
@@ -119,6 +162,7 @@ int console_create(int out_fd, struct console **out)
 	if (!c)
 		return -ENOMEM;
 	c->fd = out_fd;
+	c->drain_ms = CONSOLE_FLUSH_TIMEOUT_MS;
 	c->buf = malloc(CONSOLE_QUEUE_BYTES);
 	if (!c->buf) {
 		ret = -ENOMEM;
@@ -133,7 +177,7 @@ int console_create(int out_fd, struct console **out)
 	ret = -pthread_cond_init(&c->cond, NULL);
 	if (ret)
 		goto err_cb_lock;
-	ret = -pthread_cond_init(&c->drained, NULL);
+	ret = cond_init_monotonic(&c->drained);
 	if (ret)
 		goto err_cond;
 	ret = -pthread_create(&c->thread, NULL, console_thread, c);
@@ -142,13 +186,13 @@ int console_create(int out_fd, struct console **out)
 	*out = c;
 	return 0;
 err_drained:
-	pthread_cond_destroy(&c->drained);
+	must(pthread_cond_destroy(&c->drained));
 err_cond:
-	pthread_cond_destroy(&c->cond);
+	must(pthread_cond_destroy(&c->cond));
 err_cb_lock:
-	pthread_mutex_destroy(&c->cb_lock);
+	must(pthread_mutex_destroy(&c->cb_lock));
 err_mutex:
-	pthread_mutex_destroy(&c->lock);
+	must(pthread_mutex_destroy(&c->lock));
 err_buf:
 	free(c->buf);
 err_free:
@@ -156,33 +200,57 @@ err_free:
 	return ret;
 }
 
-void console_destroy(struct console *c)
+void console_set_drain_timeout(struct console *c, unsigned int ms)
+{
+	must(pthread_mutex_lock(&c->lock));
+	c->drain_ms = ms;
+	must(pthread_mutex_unlock(&c->lock));
+}
+
+void console_stats_get(struct console *c, struct console_stats *stats)
+{
+	must(pthread_mutex_lock(&c->lock));
+	*stats = c->stats;
+	must(pthread_mutex_unlock(&c->lock));
+}
+
+void console_destroy(struct console *c, struct console_stats *stats)
 {
 	struct timespec deadline;
+	int ret = 0;
 
 	if (!c)
 		return;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += CONSOLE_FLUSH_TIMEOUT_MS / 1000;
-	deadline.tv_nsec += (CONSOLE_FLUSH_TIMEOUT_MS % 1000) * 1000000L;
+	must(pthread_mutex_lock(&c->lock));
+	if (clock_gettime(CLOCK_MONOTONIC, &deadline) < 0)
+		abort();   /* cannot happen; without a clock there is no timeout */
+	deadline.tv_sec += c->drain_ms / 1000;
+	deadline.tv_nsec += (long)(c->drain_ms % 1000) * 1000000L;
 	if (deadline.tv_nsec >= 1000000000L) {
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
-	pthread_mutex_lock(&c->lock);
 	c->finishing = true;
-	pthread_cond_signal(&c->cond);
-	while (!c->done && pthread_cond_timedwait(&c->drained, &c->lock, &deadline) != ETIMEDOUT)
-		;
+	must(pthread_cond_signal(&c->cond));
+	while (!c->done && ret != ETIMEDOUT) {
+		ret = pthread_cond_timedwait(&c->drained, &c->lock, &deadline);
+		if (ret && ret != ETIMEDOUT)
+			abort();
+	}
 	/* Nobody is reading: give up on what is left. */
 	c->abort = true;
-	pthread_cond_signal(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-	pthread_join(c->thread, NULL);
-	pthread_cond_destroy(&c->drained);
-	pthread_cond_destroy(&c->cond);
-	pthread_mutex_destroy(&c->cb_lock);
-	pthread_mutex_destroy(&c->lock);
+	must(pthread_cond_signal(&c->cond));
+	must(pthread_mutex_unlock(&c->lock));
+	must(pthread_join(c->thread, NULL));
+	/* The thread has ended: what is still queued was never written. */
+	c->stats.drain_cut = c->count > 0;
+	c->stats.drain_lost = c->count;
+	if (stats)
+		*stats = c->stats;
+	must(pthread_cond_destroy(&c->drained));
+	must(pthread_cond_destroy(&c->cond));
+	must(pthread_mutex_destroy(&c->cb_lock));
+	must(pthread_mutex_destroy(&c->lock));
 	free(c->buf);
 	free(c);
 }
@@ -192,9 +260,10 @@ size_t console_write(struct console *c, const void *buf, size_t len)
 	const uint8_t *p = buf;
 	size_t n;
 
-	pthread_mutex_lock(&c->lock);
+	must(pthread_mutex_lock(&c->lock));
 	if (c->broken) {
-		pthread_mutex_unlock(&c->lock);
+		c->stats.lost += len;
+		must(pthread_mutex_unlock(&c->lock));
 		return len;  /* dropped: nobody is listening */
 	}
 	for (n = 0; n < len && c->count < CONSOLE_QUEUE_BYTES; n++, c->count++)
@@ -202,8 +271,8 @@ size_t console_write(struct console *c, const void *buf, size_t len)
 	if (n < len)
 		c->full_seen = true;
 	if (n)
-		pthread_cond_signal(&c->cond);
-	pthread_mutex_unlock(&c->lock);
+		must(pthread_cond_signal(&c->cond));
+	must(pthread_mutex_unlock(&c->lock));
 	return n;
 }
 
@@ -211,18 +280,18 @@ size_t console_room(struct console *c)
 {
 	size_t room;
 
-	pthread_mutex_lock(&c->lock);
+	must(pthread_mutex_lock(&c->lock));
 	room = c->broken ? CONSOLE_QUEUE_BYTES : CONSOLE_QUEUE_BYTES - c->count;
 	if (!room)
 		c->full_seen = true;
-	pthread_mutex_unlock(&c->lock);
+	must(pthread_mutex_unlock(&c->lock));
 	return room;
 }
 
 void console_on_room(struct console *c, void (*fn)(void *opaque), void *opaque)
 {
-	pthread_mutex_lock(&c->cb_lock);
+	must(pthread_mutex_lock(&c->cb_lock));
 	c->on_room = fn;
 	c->on_room_opaque = opaque;
-	pthread_mutex_unlock(&c->cb_lock);
+	must(pthread_mutex_unlock(&c->cb_lock));
 }
