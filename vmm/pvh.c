@@ -54,18 +54,28 @@ static int check_header(const Elf64_Ehdr *eh, size_t len, struct errmsg *e)
 	return 0;
 }
 
-/* Look for the PVH entry in one PT_NOTE segment. 1 found, 0 not, <0 malformed. */
+/*
+ * Look for the PVH entry in one PT_NOTE segment. 1 found, 0 not, <0 malformed
+ * or past the bound: *walked counts the bytes of notes walked so far, in all
+ * segments.
+ */
 static int find_entry_note(const uint8_t *elf, const Elf64_Phdr *ph, uint32_t *entry,
-			   struct errmsg *e)
+			   uint64_t *walked, struct errmsg *e)
 {
 	const uint8_t *p = elf + ph->p_offset, *end = p + ph->p_filesz;
 	/* Notes are padded to 4 bytes (Linux, gcc, ld) or, in an 8-aligned segment, 8. */
 	const uint64_t pad = ph->p_align == 8 ? 7 : 3;
 
 	while ((size_t)(end - p) >= sizeof(Elf64_Nhdr)) {
+		const uint8_t *note = p;
 		Elf64_Nhdr nh;
 		uint64_t name_sz, desc_sz;
 
+		if (*walked >= PVH_MAX_NOTE_SCAN_BYTES)
+			return errmsg_set(e, -ENOEXEC,
+					  "no PVH entry note in the first %llu bytes of ELF notes "
+					  "(PT_NOTE at offset %llu); refused as malformed",
+					  PVH_MAX_NOTE_SCAN_BYTES, (unsigned long long)ph->p_offset);
 		memcpy(&nh, p, sizeof(nh));
 		p += sizeof(nh);
 		name_sz = ((uint64_t)nh.n_namesz + pad) & ~pad;
@@ -98,6 +108,7 @@ static int find_entry_note(const uint8_t *elf, const Elf64_Phdr *ph, uint32_t *e
 			return 1;
 		}
 		p += name_sz + desc_sz;
+		*walked += (uint64_t)(p - note);
 	}
 	return 0;
 }
@@ -106,6 +117,7 @@ static int add_segment(const Elf64_Phdr *ph, size_t len, const struct guest_mem 
 		       struct pvh_image *img, struct errmsg *e)
 {
 	struct pvh_segment *s;
+	unsigned int i;
 
 	if (ph->p_memsz == 0)
 		return 0;
@@ -132,6 +144,24 @@ static int add_segment(const Elf64_Phdr *ph, size_t len, const struct guest_mem 
 				  (unsigned long long)ph->p_paddr,
 				  (unsigned long long)(ph->p_paddr + ph->p_memsz),
 				  PVH_BOOT_AREA_START, PVH_BOOT_AREA_END);
+	if (overlaps(ph->p_paddr, ph->p_memsz, PVH_LEGACY_HOLE_START,
+		     PVH_LEGACY_HOLE_END - PVH_LEGACY_HOLE_START))
+		return errmsg_set(e, -ENOEXEC,
+				  "segment 0x%llx..0x%llx overlaps the reserved legacy BIOS area "
+				  "0x%llx..0x%llx", (unsigned long long)ph->p_paddr,
+				  (unsigned long long)(ph->p_paddr + ph->p_memsz),
+				  PVH_LEGACY_HOLE_START, PVH_LEGACY_HOLE_END);
+	for (i = 0; i < img->nr_segments; i++) {
+		const struct pvh_segment *o = &img->seg[i];
+
+		if (overlaps(ph->p_paddr, ph->p_memsz, o->paddr, o->memsz))
+			return errmsg_set(e, -ENOEXEC,
+					  "segment 0x%llx..0x%llx overlaps segment 0x%llx..0x%llx",
+					  (unsigned long long)ph->p_paddr,
+					  (unsigned long long)(ph->p_paddr + ph->p_memsz),
+					  (unsigned long long)o->paddr,
+					  (unsigned long long)(o->paddr + o->memsz));
+	}
 	s = &img->seg[img->nr_segments++];
 	*s = (struct pvh_segment){
 		.paddr = ph->p_paddr, .offset = ph->p_offset,
@@ -149,8 +179,9 @@ int pvh_parse(const void *elf, size_t len, const struct guest_mem *gm,
 {
 	const Elf64_Ehdr *eh = elf;
 	bool have_entry = false;
+	unsigned int i, notes_seen = 0;
+	uint64_t note_bytes = 0;
 	int note_err = 0;
-	unsigned int i;
 	int ret;
 
 	memset(img, 0, sizeof(*img));
@@ -166,13 +197,21 @@ int pvh_parse(const void *elf, size_t len, const struct guest_mem *gm,
 			if (ret)
 				return ret;
 		} else if (ph.p_type == PT_NOTE && !have_entry && !note_err) {
-			/* A broken note segment only matters if no other has the entry. */
-			if (!in_file(ph.p_offset, ph.p_filesz, len))
+			/*
+			 * A broken note segment only matters if no other has the
+			 * entry. Looking stops at the first broken one, and at the
+			 * bounds on the work (notes_seen, note_bytes).
+			 */
+			if (++notes_seen > PVH_MAX_NOTE_HEADERS)
+				ret = errmsg_set(e, -ENOEXEC,
+						 "no PVH entry note in the first %d PT_NOTE program "
+						 "headers; refused as malformed", PVH_MAX_NOTE_HEADERS);
+			else if (!in_file(ph.p_offset, ph.p_filesz, len))
 				ret = errmsg_set(e, -ENOEXEC,
 						 "truncated: PT_NOTE at offset %llu runs past the end of the file",
 						 (unsigned long long)ph.p_offset);
 			else
-				ret = find_entry_note(elf, &ph, &img->entry, e);
+				ret = find_entry_note(elf, &ph, &img->entry, &note_bytes, e);
 			have_entry = ret == 1;
 			if (ret < 0)
 				note_err = ret;
@@ -195,7 +234,8 @@ int pvh_parse(const void *elf, size_t len, const struct guest_mem *gm,
 			  img->entry);
 }
 
-int pvh_load(struct guest_mem *gm, const void *elf, const struct pvh_image *img)
+int pvh_load(struct guest_mem *gm, const void *elf, const struct pvh_image *img,
+	     unsigned int flags)
 {
 	unsigned int i;
 	int ret;
@@ -204,7 +244,8 @@ int pvh_load(struct guest_mem *gm, const void *elf, const struct pvh_image *img)
 		const struct pvh_segment *s = &img->seg[i];
 
 		ret = mem_write(gm, s->paddr, (const uint8_t *)elf + s->offset, s->filesz);
-		if (!ret)
+		/* Segments do not overlap (pvh_parse): nothing else wrote the bss. */
+		if (!ret && !(flags & PVH_LOAD_MEM_IS_ZERO))
 			ret = mem_zero(gm, s->paddr + s->filesz, s->memsz - s->filesz);
 		if (ret)
 			return ret;

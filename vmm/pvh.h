@@ -34,6 +34,15 @@ struct guest_mem;
 #define PVH_MAX_SEGMENTS  16
 #define PVH_MAX_MEMMAP    8
 
+/*
+ * Bounds on the work of looking for the entry note in a hostile image (each
+ * PT_NOTE header may cover the whole file): PT_NOTE headers looked into, and
+ * bytes of notes walked in all of them together. Beyond either the image is
+ * refused. Real kernels have one PT_NOTE of a few KiB.
+ */
+#define PVH_MAX_NOTE_HEADERS    64
+#define PVH_MAX_NOTE_SCAN_BYTES (1ull << 20)
+
 struct pvh_segment {
 	uint64_t paddr;
 	uint64_t offset;    /* in the file */
@@ -52,15 +61,28 @@ struct pvh_image {
 /*
  * Check an ELF image held in memory and describe it. Refuses (-ENOEXEC with a
  * message saying what is wrong) anything that is not ELF64 x86-64, is
- * truncated, has segments outside RAM or over the boot data, or has no PVH
- * entry note.
+ * truncated, has segments outside RAM, over the boot data, in the reserved
+ * legacy area or over each other, has no PVH entry note, or takes more
+ * than the PVH_MAX_NOTE_* bounds to find it.
  */
 int pvh_parse(const void *elf, size_t len, const struct guest_mem *gm,
 	      struct pvh_image *img, struct errmsg *e)
 	__attribute__((warn_unused_result));
 
-/* Copy the segments into guest memory and zero their bss parts. */
-int pvh_load(struct guest_mem *gm, const void *elf, const struct pvh_image *img)
+enum pvh_load_flags {
+	/*
+	 * Guest memory is all zero (fresh): the bss parts are already zero
+	 * and are not written, so they stay unpopulated.
+	 */
+	PVH_LOAD_MEM_IS_ZERO = 1u << 0,
+};
+
+/*
+ * Copy the segments into guest memory and zero their bss parts (unless
+ * flags has PVH_LOAD_MEM_IS_ZERO).
+ */
+int pvh_load(struct guest_mem *gm, const void *elf, const struct pvh_image *img,
+	     unsigned int flags)
 	__attribute__((warn_unused_result));
 
 struct pvh_boot_params {
