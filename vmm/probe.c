@@ -62,6 +62,32 @@ const char *probe_errname(int err)
 	return unknown;
 }
 
+bool probe_err_inconclusive(int err)
+{
+	switch (err) {
+	case EMFILE:    /* RLIMIT_NOFILE */
+	case ENFILE:    /* the system's file table */
+	case ENOMEM:    /* RLIMIT_AS, RLIMIT_MEMLOCK, a memory cgroup, the host */
+	case EAGAIN:    /* RLIMIT_NPROC, locked memory, a busy resource */
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool probe_trial_inconclusive(struct probe_report *r, const char *feature, const char *step,
+			      int err)
+{
+	if (!probe_err_inconclusive(err))
+		return false;
+	if (!r->fail_err) {
+		r->fail_err = err;
+		r->fail_feature = feature;
+		r->fail_step = step;
+	}
+	return true;
+}
+
 /* "A|B|bit5" for a bitmask, given names for the low bits. */
 static void decode_bits(char *out, size_t len, uint64_t mask, const char *const *names,
 			unsigned int nr_names)
@@ -86,6 +112,8 @@ static void add_cap_row(struct probe_report *r, int fd, const char *name, long c
 {
 	int val = kvm_check_cap(fd, cap);
 
+	if (val < 0 && probe_trial_inconclusive(r, name, "KVM_CHECK_EXTENSION", -val))
+		return;
 	if (val < 0)
 		probe_add(r, name, false, val, "KVM_CHECK_EXTENSION failed: %s",
 			  probe_errname(-val));
@@ -102,6 +130,8 @@ static void add_mask_row(struct probe_report *r, int fd, const char *name, long 
 	char bits[PROBE_DETAIL_LEN];
 	int val = kvm_check_cap(fd, cap);
 
+	if (val < 0 && probe_trial_inconclusive(r, name, "KVM_CHECK_EXTENSION", -val))
+		return;
 	if (val <= 0) {
 		probe_add(r, name, false, val, "%s", if_none);
 		return;
@@ -150,6 +180,13 @@ int probe_collect(struct probe_report *r, struct errmsg *e)
 
 	probe_collect_trials(r, k.sys_fd);
 	kvm_close(&k);
+	if (r->fail_err)
+		return errmsg_set(e, -r->fail_err,
+				  "the trial for '%s' failed at %s with %s (%s), which says "
+				  "nothing about this host's features; no table, as it would not "
+				  "be true (raise the limit, e.g. `ulimit -n`, or free memory, and "
+				  "retry)", r->fail_feature, r->fail_step,
+				  probe_errname(r->fail_err), strerror(r->fail_err));
 	if (r->dropped)
 		return errmsg_set(e, -ENOSPC, "internal error: %u rows beyond PROBE_MAX_ROWS (%d)",
 				  r->dropped, PROBE_MAX_ROWS);

@@ -22,9 +22,22 @@ struct probe_report {
 	struct probe_row row[PROBE_MAX_ROWS];
 	unsigned int nr;
 	unsigned int dropped; /* rows refused because row[] was full */
+	/*
+	 * The first trial that failed for a reason that says nothing about the
+	 * host's features (probe_err_inconclusive()); the table is then no
+	 * answer and probe_collect() fails naming it.
+	 */
+	int fail_err;              /* positive errno; 0: none failed so */
+	const char *fail_feature;  /* string literals */
+	const char *fail_step;
 };
 
-/* Collect the table; fails only when /dev/kvm itself is unusable. */
+/*
+ * Collect the table. Fails when /dev/kvm itself is unusable, and when a trial
+ * failed for a reason that says nothing about the host's features (EMFILE
+ * under a low `ulimit -n`, ENOMEM, ...): e->text then names the errno, the
+ * feature and the step, rather than the table reporting the feature missing.
+ */
 int probe_collect(struct probe_report *r, struct errmsg *e) __attribute__((warn_unused_result));
 void probe_print_table(const struct probe_report *r);
 /* 0 or -ENOMEM. */
@@ -38,6 +51,18 @@ void probe_add(struct probe_report *r, const char *feature, bool supported, int6
 	       const char *fmt, ...);
 /* "EINVAL" for EINVAL (strerrorname_np), "errno N" for an unknown one. */
 const char *probe_errname(int err);
+/*
+ * True for an errno (positive) that says the process or host ran short of
+ * something (EMFILE, ENFILE, ENOMEM, EAGAIN), not whether a feature exists.
+ */
+bool probe_err_inconclusive(int err);
+/*
+ * A trial for feature failed at step with err (positive errno). True when err
+ * is inconclusive: the first such failure is recorded in r->fail_* and the
+ * caller adds no row; false: the caller reports the feature as missing.
+ */
+bool probe_trial_inconclusive(struct probe_report *r, const char *feature, const char *step,
+			      int err);
 /* The rows found by trial on scratch VMs, mappings and userfaultfds. */
 void probe_collect_trials(struct probe_report *r, int sys_fd);
 

@@ -135,14 +135,17 @@ static void trial_guest_memfd(struct probe_report *r, int sys_fd)
 		const char *feature, *trial_name;
 		uint64_t bit, trial_flags;
 	} flags[] = {
-		{ "GUEST_MEMFD_FLAG_MMAP", "MMAP", GUEST_MEMFD_FLAG_MMAP, GUEST_MEMFD_FLAG_MMAP },
-		{ "GUEST_MEMFD_FLAG_INIT_SHARED", "MMAP|INIT_SHARED", GUEST_MEMFD_FLAG_INIT_SHARED,
-		  SCRATCH_GMEM_FLAGS },
+		{ "GUEST_MEMFD_FLAG_MMAP", "KVM_CREATE_GUEST_MEMFD(MMAP)", GUEST_MEMFD_FLAG_MMAP,
+		  GUEST_MEMFD_FLAG_MMAP },
+		{ "GUEST_MEMFD_FLAG_INIT_SHARED", "KVM_CREATE_GUEST_MEMFD(MMAP|INIT_SHARED)",
+		  GUEST_MEMFD_FLAG_INIT_SHARED, SCRATCH_GMEM_FLAGS },
 	};
 	int vm_fd = -1, gmem_fd = -1, cap, flags_cap, ret;
 	unsigned int i;
 
 	ret = scratch_vm_create(sys_fd, &vm_fd);
+	if (ret && probe_trial_inconclusive(r, "guest_memfd", "scratch KVM_CREATE_VM", -ret))
+		return;
 	if (ret) {
 		probe_add(r, "guest_memfd", false, 0, "scratch KVM_CREATE_VM: %s",
 			  probe_errname(-ret));
@@ -153,6 +156,12 @@ static void trial_guest_memfd(struct probe_report *r, int sys_fd)
 	ret = scratch_gmem_create(vm_fd, 0, &gmem_fd);
 	if (!ret)
 		close(gmem_fd);
+	if ((cap < 0 && probe_trial_inconclusive(r, "guest_memfd", "KVM_CHECK_EXTENSION", -cap)) ||
+	    (flags_cap < 0 && probe_trial_inconclusive(r, "guest_memfd", "KVM_CHECK_EXTENSION",
+						       -flags_cap)) ||
+	    (cap > 0 && ret && probe_trial_inconclusive(r, "guest_memfd", "KVM_CREATE_GUEST_MEMFD",
+						       -ret)))
+		goto out;
 	if (cap <= 0)
 		probe_add(r, "guest_memfd", false, cap,
 			  "KVM_CAP_GUEST_MEMFD is %d (kernel before 6.8?)", cap);
@@ -171,10 +180,13 @@ static void trial_guest_memfd(struct probe_report *r, int sys_fd)
 		ret = scratch_gmem_create(vm_fd, flags[i].trial_flags, &gmem_fd);
 		if (!ret)
 			close(gmem_fd);
+		if (ret && probe_trial_inconclusive(r, flags[i].feature, flags[i].trial_name, -ret))
+			break;
 		probe_add(r, flags[i].feature, !ret, (int64_t)flags[i].bit,
-			  "in KVM_CAP_GUEST_MEMFD_FLAGS; KVM_CREATE_GUEST_MEMFD(%s): %s",
+			  "in KVM_CAP_GUEST_MEMFD_FLAGS; %s: %s",
 			  flags[i].trial_name, ret ? probe_errname(-ret) : "ok");
 	}
+out:
 	close(vm_fd);
 }
 
@@ -191,6 +203,8 @@ static void trial_gmem_write(struct probe_report *r, int sys_fd)
 	int vm_fd = -1, ret;
 
 	ret = scratch_vm_create(sys_fd, &vm_fd);
+	if (ret && probe_trial_inconclusive(r, feature, "scratch KVM_CREATE_VM", -ret))
+		return;
 	if (ret) {
 		probe_add(r, feature, false, 0, "scratch KVM_CREATE_VM: %s", probe_errname(-ret));
 		return;
@@ -200,16 +214,18 @@ static void trial_gmem_write(struct probe_report *r, int sys_fd)
 		goto out_vm;
 	}
 	ret = mem_create(&gm, &cfg, vm_fd, NULL);
+	if (ret && probe_trial_inconclusive(r, feature, "guest_memfd region", -ret))
+		goto out_vm;
 	if (ret) {
 		probe_add(r, feature, false, 0, "guest_memfd region: %s", probe_errname(-ret));
 		goto out_vm;
 	}
 	ret = mem_region_caps(&gm.region[0], 0, &caps);
-	if (ret)
-		probe_add(r, feature, false, 0, "mem_region_caps: %s", probe_errname(-ret));
-	else
+	if (!ret)
 		probe_add(r, feature, caps.write, 0, "%s",
 			  caps.write ? "zero-length pwrite() ok" : caps.why_no_write);
+	else if (!probe_trial_inconclusive(r, feature, "mem_region_caps", -ret))
+		probe_add(r, feature, false, 0, "mem_region_caps: %s", probe_errname(-ret));
 	mem_destroy(&gm);
 out_vm:
 	close(vm_fd);
@@ -260,6 +276,8 @@ static void trial_prefault(struct probe_report *r, int sys_fd)
 	const char *step;
 	int ret = prefault_trial(sys_fd, &cap, &step);
 
+	if (ret && probe_trial_inconclusive(r, "KVM_PRE_FAULT_MEMORY", step, -ret))
+		return;
 	if (!ret)
 		probe_add(r, "KVM_PRE_FAULT_MEMORY", true, cap, "cap %d; trial on a vCPU ok", cap);
 	else if (strcmp(step, "KVM_PRE_FAULT_MEMORY"))
@@ -312,27 +330,43 @@ static WUR int swap_read(unsigned int *count, uint64_t *total_kib)
 	return 0;
 }
 
-static void trial_madvise(struct probe_report *r)
+static void trial_madvise(struct probe_report *r, int sys_fd)
 {
-	unsigned int swaps;
+	static const struct {
+		const char *feature;
+		int advice;
+	} populate[] = {
+		{ "MADV_POPULATE_READ", MADV_POPULATE_READ },
+		{ "MADV_POPULATE_WRITE", MADV_POPULATE_WRITE },
+	};
+	unsigned int swaps, i;
 	uint64_t kib;
 	int ret;
 
-	ret = madvise_trial(MADV_POPULATE_READ, false);
-	probe_add(r, "MADV_POPULATE_READ", !ret, 0, "%s", ret ? probe_errname(-ret) : "trial ok");
-	ret = madvise_trial(MADV_POPULATE_WRITE, false);
-	probe_add(r, "MADV_POPULATE_WRITE", !ret, 0, "%s", ret ? probe_errname(-ret) : "trial ok");
+	for (i = 0; i < sizeof(populate) / sizeof(populate[0]); i++) {
+		ret = madvise_trial(populate[i].advice, false);
+		if (ret && probe_trial_inconclusive(r, populate[i].feature, "mmap+madvise", -ret))
+			return;
+		probe_add(r, populate[i].feature, !ret, 0, "%s",
+			  ret ? probe_errname(-ret) : "trial ok");
+	}
 
 	ret = swap_read(&swaps, &kib);
+	if (ret && probe_trial_inconclusive(r, "MADV_PAGEOUT", "/proc/swaps", -ret))
+		return;
 	if (ret) {
 		swaps = 0;
 		kib = 0;
 	}
 	ret = madvise_trial(MADV_PAGEOUT, true);
+	if (ret && probe_trial_inconclusive(r, "MADV_PAGEOUT", "mmap+madvise", -ret))
+		return;
 	probe_add(r, "MADV_PAGEOUT", !ret, 0, "%s%s", ret ? probe_errname(-ret) : "trial ok",
 		  !ret && !swaps ? " (anonymous pages need swap: none)" : "");
 
 	ret = swap_read(&swaps, &kib);
+	if (ret && probe_trial_inconclusive(r, "swap", "/proc/swaps", -ret))
+		return;
 	if (ret)
 		probe_add(r, "swap", false, 0, "/proc/swaps: %s", probe_errname(-ret));
 	else if (!swaps)
@@ -428,6 +462,8 @@ static void add_ioctl_row(struct probe_report *r, const char *feature, uint64_t 
 	uint64_t ioctls = 0;
 	int ret = uffd_anon_ioctls(features, &ioctls);
 
+	if (ret && probe_trial_inconclusive(r, feature, "UFFDIO_REGISTER(MISSING) on anon", -ret))
+		return;
 	if (ret)
 		probe_add(r, feature, false, 0, "UFFDIO_REGISTER(MISSING) on anon: %s",
 			  probe_errname(-ret));
@@ -470,11 +506,15 @@ static void trial_uffd_gmem(struct probe_report *r, int sys_fd)
 	int missing, minor;
 
 	missing = uffd_gmem_register(sys_fd, UFFDIO_REGISTER_MODE_MISSING, &step);
+	if (missing && probe_trial_inconclusive(r, feature, step, -missing))
+		return;
 	if (missing && strcmp(step, "UFFDIO_REGISTER")) {
 		probe_add(r, feature, false, 0, "scratch %s: %s", step, probe_errname(-missing));
 		return;
 	}
 	minor = uffd_gmem_register(sys_fd, UFFDIO_REGISTER_MODE_MINOR, &step);
+	if (minor && probe_trial_inconclusive(r, feature, step, -minor))
+		return;
 	probe_add(r, feature, !missing || !minor, 0, "UFFDIO_REGISTER MISSING: %s, MINOR: %s",
 		  missing ? probe_errname(-missing) : "ok", minor ? probe_errname(-minor) : "ok");
 }
@@ -491,6 +531,8 @@ static void trial_userfaultfd(struct probe_report *r, int sys_fd)
 	int uffd, ret;
 
 	ret = uffd_open_api(0, &uffd, &offered, &how);
+	if (ret && probe_trial_inconclusive(r, "userfaultfd", how, -ret))
+		return;
 	if (ret) {
 		probe_add(r, "userfaultfd", false, 0, "%s: %s", how, probe_errname(-ret));
 		for (i = 0; i < sizeof(dependents) / sizeof(dependents[0]); i++)
@@ -537,9 +579,13 @@ static void add_dirty_row(struct probe_report *r, int sys_fd, const char *featur
 		probe_add(r, feature, true, 0, "%s with KVM_MEM_LOG_DIRTY_PAGES ok", step);
 		return;
 	}
+	if (probe_trial_inconclusive(r, feature, step, -ret))
+		return;
 	if (!strncmp(step, SLOT_STEP, sizeof(SLOT_STEP) - 1)) {
 		/* Is it the dirty log that the slot refuses? */
 		plain = dirty_log_trial(sys_fd, gmem, 0, &plain_step);
+		if (plain && probe_trial_inconclusive(r, feature, plain_step, -plain))
+			return;
 		probe_add(r, feature, false, 0, "%s (%s)", probe_errname(-ret),
 			  plain ? "the slot fails without dirty logging too" :
 			  "the same slot without KVM_MEM_LOG_DIRTY_PAGES is accepted");
@@ -577,6 +623,8 @@ static void add_thp_row(struct probe_report *r, const char *feature, const char 
 {
 	int ret = sysfs_choice(file, value, len);
 
+	if (ret && probe_trial_inconclusive(r, feature, file, -ret))
+		return;
 	if (ret) {
 		value[0] = '\0';
 		probe_add(r, feature, false, 0, "%s: %s", file, probe_errname(-ret));
@@ -627,7 +675,7 @@ static WUR int mthp_read(struct mthp_size *sizes, unsigned int max, unsigned int
 	return ret;
 }
 
-static void trial_thp(struct probe_report *r)
+static void trial_thp(struct probe_report *r, int sys_fd)
 {
 	struct mthp_size sizes[MTHP_MAX_SIZES];
 	char anon[16], shmem[16], list[PROBE_DETAIL_LEN] = "";
@@ -637,8 +685,12 @@ static void trial_thp(struct probe_report *r)
 
 	add_thp_row(r, "THP (anon)", THP_SYSFS "/enabled", anon, sizeof(anon));
 	add_thp_row(r, "THP (shmem)", THP_SYSFS "/shmem_enabled", shmem, sizeof(shmem));
+	if (r->fail_err)
+		return;
 
 	ret = mthp_read(sizes, MTHP_MAX_SIZES, &nr);
+	if (ret && probe_trial_inconclusive(r, "mTHP sizes", THP_SYSFS "/hugepages-*kB", -ret))
+		return;
 	if (ret) {
 		probe_add(r, "mTHP sizes", false, 0, THP_SYSFS ": %s", probe_errname(-ret));
 		return;
@@ -661,11 +713,13 @@ static void trial_thp(struct probe_report *r)
 }
 
 /* Free 2 MiB hugetlb pages (not yet promised to a mapping). */
-static void trial_hugetlb(struct probe_report *r)
+static void trial_hugetlb(struct probe_report *r, int sys_fd)
 {
 	uint64_t free_pages, total_pages;
 	int ret = mem_hugetlb_free_pages(&free_pages, &total_pages);
 
+	if (ret && probe_trial_inconclusive(r, "free huge pages", "2M hugetlb pool", -ret))
+		return;
 	if (ret)
 		probe_add(r, "free huge pages", false, 0, "2M hugetlb pool: %s",
 			  probe_errname(-ret));
@@ -675,15 +729,29 @@ static void trial_hugetlb(struct probe_report *r)
 			  (unsigned long long)total_pages);
 }
 
+static void trial_dirty_log(struct probe_report *r, int sys_fd)
+{
+	add_dirty_row(r, sys_fd, "dirty log on guest_memfd slot", true);
+	if (!r->fail_err)
+		add_dirty_row(r, sys_fd, "dirty log on anon slot", false);
+}
+
+/* In order; the first inconclusive failure ends the run (the table is no answer then). */
+static void (*const trials[])(struct probe_report *r, int sys_fd) = {
+	trial_guest_memfd,
+	trial_gmem_write,
+	trial_prefault,
+	trial_madvise,
+	trial_userfaultfd,
+	trial_dirty_log,
+	trial_thp,
+	trial_hugetlb,
+};
+
 void probe_collect_trials(struct probe_report *r, int sys_fd)
 {
-	trial_guest_memfd(r, sys_fd);
-	trial_gmem_write(r, sys_fd);
-	trial_prefault(r, sys_fd);
-	trial_madvise(r);
-	trial_userfaultfd(r, sys_fd);
-	add_dirty_row(r, sys_fd, "dirty log on guest_memfd slot", true);
-	add_dirty_row(r, sys_fd, "dirty log on anon slot", false);
-	trial_thp(r);
-	trial_hugetlb(r);
+	unsigned int i;
+
+	for (i = 0; i < sizeof(trials) / sizeof(trials[0]) && !r->fail_err; i++)
+		trials[i](r, sys_fd);
 }
