@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: MIT
+/*
+ * End to end: `memvmm run --api-socket S` steered by `memvmm ctl`, and
+ * signals in every phase. The guest's tick step prints a counter every few
+ * milliseconds, so the host can see whether it advances.
+ *
+ * Cases (argv[1]; each its own Meson test):
+ *   socket    the socket refuses what it must (no KVM needed: it is created
+ *             before /dev/kvm is opened)
+ *   steer     status, pause (the guest stops advancing), resume (it goes on
+ *             where it was), bad requests, 100 pauses, quit -> exit 0
+ *   signals   SIGINT during a long population -> 130 before the guest runs;
+ *             SIGTERM while paused -> 143
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/e2e.h"
+#include "tests/test.h"
+
+#define PAUSE_ROUNDS 100
+
+struct bg {
+	pid_t pid;
+	char out[64], err[64];
+	double start;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* memvmm in the background, stdout and stderr to files. */
+static void bg_start(struct bg *b, const char *const *args)
+{
+	const char *argv[32];
+	int n = 0, out, err;
+
+	argv[n++] = e2e_memvmm();
+	while (*args && n < 31)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	snprintf(b->out, sizeof(b->out), "/tmp/memvmm-e2e-ctl-out-XXXXXX");
+	snprintf(b->err, sizeof(b->err), "/tmp/memvmm-e2e-ctl-err-XXXXXX");
+	out = mkstemp(b->out);
+	err = mkstemp(b->err);
+	TEST_ASSERT(out >= 0 && err >= 0, "mkstemp");
+	fflush(NULL);
+	b->start = now_s();
+	b->pid = fork();
+	TEST_ASSERT(b->pid >= 0, "fork");
+	if (b->pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		dup2(null, 0);
+		dup2(out, 1);
+		dup2(err, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(out);
+	close(err);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t cap = 0;
+
+	TEST_ASSERT(f, "open %s", path);
+	if (getdelim(&buf, &cap, '\0', f) < 0) {
+		free(buf);
+		buf = strdup("");
+	}
+	fclose(f);
+	return buf;
+}
+
+/* Wait for memvmm to exit (at most timeout_s); its exit status. */
+static int bg_wait(struct bg *b, int timeout_s)
+{
+	double deadline = now_s() + timeout_s;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(b->pid, &status, WNOHANG);
+
+		TEST_ASSERT(r >= 0, "waitpid");
+		if (r == b->pid)
+			break;
+		if (now_s() > deadline) {
+			char *err = slurp(b->err);
+
+			kill(b->pid, SIGKILL);
+			waitpid(b->pid, &status, 0);
+			TEST_ASSERT(0, "memvmm did not exit within %d s; stderr:\n%s", timeout_s, err);
+		}
+		sleep_ms(10);
+	}
+	TEST_ASSERT(WIFEXITED(status), "memvmm was killed by signal %d",
+		    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return WEXITSTATUS(status);
+}
+
+static void bg_cleanup(struct bg *b)
+{
+	unlink(b->out);
+	unlink(b->err);
+}
+
+/* The last tick the guest printed, -1 if none yet. */
+static long last_tick(const struct bg *b)
+{
+	char *out = slurp(b->out), *p = out, *hit = NULL;
+	long n = -1;
+
+	while ((p = strstr(p, "memvmm-guest: tick n=")))
+		hit = p++;
+	if (hit)
+		n = strtol(hit + strlen("memvmm-guest: tick n="), NULL, 10);
+	free(out);
+	return n;
+}
+
+/* Run `memvmm ctl --api-socket S cmd [args]`: its exit status and stdout. */
+static int ctl(const char *sock, const char *cmd, const char *arg, char **out)
+{
+	const char *args[] = { "ctl", "--api-socket", sock, cmd, arg, NULL };
+	struct e2e_result r;
+	int status;
+
+	e2e_run(args, NULL, &r);
+	TEST_ASSERT(!r.signaled, "memvmm ctl was killed");
+	status = r.status;
+	if (out)
+		*out = strdup(r.out);
+	e2e_free(&r);
+	return status;
+}
+
+static struct json_object *ctl_json(const char *sock, const char *cmd, int want_status)
+{
+	char *out = NULL;
+	int status = ctl(sock, cmd, NULL, &out);
+	struct json_object *o = json_tokener_parse(out);
+
+	TEST_ASSERT(status == want_status, "ctl %s: exit %d, want %d: %s", cmd, status,
+		    want_status, out);
+	TEST_ASSERT(o, "ctl %s printed no JSON: '%s'", cmd, out);
+	free(out);
+	return o;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+static void wait_for(const struct bg *b, const char *sock)
+{
+	for (int i = 0; i < 3000 && (access(sock, F_OK) || last_tick(b) < 2); i++) {
+		int status;
+
+		TEST_ASSERT(waitpid(b->pid, &status, WNOHANG) == 0, "memvmm ended early:\n%s",
+			    slurp(b->err));
+		sleep_ms(10);
+	}
+	TEST_ASSERT(last_tick(b) >= 2, "the guest does not tick:\n%s", slurp(b->err));
+}
+
+static void sock_path(char *buf, size_t len, const char *tag)
+{
+	snprintf(buf, len, "/tmp/memvmm-e2e-%s-%d.sock", tag, (int)getpid());
+	unlink(buf);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void case_steer(void)
+{
+	char sock[108], *out = NULL;
+	struct bg b;
+	struct json_object *o, *mem, *regions, *r0, *v;
+	long t1, t2, t3;
+	double lat[PAUSE_ROUNDS];
+	struct stat st;
+
+	e2e_require_kvm();
+	sock_path(sock, sizeof(sock), "steer");
+	{
+		const char *args[] = { "run", "--api-socket", sock, "--memory", "size=64M",
+				       "--cmdline", "tick=5", NULL };
+		bg_start(&b, args);
+	}
+	wait_for(&b, sock);
+	TEST_ASSERT(stat(sock, &st) == 0 && (st.st_mode & 0777) == 0600, "socket mode 0%o",
+		    st.st_mode & 0777);
+
+	o = ctl_json(sock, "status", 0);
+	TEST_ASSERT(!strcmp(jstr(o, "state"), "running"), "state: %s", jstr(o, "state"));
+	TEST_ASSERT(json_object_object_get_ex(o, "vcpus", &v) && json_object_get_int(v) == 1,
+		    "vcpus");
+	TEST_ASSERT(json_object_object_get_ex(o, "memory", &mem) &&
+		    json_object_object_get_ex(mem, "regions", &regions) &&
+		    json_object_array_length(regions) == 1, "one region");
+	r0 = json_object_array_get_idx(regions, 0);
+	TEST_ASSERT(!strcmp(jstr(r0, "role"), "ram") && jstr(r0, "backend")[0], "region role");
+	TEST_ASSERT(json_object_object_get_ex(r0, "size", &v) &&
+		    json_object_get_uint64(v) == 64ull << 20, "region size");
+	TEST_ASSERT(json_object_object_get_ex(r0, "resident", &v) && json_object_get_uint64(v) > 0,
+		    "resident bytes");
+	json_object_put(o);
+	TEST_PASS("status: running, one vCPU, the RAM region with role, backend, size, resident");
+
+	o = ctl_json(sock, "pause", 0);
+	TEST_ASSERT(!strcmp(jstr(o, "state"), "paused"), "pause reply");
+	json_object_put(o);
+	t1 = last_tick(&b);
+	sleep_ms(300);
+	t2 = last_tick(&b);
+	TEST_ASSERT(t1 == t2, "the guest advanced while paused: tick %ld -> %ld", t1, t2);
+	o = ctl_json(sock, "status", 0);
+	TEST_ASSERT(!strcmp(jstr(o, "state"), "paused"), "status says paused");
+	json_object_put(o);
+	o = ctl_json(sock, "pause", 1);
+	TEST_ASSERT(strstr(jstr(o, "error"), "already paused"), "second pause: %s",
+		    jstr(o, "error"));
+	json_object_put(o);
+	TEST_PASS("pause: the guest does not advance; a second pause is refused");
+
+	o = ctl_json(sock, "resume", 0);
+	json_object_put(o);
+	for (int i = 0; i < 500 && last_tick(&b) <= t2 + 2; i++)
+		sleep_ms(10);
+	t3 = last_tick(&b);
+	TEST_ASSERT(t3 > t2, "the guest goes on after resume (%ld -> %ld)", t2, t3);
+	out = slurp(b.out);
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "memvmm-guest: tick n=%ld\n", t2 + 1);
+		TEST_ASSERT(strstr(out, want), "after resume the guest continues at tick %ld", t2 + 1);
+	}
+	free(out);
+	o = ctl_json(sock, "resume", 1);
+	json_object_put(o);
+	TEST_PASS("resume: the guest continues where it was; resume while running is refused");
+
+	/* Bad requests get error replies and change nothing. */
+	o = ctl_json(sock, "reboot", 1);
+	TEST_ASSERT(strstr(jstr(o, "error"), "unknown command"), "unknown command");
+	json_object_put(o);
+	{
+		char *o2 = NULL;
+		int s = ctl(sock, "status", "bogus=1", &o2);
+
+		TEST_ASSERT(s == 1 && strstr(o2, "unknown argument"), "bad argument: %d %s", s, o2);
+		free(o2);
+	}
+	TEST_ASSERT(last_tick(&b) >= t3, "still running");
+
+	/* 100 pauses: pause latency as memvmm measured it. */
+	for (unsigned int k = 0; k < PAUSE_ROUNDS; k++) {
+		o = ctl_json(sock, "pause", 0);
+		TEST_ASSERT(json_object_object_get_ex(o, "pause_us", &v), "pause_us");
+		lat[k] = json_object_get_double(v);
+		json_object_put(o);
+		json_object_put(ctl_json(sock, "resume", 0));
+	}
+	qsort(lat, PAUSE_ROUNDS, sizeof(lat[0]), cmp_double);
+	printf("ok - %d pauses: latency min %.1f us, median %.1f us, max %.1f us\n",
+	       PAUSE_ROUNDS, lat[0], lat[PAUSE_ROUNDS / 2], lat[PAUSE_ROUNDS - 1]);
+
+	o = ctl_json(sock, "quit", 0);
+	json_object_put(o);
+	TEST_ASSERT(bg_wait(&b, 30) == 0, "quit: exit 0");
+	TEST_ASSERT(access(sock, F_OK) < 0 && errno == ENOENT, "socket removed at exit");
+	TEST_ASSERT(ctl(sock, "status", NULL, NULL) == 2, "ctl without a server: exit 2");
+	bg_cleanup(&b);
+	TEST_PASS("quit: memvmm exits 0 and removes its socket; ctl then exits 2");
+}
+
+static void case_signals(void)
+{
+	char *err;
+	struct bg b;
+	double t_sig, took;
+	int status;
+
+	e2e_require_kvm();
+	/* 4G on one thread takes seconds to populate; SIGINT after 300 ms. */
+	{
+		const char *args[] = { "run", "--memory",
+				       "size=4G,backend=memfd,populate=madvise,populate-threads=1",
+				       "--cmdline", "exit=0", NULL };
+		bg_start(&b, args);
+	}
+	sleep_ms(300);
+	t_sig = now_s();
+	TEST_ASSERT(kill(b.pid, SIGINT) == 0, "kill");
+	status = bg_wait(&b, 60);
+	took = now_s() - t_sig;
+	err = slurp(b.err);
+	TEST_ASSERT(status == 130, "SIGINT during population: exit %d, want 130:\n%s", status, err);
+	TEST_ASSERT(strstr(err, "while setting up the VM") && !strstr(err, "first guest instruction"),
+		    "stopped before the guest ran:\n%s", err);
+	printf("ok - SIGINT during a 4G one-thread population: exit 130, %.0f ms after the signal\n",
+	       took * 1e3);
+	TEST_ASSERT(took < 5.0, "took %.1f s to stop", took);
+	free(err);
+	bg_cleanup(&b);
+
+	/* SIGTERM while paused. */
+	{
+		char sock[108];
+		const char *args[] = { "run", "--api-socket", sock, "--memory", "size=64M",
+				       "--cmdline", "tick=5", NULL };
+
+		sock_path(sock, sizeof(sock), "sig");
+		bg_start(&b, args);
+		wait_for(&b, sock);
+		json_object_put(ctl_json(sock, "pause", 0));
+		TEST_ASSERT(kill(b.pid, SIGTERM) == 0, "kill");
+		status = bg_wait(&b, 30);
+		TEST_ASSERT(status == 143, "SIGTERM while paused: exit %d:\n%s", status,
+			    slurp(b.err));
+		TEST_ASSERT(access(sock, F_OK) < 0, "socket removed");
+		bg_cleanup(&b);
+	}
+	TEST_PASS("SIGTERM while paused: exit 143, socket removed");
+}
+
+/* What the socket path refuses; it is created before /dev/kvm is opened. */
+static void case_socket(void)
+{
+	char path[108];
+	struct e2e_result r;
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/memvmm-e2e-notsock-%d", (int)getpid());
+	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	TEST_ASSERT(fd >= 0 && write(fd, "keep", 4) == 4 && close(fd) == 0, "file");
+	{
+		const char *args[] = { "run", "--api-socket", path, NULL };
+
+		e2e_run(args, NULL, &r);
+	}
+	E2E_EXPECT_STATUS(&r, 2);
+	TEST_ASSERT(strstr(r.err, "not a socket"), "message: %s", r.err);
+	e2e_free(&r);
+	{
+		char *kept = slurp(path);
+
+		TEST_ASSERT(!strcmp(kept, "keep"), "the file was not touched");
+		free(kept);
+	}
+	unlink(path);
+	{
+		const char *args[] = { "run", "--api-socket", "/nonexistent-dir/s.sock", NULL };
+
+		e2e_run(args, NULL, &r);
+	}
+	E2E_EXPECT_STATUS(&r, 2);
+	TEST_ASSERT(strstr(r.err, "/nonexistent-dir/s.sock"), "message names the path: %s", r.err);
+	e2e_free(&r);
+	{
+		const char *args[] = { "ctl", "--api-socket", "/nonexistent-dir/s.sock", "status",
+				       NULL };
+
+		e2e_run(args, NULL, &r);
+	}
+	E2E_EXPECT_STATUS(&r, 2);
+	TEST_ASSERT(strstr(r.err, "no memvmm at"), "ctl without a server: %s", r.err);
+	e2e_free(&r);
+	TEST_PASS("--api-socket: a file or a missing directory exits 2; ctl without a server exits 2");
+}
+
+static void run_case(const void *arg)
+{
+	((void (*)(void))arg)();
+}
+
+static const struct e2e_case cases[] = {
+	{ "socket", run_case, (const void *)case_socket },
+	{ "steer", run_case, (const void *)case_steer },
+	{ "signals", run_case, (const void *)case_signals },
+};
+
+int main(int argc, char **argv)
+{
+	return e2e_case_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
+}
