@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Exit device: a write of STATUS (1, 2 or 4 bytes) to MEMVMM_EXIT_PORT ends
+ * Exit device: a write of STATUS (1, 2 or 4 bytes) to MACHINE_EXIT_PORT ends
  * memvmm with exit status STATUS, capped at 255 so that a large status can
  * never wrap to 0 ("success"). Reads return 0.
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "devices/device.h"
-#include "guest/abi.h"
+#include "mem/machine.h"
 
 #define EXIT_DEV_PORTS 4
 #define EXIT_STATUS_MAX 255
@@ -47,7 +47,7 @@ static int exit_dev_create(const struct device_ctx *ctx, const void *cfg, void *
 	if (!d)
 		return -ENOMEM;
 	d->ctx = *ctx;
-	ret = bus_register(ctx->pio, MEMVMM_EXIT_PORT, EXIT_DEV_PORTS, "exit",
+	ret = bus_register(ctx->pio, MACHINE_EXIT_PORT, EXIT_DEV_PORTS, "exit",
 			   &exit_dev_handler, d);
 	if (ret) {
 		free(d);
@@ -61,7 +61,7 @@ static void exit_dev_destroy(void *state)
 {
 	struct exit_dev *d = state;
 
-	bus_unregister(d->ctx.pio, MEMVMM_EXIT_PORT);
+	bus_unregister(d->ctx.pio, MACHINE_EXIT_PORT);
 	free(d);
 }
 

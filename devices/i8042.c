@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "devices/device.h"
-#include "guest/abi.h"
+#include "mem/machine.h"
 
 struct i8042 {
 	struct device_ctx ctx;
@@ -24,7 +24,7 @@ static void i8042_cmd_write(void *opaque, uint64_t off, unsigned int size, uint6
 {
 	struct i8042 *k = opaque;
 
-	if ((val & 0xff) == I8042_CMD_RESET)
+	if ((val & 0xff) == MACHINE_I8042_CMD_RESET)
 		k->ctx.request_stop(k->ctx.opaque, VM_STOP_RESET, 0);
 }
 
@@ -51,18 +51,18 @@ static int i8042_create(const struct device_ctx *ctx, const void *cfg, void **st
 	if (!k)
 		return -ENOMEM;
 	k->ctx = *ctx;
-	ret = bus_register(ctx->pio, I8042_DATA_PORT, 1, "i8042-data",
+	ret = bus_register(ctx->pio, MACHINE_I8042_DATA_PORT, 1, "i8042-data",
 			   &i8042_data_handler, k);
 	if (ret)
 		goto err_free;
-	ret = bus_register(ctx->pio, I8042_COMMAND_PORT, 1, "i8042-cmd",
+	ret = bus_register(ctx->pio, MACHINE_I8042_COMMAND_PORT, 1, "i8042-cmd",
 			   &i8042_cmd_handler, k);
 	if (ret)
 		goto err_data;
 	*state = k;
 	return 0;
 err_data:
-	bus_unregister(ctx->pio, I8042_DATA_PORT);
+	bus_unregister(ctx->pio, MACHINE_I8042_DATA_PORT);
 err_free:
 	free(k);
 	return ret;
@@ -72,8 +72,8 @@ static void i8042_destroy(void *state)
 {
 	struct i8042 *k = state;
 
-	bus_unregister(k->ctx.pio, I8042_COMMAND_PORT);
-	bus_unregister(k->ctx.pio, I8042_DATA_PORT);
+	bus_unregister(k->ctx.pio, MACHINE_I8042_COMMAND_PORT);
+	bus_unregister(k->ctx.pio, MACHINE_I8042_DATA_PORT);
 	free(k);
 }
 

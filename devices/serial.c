@@ -19,7 +19,7 @@
 
 #include "devices/console.h"
 #include "devices/device.h"
-#include "guest/abi.h"
+#include "mem/machine.h"
 
 #define UART_NR_PORTS 8
 
@@ -89,7 +89,7 @@ static void serial_update_irq(struct serial *s)
 		return;
 	s->irq_level = level;
 	if (s->ctx.irq_line)
-		(void)s->ctx.irq_line(s->ctx.opaque, SERIAL_COM1_IRQ, level);
+		(void)s->ctx.irq_line(s->ctx.opaque, MACHINE_COM1_IRQ, level);
 }
 
 static void serial_rx_push(struct serial *s, uint8_t c)
@@ -286,7 +286,7 @@ static int serial_create(const struct device_ctx *ctx, const void *cfg, void **s
 		goto err_free;
 	s->ctx = *ctx;
 	s->dll = 12;  /* 9600 baud, the power-on divisor */
-	ret = bus_register(ctx->pio, MEMVMM_COM1_PORT, UART_NR_PORTS, "com1",
+	ret = bus_register(ctx->pio, MACHINE_COM1_PORT, UART_NR_PORTS, "com1",
 			   &serial_handler, s);
 	if (ret)
 		goto err_mutex;
@@ -307,7 +307,7 @@ static void serial_destroy(void *state)
 
 	if (s->ctx.console)
 		console_on_room(s->ctx.console, NULL, NULL);
-	bus_unregister(s->ctx.pio, MEMVMM_COM1_PORT);
+	bus_unregister(s->ctx.pio, MACHINE_COM1_PORT);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The boot and device ABI shared by memvmm and its test guest.
- *
- * The PVH part is the public Xen/x86 PVH boot ABI (hvm_start_info, version 1),
- * used by any PVH guest. The rest is memvmm's own: the exit device port, the
- * TSC-frequency CPUID leaf, and the test guest's per-page pattern (so host-side
- * tests can recompute what the guest reports).
+ * The boot ABI shared by memvmm and its test guest: the public Xen/x86 PVH
+ * boot ABI (hvm_start_info, version 1), used by any PVH guest, and the test
+ * guest's per-page pattern (so host-side tests can recompute what the guest
+ * reports). The machine itself (memory map, ports, IRQs, CPUID leaves) is
+ * described in mem/machine.h.
  *
  * Freestanding: included by the guest (no libc) and by memvmm.
  */
@@ -13,6 +12,8 @@
 #define MEMVMM_GUEST_ABI_H
 
 #include <stdint.h>
+
+#include "mem/machine.h"
 
 /* ---- PVH boot ABI ---------------------------------------------------- */
 
@@ -55,28 +56,12 @@ _Static_assert(sizeof(struct hvm_start_info) == 56, "hvm_start_info layout");
 _Static_assert(sizeof(struct hvm_modlist_entry) == 32, "hvm_modlist_entry layout");
 _Static_assert(sizeof(struct hvm_memmap_table_entry) == 24, "memmap entry layout");
 
-/* ---- memvmm devices -------------------------------------------------- */
-
-/* COM1: a 16550A-compatible UART, IRQ 4. */
-#define MEMVMM_COM1_PORT 0x3f8
-
 /*
- * Exit device: a 1-, 2- or 4-byte write of STATUS to this I/O port ends
- * memvmm with exit status STATUS (values above 255 become 255).
+ * Transitional: the names vmm/ used before the machine's description moved
+ * to mem/machine.h. Remove once vmm/ includes mem/machine.h itself.
  */
-#define MEMVMM_EXIT_PORT 0x501
-
-/* i8042: writing 0xfe to the command port resets the machine (memvmm exits 0). */
-#define I8042_DATA_PORT     0x60
-#define I8042_COMMAND_PORT  0x64
-#define I8042_CMD_RESET     0xfe
-
-/*
- * Timing leaf (the convention VMware and QEMU use): when CPUID 0x40000000
- * reports a max leaf >= 0x40000010, CPUID 0x40000010 EAX = TSC kHz.
- */
-#define MEMVMM_CPUID_HV_BASE   0x40000000u
-#define MEMVMM_CPUID_TIMING    0x40000010u
+#define MEMVMM_CPUID_HV_BASE MACHINE_CPUID_HV_BASE
+#define MEMVMM_CPUID_TIMING  MACHINE_CPUID_TIMING
 
 /* ---- test guest pattern ---------------------------------------------- */
 

@@ -2,12 +2,12 @@
 /* COM1 (16550A, polled) and the exit device. */
 #include <stdarg.h>
 
-#include "abi.h"
 #include "console.h"
 #include "cpu.h"
+#include "mem/machine.h"
 
-#define UART_DATA        MEMVMM_COM1_PORT
-#define UART_LSR         (MEMVMM_COM1_PORT + 5)
+#define UART_DATA        MACHINE_COM1_PORT
+#define UART_LSR         (MACHINE_COM1_PORT + 5)
 #define UART_LSR_DR      0x01   /* receive data ready */
 #define UART_LSR_THRE    0x20   /* transmit holding register empty */
 /* Give up waiting for THRE after this many polls and send anyway, so that a
@@ -100,6 +100,6 @@ out:
 
 void guest_exit(uint32_t status)
 {
-	outl(MEMVMM_EXIT_PORT, status);
+	outl(MACHINE_EXIT_PORT, status);
 	halt_forever();
 }

@@ -12,6 +12,7 @@
 #include "cpu.h"
 #include "memmap.h"
 #include "steps.h"
+#include "mem/machine.h"
 
 #define OUTPUT_VERSION 1
 #define CMDLINE_MAX    4096
@@ -28,16 +29,16 @@ static __attribute__((noreturn)) void fail(const char *step, const char *reason)
 	guest_exit(1);
 }
 
-/* TSC frequency from memvmm's timing leaf (see abi.h), or 0. */
+/* TSC frequency from memvmm's timing leaf (see mem/machine.h), or 0. */
 static uint32_t tsc_khz(void)
 {
 	uint32_t a, b, c, d;
 
 	/* Without hypervisor leaves, EAX holds unrelated data: range-check it. */
-	cpuid(MEMVMM_CPUID_HV_BASE, &a, &b, &c, &d);
-	if (a < MEMVMM_CPUID_TIMING || a > MEMVMM_CPUID_HV_BASE + 0xffff)
+	cpuid(MACHINE_CPUID_HV_BASE, &a, &b, &c, &d);
+	if (a < MACHINE_CPUID_TIMING || a > MACHINE_CPUID_HV_BASE + 0xffff)
 		return 0;
-	cpuid(MEMVMM_CPUID_TIMING, &a, &b, &c, &d);
+	cpuid(MACHINE_CPUID_TIMING, &a, &b, &c, &d);
 	return a;
 }
 

@@ -3,11 +3,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "abi.h"
 #include "console.h"
 #include "cpu.h"
 #include "steps.h"
 #include "user.h"
+#include "mem/machine.h"
 
 #define READ_MAX_BYTES 4096
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -171,13 +171,35 @@ static const char *step_triple(struct workload *w, const char *value)
 
 static const char *step_reset(struct workload *w, const char *value)
 {
-	outb(I8042_COMMAND_PORT, I8042_CMD_RESET);
+	outb(MACHINE_I8042_COMMAND_PORT, MACHINE_I8042_CMD_RESET);
 	return "reset was ignored";
 }
 
 static const char *step_hang(struct workload *w, const char *value)
 {
 	halt_forever();
+}
+
+/*
+ * tick=MS: print "memvmm-guest: tick n=N" every MS milliseconds (by the TSC)
+ * until the VM is stopped, so that the host can see whether the guest
+ * advances (a paused guest must not).
+ */
+static const char *step_tick(struct workload *w, const char *value)
+{
+	uint64_t ms, cycles, next;
+
+	if (!parse_decimal(value, 3600000, &ms) || !ms)
+		return "bad interval (1..3600000 ms)";
+	/* Without a TSC frequency, assume 1 GHz. */
+	cycles = ms * (w->tsc_khz ? w->tsc_khz : 1000000);
+	next = rdtsc() + cycles;
+	for (uint64_t n = 0;; n++) {
+		con_printf("memvmm-guest: tick n=%lu\n", n);
+		while (rdtsc() < next)
+			;
+		next += cycles;
+	}
 }
 
 static const char *step_read(struct workload *w, const char *value)
@@ -210,6 +232,7 @@ static const struct step steps[] = {
 	{ "reset", false, step_reset },
 	{ "hang", false, step_hang },
 	{ "read", true, step_read },
+	{ "tick", true, step_tick },
 };
 
 const char *step_run(struct workload *w, const char *step)

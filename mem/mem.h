@@ -13,14 +13,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mem/machine.h"
+
 #define MEM_WUR __attribute__((warn_unused_result))
 
 #define MEM_PAGE_BYTES        4096ull
 #define MEM_HUGE_PAGE_BYTES   (2ull << 20)
-/* RAM below 4 GiB ends here; [hole start, 4 GiB) is left for MMIO. */
-#define MEM_MMIO_HOLE_START   0xc0000000ull
-#define MEM_MMIO_HOLE_END     0x100000000ull
-#define MEM_HIGH_RAM_START    MEM_MMIO_HOLE_END
+/* RAM below 4 GiB ends here; [hole start, 4 GiB) is left for MMIO (mem/machine.h). */
+#define MEM_MMIO_HOLE_START   MACHINE_MMIO_HOLE_START
+#define MEM_MMIO_HOLE_END     MACHINE_MMIO_HOLE_END
+#define MEM_HIGH_RAM_START    MACHINE_HIGH_RAM_START
 #define MEM_MIN_BYTES         (4ull << 20)
 #define MEM_MAX_BYTES         (1ull << 40)
 /* Regions of one guest: boot RAM (at most MEM_LAYOUT_MAX_RANGES) plus added ones. */

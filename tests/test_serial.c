@@ -9,14 +9,14 @@
 #include "devices/console.h"
 #include "devices/device.h"
 #include "devices/serial.h"
-#include "guest/abi.h"
+#include "mem/machine.h"
 #include "tests/test.h"
 
 static int irq_level = -1, irq_changes;
 
 static int fake_irq(void *opaque, unsigned int irq, int level)
 {
-	TEST_ASSERT(irq == SERIAL_COM1_IRQ, "irq %u", irq);
+	TEST_ASSERT(irq == MACHINE_COM1_IRQ, "irq %u", irq);
 	irq_level = level;
 	irq_changes++;
 	return 0;
@@ -49,13 +49,13 @@ static uint8_t rd(unsigned int reg)
 {
 	uint64_t v;
 
-	TEST_ASSERT(bus_read(&pio, MEMVMM_COM1_PORT + reg, 1, &v), "read reg %u", reg);
+	TEST_ASSERT(bus_read(&pio, MACHINE_COM1_PORT + reg, 1, &v), "read reg %u", reg);
 	return (uint8_t)v;
 }
 
 static void wr(unsigned int reg, uint8_t v)
 {
-	TEST_ASSERT(bus_write(&pio, MEMVMM_COM1_PORT + reg, 1, v), "write reg %u", reg);
+	TEST_ASSERT(bus_write(&pio, MACHINE_COM1_PORT + reg, 1, v), "write reg %u", reg);
 }
 
 int main(void)
@@ -168,7 +168,7 @@ int main(void)
 	TEST_PASS("closed console");
 
 	serial_device_ops.destroy(state);
-	console_destroy(con);
+	console_destroy(con, NULL);
 	bus_destroy(&pio);
 	return 0;
 }
