@@ -173,7 +173,8 @@ int probe_collect(struct probe_report *r, struct errmsg *e)
 	if (vm_fd < 0) {
 		ret = -errno;
 		kvm_close(&k);
-		return errmsg_set(e, ret, "KVM_CREATE_VM failed: %s", strerror(-ret));
+		return errmsg_set(e, ret, "KVM_CREATE_VM failed: %s (%s)", probe_errname(-ret),
+				  strerror(-ret));
 	}
 	add_cap_rows(r, k.sys_fd, vm_fd);
 	close(vm_fd);
