@@ -100,6 +100,9 @@ static void test_sizes(void)
 		{ "-1", -EINVAL, 0 }, { "+1", -EINVAL, 0 }, { " 1", -EINVAL, 0 },
 		{ "1 ", -EINVAL, 0 }, { "1MB", -EINVAL, 0 }, { "1.5G", -EINVAL, 0 },
 		{ "0x10", -EINVAL, 0 },
+		/* Syntax first: a huge number with a bad suffix is invalid, not too large. */
+		{ "99999999999999999999999.5G", -EINVAL, 0 }, { "99999999999999999999999X", -EINVAL, 0 },
+		{ "99999999999999999999999K", -ERANGE, 0 },
 	};
 	unsigned int i;
 

@@ -138,9 +138,11 @@ int cli_next(struct cli *c, const char **value)
 			return cli_fail(c->err, c->errlen, "--%s takes no value ('%s')",
 					c->opts[optopt - CLI_LONG_BASE].name,
 					CLI_ECHO(c->argv[optind - 1]));
-		if (optopt)
-			return cli_fail(c->err, c->errlen, "unknown option '-%c' (%s)",
-					optopt, c->hint);
+		if (optopt) {
+			char opt[3] = { '-', (char)optopt, '\0' };
+
+			return unknown_option(c, opt);
+		}
 		return unknown_option(c, c->argv[optind - 1]);
 	case CLI_HELP_VAL:
 		/* -h (longindex untouched), or --help written out in full (not "--he"). */

@@ -90,16 +90,19 @@ const char options_ctl_help[] =
 int options_parse_size(const char *s, uint64_t *out)
 {
 	uint64_t val = 0, mult = 1;
+	bool overflow = false;
 	const char *p = s;
 
 	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
+	/* The whole string is checked before a number is called too large. */
 	for (; *p >= '0' && *p <= '9'; p++) {
 		unsigned int digit = (unsigned int)(*p - '0');
 
 		if (val > (UINT64_MAX - digit) / 10)
-			return -ERANGE;
-		val = val * 10 + digit;
+			overflow = true;
+		else
+			val = val * 10 + digit;
 	}
 	switch (*p) {
 	case '\0':
@@ -121,7 +124,7 @@ int options_parse_size(const char *s, uint64_t *out)
 	}
 	if (*p && p[1])
 		return -EINVAL;
-	if (val > UINT64_MAX / mult)
+	if (overflow || val > UINT64_MAX / mult)
 		return -ERANGE;
 	*out = val * mult;
 	return 0;
