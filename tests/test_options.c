@@ -211,6 +211,8 @@ static void test_getopt_edges(void)
 	PARSE_BAD("unknown option '--he'", "--he");
 	PARSE_BAD("unknown option '--api'", "--api", "/tmp/s");
 	PARSE_BAD("unknown option '-x' (see memvmm run --help)", "-x");
+	/* Found by fuzz_options: a control byte reached the message raw. */
+	PARSE_BAD("unknown option '-?' (see memvmm run --help)", "-\rkernel");
 	PARSE_BAD("unknown option '---kernel'", "---kernel", "a");
 	PARSE_BAD("--debug takes no value ('--debug=1')", "--debug=1");
 	PARSE_BAD("--help takes no value", "--help=1");
