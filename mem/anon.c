@@ -45,4 +45,6 @@ const struct mem_backend_ops mem_backend_anon = {
 	.discard = anon_discard,
 	.resident = mem_region_mincore,
 	.populate_order = anon_populate_order,
+	.populate_order_len = MEM_ARRAY_LEN(anon_populate_order),
+	.memcg_charged = true,
 };

@@ -110,4 +110,6 @@ const struct mem_backend_ops mem_backend_guest_memfd = {
 	.discard = mem_region_punch_hole,
 	.resident = mem_region_mincore,
 	.populate_order = gmem_populate_order,
+	.populate_order_len = MEM_ARRAY_LEN(gmem_populate_order),
+	.memcg_charged = true,
 };

@@ -114,4 +114,6 @@ const struct mem_backend_ops mem_backend_hugetlb = {
 	.resident = mem_region_mincore,
 	.explain_create_error = hugetlb_explain_create_error,
 	.populate_order = hugetlb_populate_order,
+	.populate_order_len = MEM_ARRAY_LEN(hugetlb_populate_order),
+	.memcg_charged = false,
 };

@@ -95,6 +95,13 @@ struct mem_backend_ops {
 	 * the backend's row of the README's decision table.
 	 */
 	const enum mem_populate_strategy *populate_order;
+	unsigned int populate_order_len;   /* entries in populate_order */
+	/*
+	 * The memory cgroup controller charges this backend's memory to the
+	 * process's cgroup (shmem, guest_memfd and anonymous pages are; hugetlb
+	 * pages are not), so a memory limit bounds how much can be populated.
+	 */
+	bool memcg_charged;
 };
 
 extern const struct mem_backend_ops mem_backend_guest_memfd;

@@ -26,4 +26,6 @@ const struct mem_backend_ops mem_backend_memfd = {
 	.discard = mem_region_punch_hole,
 	.resident = mem_region_mincore,
 	.populate_order = memfd_populate_order,
+	.populate_order_len = MEM_ARRAY_LEN(memfd_populate_order),
+	.memcg_charged = true,
 };

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The parallel engine behind population: threads released together, each working through its contiguous share in steps, the first
- * failure stopping the rest. Cloud Hypervisor's prefault and QEMU's
+ * The parallel engine behind population: threads released together, each
+ * working through its contiguous share in steps, the first failure (or a
+ * cancel request) stopping the rest. Cloud Hypervisor's prefault and QEMU's
  * prealloc do the same with MADV_POPULATE_WRITE; here the step is a
  * function, so fallocate, madvise, write and fill-by-copy share one engine.
  */
@@ -13,8 +14,12 @@
 #include <string.h>
 #include <time.h>
 
-/* How often the caller's thread reports progress. */
+#include "mem/backend.h"
+
+/* How often progress is reported. */
 #define PARALLEL_PROGRESS_NS 100000000ull
+/* How often the caller's thread looks at the workers while they run. */
+#define PARALLEL_POLL_NS     10000000L
 
 unsigned int mem_populate_nr_threads(uint64_t size, unsigned int max_threads,
 				     unsigned int online_cpus)
@@ -53,10 +58,16 @@ struct parallel_ctx {
 	mem_step_fn step;
 	void *ctx;
 	uint64_t step_bytes;
+	const atomic_bool *cancel;
 	atomic_bool failed;
 	atomic_uint_fast64_t done;
 	pthread_mutex_t lock;     /* guards the first-error fields of res */
 	struct mem_parallel_result *res;
+	/* When one thread does all the work, it reports progress between steps. */
+	mem_progress_fn step_progress;
+	void *progress_arg;
+	uint64_t size;
+	uint64_t next_report_ns;
 };
 
 struct parallel_worker {
@@ -66,14 +77,24 @@ struct parallel_worker {
 	pthread_t thread;
 };
 
-static void parallel_fail(struct parallel_ctx *pc, int err, uint64_t off)
+static uint64_t parallel_now_ns(void)
 {
-	pthread_mutex_lock(&pc->lock);
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return 0;   /* cannot happen; progress would only come late */
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void parallel_fail(struct parallel_ctx *pc, int err, uint64_t off, bool cancelled)
+{
+	mem_pthread_must(pthread_mutex_lock(&pc->lock));
 	if (!pc->res->err) {
 		pc->res->err = err;
 		pc->res->err_off = off;
+		pc->res->cancelled = cancelled;
 	}
-	pthread_mutex_unlock(&pc->lock);
+	mem_pthread_must(pthread_mutex_unlock(&pc->lock));
 	atomic_store(&pc->failed, true);
 }
 
@@ -88,13 +109,21 @@ static int parallel_share(struct parallel_worker *w)
 
 		if (atomic_load(&pc->failed))
 			return -ECANCELED;
+		if (pc->cancel && atomic_load(pc->cancel)) {
+			parallel_fail(pc, -ECANCELED, w->off + pos, true);
+			return -ECANCELED;
+		}
 		ret = pc->step(pc->ctx, w->index, w->off + pos, n);
 		if (ret) {
-			parallel_fail(pc, ret, w->off + pos);
+			parallel_fail(pc, ret, w->off + pos, false);
 			return ret;
 		}
 		pos += n;
 		atomic_fetch_add(&pc->done, n);
+		if (pc->step_progress && parallel_now_ns() >= pc->next_report_ns) {
+			pc->step_progress(pc->progress_arg, atomic_load(&pc->done), pc->size);
+			pc->next_report_ns = parallel_now_ns() + PARALLEL_PROGRESS_NS;
+		}
 	}
 	return 0;
 }
@@ -104,32 +133,28 @@ static void *parallel_thread(void *arg)
 	struct parallel_worker *w = arg;
 	struct parallel_ctx *pc = w->pc;
 
-	pthread_mutex_lock(&pc->go_lock);
+	mem_pthread_must(pthread_mutex_lock(&pc->go_lock));
 	while (!pc->go)
-		pthread_cond_wait(&pc->go_cond, &pc->go_lock);
-	pthread_mutex_unlock(&pc->go_lock);
+		mem_pthread_must(pthread_cond_wait(&pc->go_cond, &pc->go_lock));
+	mem_pthread_must(pthread_mutex_unlock(&pc->go_lock));
 	pc->res->thread_err[w->index] = parallel_share(w);
 	return NULL;
 }
 
-static uint64_t parallel_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* On the caller's thread: report progress until every worker has finished. */
+/* On the caller's thread: release the workers, report progress until they are done. */
 static void parallel_wait(struct parallel_ctx *pc, struct parallel_worker *w,
 			  unsigned int n, uint64_t size, mem_progress_fn progress, void *arg)
 {
+	mem_pthread_must(pthread_mutex_lock(&pc->go_lock));
+	pc->go = true;
+	mem_pthread_must(pthread_cond_broadcast(&pc->go_cond));
+	mem_pthread_must(pthread_mutex_unlock(&pc->go_lock));
 	if (progress) {
 		uint64_t next = parallel_now_ns() + PARALLEL_PROGRESS_NS;
 
 		for (;;) {
 			uint64_t done = atomic_load(&pc->done);
-			struct timespec ts = { 0, 10000000 };  /* 10 ms */
+			struct timespec ts = { 0, PARALLEL_POLL_NS };
 
 			if (done >= size || atomic_load(&pc->failed))
 				break;
@@ -137,24 +162,61 @@ static void parallel_wait(struct parallel_ctx *pc, struct parallel_worker *w,
 				progress(arg, done, size);
 				next += PARALLEL_PROGRESS_NS;
 			}
-			nanosleep(&ts, NULL);
+			/* Interrupted early: only looks again sooner. */
+			(void)nanosleep(&ts, NULL);
 		}
 	}
+	/* A worker that cannot be joined may still use pc, which is on our stack. */
 	for (unsigned int i = 0; i < n; i++)
-		pthread_join(w[i].thread, NULL);
+		mem_pthread_must(pthread_join(w[i].thread, NULL));
 	if (progress && !atomic_load(&pc->failed))
 		progress(arg, atomic_load(&pc->done), size);
 }
 
-int mem_parallel_run(uint64_t size, uint64_t align, unsigned int threads,
-		     uint64_t step_bytes, mem_step_fn step, void *ctx,
-		     mem_progress_fn progress, void *progress_arg,
-		     struct mem_parallel_result *res)
+/*
+ * Create up to threads workers over their shares of [0, size), parked until
+ * go. When a create fails, the ones created take over the whole range
+ * (they have not started yet). Returns how many were created.
+ */
+static unsigned int parallel_start(mem_thread_create_fn create, struct parallel_ctx *pc,
+				   struct parallel_worker *w, unsigned int threads,
+				   uint64_t size, uint64_t align)
+{
+	uint64_t off[MEM_POPULATE_MAX_THREADS], len[MEM_POPULATE_MAX_THREADS];
+	unsigned int started;
+
+	mem_populate_split(size, align, threads, off, len);
+	for (started = 0; started < threads; started++) {
+		int err;
+
+		w[started] = (struct parallel_worker){ .pc = pc, .index = started,
+						       .off = off[started], .len = len[started] };
+		err = create(&w[started].thread, NULL, parallel_thread, &w[started]);
+		if (err) {
+			pc->res->thread_create_err = -err;
+			break;
+		}
+	}
+	if (started && started < threads) {
+		/* Read by the workers only after go, under go_lock. */
+		mem_populate_split(size, align, started, off, len);
+		for (unsigned int i = 0; i < started; i++) {
+			w[i].off = off[i];
+			w[i].len = len[i];
+		}
+	}
+	return started;
+}
+
+int __mem_parallel_run(mem_thread_create_fn create, uint64_t size, uint64_t align,
+		       unsigned int threads, uint64_t step_bytes, mem_step_fn step, void *ctx,
+		       mem_progress_fn progress, void *progress_arg,
+		       const atomic_bool *cancel, struct mem_parallel_result *res)
 {
 	struct parallel_worker w[MEM_POPULATE_MAX_THREADS];
-	uint64_t off[MEM_POPULATE_MAX_THREADS], len[MEM_POPULATE_MAX_THREADS];
 	struct parallel_ctx pc = {
-		.step = step, .ctx = ctx, .step_bytes = step_bytes, .res = res,
+		.step = step, .ctx = ctx, .step_bytes = step_bytes, .cancel = cancel,
+		.res = res,
 	};
 	unsigned int started = 0;
 	int ret;
@@ -163,41 +225,50 @@ int mem_parallel_run(uint64_t size, uint64_t align, unsigned int threads,
 	if (!threads || threads > MEM_POPULATE_MAX_THREADS || !align || !step_bytes ||
 	    size % align || step_bytes % align)
 		return -EINVAL;
-	res->threads = threads;
-	mem_populate_split(size, align, threads, off, len);
-	pthread_mutex_init(&pc.lock, NULL);      /* default attributes: cannot fail */
-	pthread_mutex_init(&pc.go_lock, NULL);
-	pthread_cond_init(&pc.go_cond, NULL);
-	for (unsigned int i = 0; i < threads; i++)
-		w[i] = (struct parallel_worker){ .pc = &pc, .index = i, .off = off[i], .len = len[i] };
+	res->threads_wanted = threads;
+	ret = -pthread_mutex_init(&pc.lock, NULL);
+	if (ret)
+		return res->err = ret;
+	ret = -pthread_mutex_init(&pc.go_lock, NULL);
+	if (ret)
+		goto out_lock;
+	ret = -pthread_cond_init(&pc.go_cond, NULL);
+	if (ret)
+		goto out_go_lock;
 
-	if (threads == 1) {
+	if (threads > 1)
+		started = parallel_start(create, &pc, w, threads, size, align);
+	if (started) {
+		res->threads = started;
+		parallel_wait(&pc, w, started, size, progress, progress_arg);
+	} else {
+		/* One thread asked for, or none could be made: the caller does it all. */
+		w[0] = (struct parallel_worker){ .pc = &pc, .index = 0, .off = 0, .len = size };
+		res->threads = 1;
+		pc.step_progress = progress;
+		pc.progress_arg = progress_arg;
+		pc.size = size;
+		pc.next_report_ns = parallel_now_ns() + PARALLEL_PROGRESS_NS;
 		res->thread_err[0] = parallel_share(&w[0]);
 		if (progress && !res->err)
 			progress(progress_arg, atomic_load(&pc.done), size);
-		goto out;
 	}
-	for (started = 0; started < threads; started++) {
-		ret = pthread_create(&w[started].thread, NULL, parallel_thread, &w[started]);
-		if (ret)
-			break;
-	}
-	if (started < threads) {
-		/* The started threads find the run failed and do nothing. */
-		parallel_fail(&pc, -ret, off[started]);
-		for (unsigned int i = started; i < threads; i++)
-			res->thread_err[i] = -ret;
-	}
-	pthread_mutex_lock(&pc.go_lock);
-	pc.go = true;
-	pthread_cond_broadcast(&pc.go_cond);
-	pthread_mutex_unlock(&pc.go_lock);
-	parallel_wait(&pc, w, started, size, started == threads ? progress : NULL,
-		      progress_arg);
-out:
 	res->done = atomic_load(&pc.done);
-	pthread_cond_destroy(&pc.go_cond);
-	pthread_mutex_destroy(&pc.go_lock);
-	pthread_mutex_destroy(&pc.lock);
-	return res->err;
+	ret = res->err;
+	mem_pthread_must(pthread_cond_destroy(&pc.go_cond));
+out_go_lock:
+	mem_pthread_must(pthread_mutex_destroy(&pc.go_lock));
+out_lock:
+	mem_pthread_must(pthread_mutex_destroy(&pc.lock));
+	res->err = ret;
+	return ret;
+}
+
+int mem_parallel_run(uint64_t size, uint64_t align, unsigned int threads,
+		     uint64_t step_bytes, mem_step_fn step, void *ctx,
+		     mem_progress_fn progress, void *progress_arg,
+		     const atomic_bool *cancel, struct mem_parallel_result *res)
+{
+	return __mem_parallel_run(pthread_create, size, align, threads, step_bytes, step, ctx,
+				  progress, progress_arg, cancel, res);
 }

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mem/backend.h"
 #include "mem/kvm_compat.h"
 
 /* pwritev() of zeros: this many iovecs over one zero buffer per call. */
@@ -78,20 +79,54 @@ static void errno_reason(char *buf, size_t len, const char *what, int err)
 	snprintf(buf, len, "%s: %s", what, name ? name : strerror(err));
 }
 
+int __mem_fallocate(mem_fallocate_fn fn, int fd, int mode, uint64_t off, uint64_t len,
+		    const atomic_bool *cancel)
+{
+	for (unsigned int retries = 0;; retries++) {
+		int err;
+
+		if (fn(fd, mode, (off_t)off, (off_t)len) == 0)
+			return 0;
+		err = errno;
+		if (err != EINTR || retries == MEM_EINTR_MAX_RETRIES)
+			return -err;
+		if (cancel && atomic_load(cancel))
+			return -ECANCELED;
+	}
+}
+
+int __mem_madvise(mem_madvise_fn fn, void *addr, size_t len, int advice,
+		  const atomic_bool *cancel)
+{
+	for (unsigned int retries = 0;; retries++) {
+		int err;
+
+		if (fn(addr, len, advice) == 0)
+			return 0;
+		err = errno;
+		if (err != EINTR || retries == MEM_EINTR_MAX_RETRIES)
+			return -err;
+		if (cancel && atomic_load(cancel))
+			return -ECANCELED;
+	}
+}
+
 int mem_region_caps(struct mem_region *r, uint64_t off, struct mem_populate_caps *caps)
 {
 	uint64_t block = r->ops->align;
 	char byte = 0;
+	int ret;
 
 	memset(caps, 0, sizeof(*caps));
 	if (off > r->size || r->size - off < block || off % block)
 		return -EINVAL;
 
-	if (madvise(r->hva + off, block, MADV_POPULATE_WRITE) == 0)
+	ret = __mem_madvise(madvise, r->hva + off, block, MADV_POPULATE_WRITE, NULL);
+	if (ret == 0)
 		caps->madvise = true;
 	else
 		errno_reason(caps->why_no_madvise, sizeof(caps->why_no_madvise),
-			     "MADV_POPULATE_WRITE", errno);
+			     "MADV_POPULATE_WRITE", -ret);
 
 	if (r->fd < 0) {
 		snprintf(caps->why_no_fallocate, sizeof(caps->why_no_fallocate),
@@ -100,11 +135,12 @@ int mem_region_caps(struct mem_region *r, uint64_t off, struct mem_populate_caps
 			 "%s memory has no file", r->ops->name);
 		return 0;
 	}
-	if (fallocate(r->fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)block) == 0)
+	ret = __mem_fallocate(fallocate, r->fd, FALLOC_FL_KEEP_SIZE, off, block, NULL);
+	if (ret == 0)
 		caps->fallocate = true;
 	else
 		errno_reason(caps->why_no_fallocate, sizeof(caps->why_no_fallocate),
-			     "fallocate", errno);
+			     "fallocate", -ret);
 	/*
 	 * A zero-length write changes nothing, but the VFS refuses it before
 	 * anything else when the file cannot do it: pwrite() with ESPIPE on a
@@ -149,7 +185,7 @@ static bool caps_allow(const struct mem_populate_caps *caps, enum mem_populate_s
 }
 
 int mem_populate_choose(enum mem_populate_strategy requested,
-			const enum mem_populate_strategy *order,
+			const enum mem_populate_strategy *order, unsigned int order_len,
 			const struct mem_populate_caps *caps,
 			enum mem_populate_strategy *chosen,
 			char *why, size_t whylen)
@@ -168,7 +204,8 @@ int mem_populate_choose(enum mem_populate_strategy requested,
 			 reason);
 		return -EOPNOTSUPP;
 	}
-	for (unsigned int i = 0; order && i < MEM_POPULATE_NR; i++) {
+	/* NONE is always allowed, so the walk stops there at the latest. */
+	for (unsigned int i = 0; order && i < order_len && i < MEM_POPULATE_NR; i++) {
 		if (caps_allow(caps, order[i], &reason)) {
 			*chosen = order[i];
 			return 0;
@@ -194,12 +231,23 @@ unsigned int mem_online_cpus(void)
 	return n > 0 ? (unsigned int)n : 1;
 }
 
-/* pread() all of len into buf; the source ending early is -ENODATA. */
-static int read_full(int fd, uint8_t *buf, uint64_t len, uint64_t off)
+static bool cancelled(const atomic_bool *cancel)
+{
+	return cancel && atomic_load(cancel);
+}
+
+/*
+ * pread() all of len into buf; the source ending early is -ENODATA. EINTR
+ * is retried unless cancel is set (-ECANCELED).
+ */
+static int read_full(int fd, uint8_t *buf, uint64_t len, uint64_t off,
+		     const atomic_bool *cancel)
 {
 	while (len) {
 		ssize_t n = pread(fd, buf, len, (off_t)off);
 
+		if (n < 0 && errno == EINTR && cancelled(cancel))
+			return -ECANCELED;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -219,6 +267,7 @@ struct populate_ctx {
 	const struct mem_source *src;   /* NULL: populate only */
 	uint64_t src_base;              /* offset of the range in the source */
 	enum mem_populate_strategy s;
+	const atomic_bool *cancel;      /* NULL: never cancelled */
 	uint8_t *bounce[MEM_POPULATE_MAX_THREADS];  /* write from a file source */
 	bool write_serial;              /* the file takes write() but not pwrite() */
 	pthread_mutex_t write_lock;     /* for write_serial: lseek + write */
@@ -233,22 +282,25 @@ static ssize_t file_writev(struct populate_ctx *c, const struct iovec *iov, int 
 			   uint64_t off)
 {
 	ssize_t n;
+	int err;
 
 	if (!c->write_serial)
 		return pwritev(c->r->fd, iov, nr, (off_t)off);
-	pthread_mutex_lock(&c->write_lock);
+	mem_pthread_must(pthread_mutex_lock(&c->write_lock));
 	if (lseek(c->r->fd, (off_t)off, SEEK_SET) < 0)
 		n = -1;
 	else
 		n = writev(c->r->fd, iov, nr);
-	pthread_mutex_unlock(&c->write_lock);
+	err = errno;
+	mem_pthread_must(pthread_mutex_unlock(&c->write_lock));
+	errno = err;
 	return n;
 }
 
 /*
  * Write len bytes at off into the region's file, from buf, or zeros when buf
  * is NULL (ZERO_IOVECS views of one zero buffer per call); short writes and
- * EINTR are retried.
+ * EINTR are retried (EINTR unless cancelled: -ECANCELED).
  */
 static int file_write(struct populate_ctx *c, const uint8_t *buf, uint64_t len, uint64_t off)
 {
@@ -273,6 +325,8 @@ static int file_write(struct populate_ctx *c, const uint8_t *buf, uint64_t len, 
 			}
 		}
 		n = file_writev(c, iov, (int)nr, off);
+		if (n < 0 && errno == EINTR && cancelled(c->cancel))
+			return -ECANCELED;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -296,7 +350,8 @@ static int populate_copy(struct populate_ctx *c, uint64_t off, uint64_t len)
 		memcpy(dst, (const uint8_t *)c->src->buf + c->src_base + off, len);
 		return 0;
 	}
-	return read_full(c->src->fd, dst, len, c->src->fd_offset + c->src_base + off);
+	return read_full(c->src->fd, dst, len, c->src->fd_offset + c->src_base + off,
+			 c->cancel);
 }
 
 /* write(): from the buffer, through a per-thread bounce buffer from a file, or zeros. */
@@ -312,7 +367,7 @@ static int populate_write(struct populate_ctx *c, unsigned int thread, uint64_t 
 		return file_write(c, (const uint8_t *)c->src->buf + c->src_base + off, len,
 				  file_off);
 	ret = read_full(c->src->fd, c->bounce[thread], len,
-			c->src->fd_offset + c->src_base + off);
+			c->src->fd_offset + c->src_base + off, c->cancel);
 	if (!ret)
 		ret = file_write(c, c->bounce[thread], len, file_off);
 	return ret;
@@ -328,12 +383,13 @@ static int populate_step(void *ctx, unsigned int thread, uint64_t off, uint64_t 
 	case MEM_POPULATE_WRITE:
 		return populate_write(c, thread, off, len);
 	case MEM_POPULATE_FALLOCATE:
-		if (fallocate(r->fd, FALLOC_FL_KEEP_SIZE, (off_t)(c->base + off), (off_t)len) < 0)
-			ret = -errno;
+		/* guest_memfd stops for any pending signal, e.g. SIGCONT after Ctrl-Z/fg. */
+		ret = __mem_fallocate(fallocate, r->fd, FALLOC_FL_KEEP_SIZE, c->base + off, len,
+				      c->cancel);
 		break;
 	case MEM_POPULATE_MADVISE:
-		if (madvise(r->hva + c->base + off, len, MADV_POPULATE_WRITE) < 0)
-			ret = -errno;
+		ret = __mem_madvise(madvise, r->hva + c->base + off, len, MADV_POPULATE_WRITE,
+				    c->cancel);
 		break;
 	case MEM_POPULATE_NONE:
 		break;
@@ -385,7 +441,7 @@ static int populate_run(struct populate_ctx *c, uint64_t len, unsigned int nthre
 	}
 	ret = mem_parallel_run(len, c->r->ops->align, nthreads, MEM_POPULATE_STEP_BYTES,
 			       populate_step, c, relay->fn ? progress_relay_fn : NULL, relay,
-			       res);
+			       c->cancel, res);
 out:
 	for (unsigned int i = 0; i < nthreads; i++) {
 		free(c->bounce[i]);
@@ -420,7 +476,8 @@ int mem_populate(struct guest_mem *gm, uint64_t gpa, uint64_t len,
 		uint64_t t0;
 
 		for (unsigned int i = 0; i < gm->nr_regions; i++)
-			if (cur >= gm->region[i].gpa && cur - gm->region[i].gpa < gm->region[i].size)
+			if (mem_region_in_use(&gm->region[i]) && cur >= gm->region[i].gpa &&
+			    cur - gm->region[i].gpa < gm->region[i].size)
 				r = &gm->region[i];
 		if (!r || report->nr >= MEM_MAX_REGIONS)
 			return -EINVAL;   /* cannot happen: the range is RAM */
@@ -430,6 +487,8 @@ int mem_populate(struct guest_mem *gm, uint64_t gpa, uint64_t len,
 		report->err_gpa = cur;
 		if (off % r->ops->align || n % r->ops->align)
 			return report->err = -EINVAL;
+		if (cancelled(req->cancel))
+			return report->err = -ECANCELED;
 
 		rr = &report->region[report->nr++];
 		*rr = (struct mem_populate_region_report){
@@ -437,24 +496,30 @@ int mem_populate(struct guest_mem *gm, uint64_t gpa, uint64_t len,
 		};
 		/* none must stay lazy: no trials, which would populate a block. */
 		ret = req->strategy == MEM_POPULATE_NONE ? 0 : mem_region_caps(r, off, &caps);
-		if (!ret && req->strategy != MEM_POPULATE_NONE)
-			ret = mem_populate_choose(req->strategy, r->ops->populate_order, &caps,
-						  &rr->used, rr->why, sizeof(rr->why));
+		if (!ret && req->strategy != MEM_POPULATE_NONE) {
+			ret = mem_populate_choose(req->strategy, r->ops->populate_order,
+						  r->ops->populate_order_len, &caps, &rr->used,
+						  rr->why, sizeof(rr->why));
+			report->refused = ret != 0;
+		}
 		report->err_strategy = req->strategy == MEM_POPULATE_AUTO ? rr->used : req->strategy;
 		if (ret)
 			return report->err = ret;
 
 		c = (struct populate_ctx){
 			.r = r, .base = off, .src = req->src, .src_base = done, .s = rr->used,
-			.write_serial = caps.write_serial,
+			.cancel = req->cancel, .write_serial = caps.write_serial,
 			.write_lock = PTHREAD_MUTEX_INITIALIZER,
 		};
-		rr->threads = rr->used == MEM_POPULATE_NONE && !req->src ? 0 :
-			      mem_populate_nr_threads(n, req->max_threads, cpus);
+		rr->threads_wanted = rr->used == MEM_POPULATE_NONE && !req->src ? 0 :
+				     mem_populate_nr_threads(n, req->max_threads, cpus);
 		t0 = now_ns();
-		if (rr->threads) {
+		if (rr->threads_wanted) {
 			relay.before = done;
-			ret = populate_run(&c, n, rr->threads, &relay, &res);
+			ret = populate_run(&c, n, rr->threads_wanted, &relay, &res);
+			rr->threads = res.threads;
+			rr->thread_create_err = res.thread_create_err;
+			report->done += res.done;
 			if (ret) {
 				report->err_gpa = cur + res.err_off;
 				return report->err = ret;
@@ -462,6 +527,8 @@ int mem_populate(struct guest_mem *gm, uint64_t gpa, uint64_t len,
 		}
 		rr->ns = now_ns() - t0;
 		done += n;
+		if (!rr->threads_wanted)
+			report->done += n;   /* none: nothing to do, so all of it is done */
 	}
 	return 0;
 }
@@ -475,17 +542,22 @@ static int sys_ioctl(int fd, unsigned long request, void *arg)
 #define PREFAULT_MAX_RETRIES 10000u
 
 int __mem_prefault_range(mem_ioctl_fn ioctl_fn, int vcpu_fd, uint64_t gpa,
-			 uint64_t size, uint64_t *done, uint64_t *calls,
-			 uint64_t *retries)
+			 uint64_t size, const atomic_bool *cancel, uint64_t *done,
+			 uint64_t *calls, uint64_t *retries)
 {
-	struct kvm_pre_fault_memory pf = { .gpa = gpa, .size = size };
 	unsigned int in_a_row = 0;
-	uint64_t ncalls = 0, nretries = 0;
+	uint64_t pos = 0, ncalls = 0, nretries = 0;
 	int ret = 0;
 
-	while (pf.size) {
-		uint64_t left = pf.size;
+	while (pos < size) {
+		uint64_t want = size - pos < MEM_PREFAULT_CALL_BYTES ? size - pos :
+				MEM_PREFAULT_CALL_BYTES;
+		struct kvm_pre_fault_memory pf = { .gpa = gpa + pos, .size = want };
 
+		if (cancelled(cancel)) {
+			ret = -ECANCELED;
+			break;
+		}
 		ncalls++;
 		if (ioctl_fn(vcpu_fd, KVM_PRE_FAULT_MEMORY, &pf) < 0) {
 			ret = -errno;
@@ -501,14 +573,15 @@ int __mem_prefault_range(mem_ioctl_fn ioctl_fn, int vcpu_fd, uint64_t gpa,
 		 * Success means at least one page was done: size shrank and gpa
 		 * moved by as much. Anything else would loop forever.
 		 */
-		if (pf.size >= left || pf.gpa != gpa + (size - pf.size)) {
+		if (pf.size >= want || pf.gpa != gpa + pos + (want - pf.size)) {
 			ret = -EPROTO;
 			break;
 		}
+		pos += want - pf.size;
 		in_a_row = 0;
 	}
 	if (done)
-		*done = size - pf.size;
+		*done = pos;
 	if (calls)
 		*calls += ncalls;
 	if (retries)
@@ -516,7 +589,8 @@ int __mem_prefault_range(mem_ioctl_fn ioctl_fn, int vcpu_fd, uint64_t gpa,
 	return ret;
 }
 
-int mem_prefault(const struct guest_mem *gm, int vcpu_fd, struct mem_prefault_report *rep)
+int mem_prefault(const struct guest_mem *gm, int vcpu_fd, const atomic_bool *cancel,
+		 struct mem_prefault_report *rep)
 {
 	uint64_t t0 = now_ns();
 	int ret = 0;
@@ -527,7 +601,10 @@ int mem_prefault(const struct guest_mem *gm, int vcpu_fd, struct mem_prefault_re
 		const struct mem_region *r = &gm->region[i];
 		uint64_t done = 0;
 
-		ret = __mem_prefault_range(sys_ioctl, vcpu_fd, r->gpa, r->size, &done,
+		/* Hotplug and device memory stay unpopulated until they are used. */
+		if (!mem_region_is_boot_ram(r))
+			continue;
+		ret = __mem_prefault_range(sys_ioctl, vcpu_fd, r->gpa, r->size, cancel, &done,
 					   &rep->calls, &rep->retries);
 		rep->bytes += done;
 		if (ret) {

@@ -19,9 +19,12 @@
 #ifndef MEMVMM_MEM_POPULATE_H
 #define MEMVMM_MEM_POPULATE_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "mem/mem.h"
 
@@ -30,6 +33,18 @@
 /* Each thread works in steps of this size (a multiple of every backend's align). */
 #define MEM_POPULATE_STEP_BYTES    (4ull << 20)
 #define MEM_POPULATE_MAX_THREADS   64u
+/*
+ * EINTR from fallocate() or MADV_POPULATE_WRITE (a signal arrived, e.g.
+ * SIGCONT after Ctrl-Z/fg) is retried; this many in a row without success
+ * give up with -EINTR. A set cancel flag stops the retries at once.
+ */
+#define MEM_EINTR_MAX_RETRIES      10000u
+/*
+ * Each KVM_PRE_FAULT_MEMORY call covers at most this much, so that a cancel
+ * request is seen between calls (the kernel does not stop for a blocked
+ * signal): tens of milliseconds of work at the rates measured.
+ */
+#define MEM_PREFAULT_CALL_BYTES    (64ull << 20)
 
 enum mem_prefault_mode {
 	MEM_PREFAULT_AUTO,   /* when the kernel supports it, else say why not */
@@ -66,13 +81,15 @@ int mem_region_caps(struct mem_region *r, uint64_t off,
 
 /*
  * Pick the strategy for a region. requested AUTO walks the backend's
- * populate_order (its row of the README's decision table) and takes the
- * first supported entry; otherwise requested is taken if supported.
+ * populate_order (its row of the README's decision table, order_len
+ * entries) and takes the first supported entry, stopping at NONE and never
+ * reading more than order_len or MEM_POPULATE_NR entries; otherwise
+ * requested is taken if supported.
  * -EOPNOTSUPP with the reason in why when requested cannot be done.
  * For AUTO, why says what was passed over and why ("" if nothing).
  */
 int mem_populate_choose(enum mem_populate_strategy requested,
-			const enum mem_populate_strategy *order,
+			const enum mem_populate_strategy *order, unsigned int order_len,
 			const struct mem_populate_caps *caps,
 			enum mem_populate_strategy *chosen,
 			char *why, size_t whylen) MEM_WUR;
@@ -96,16 +113,30 @@ void mem_populate_split(uint64_t size, uint64_t align, unsigned int n,
  * The parallel engine, exposed for tests and benchmarks: run
  * step(ctx, thread, off, len) over [0, size) in steps of at most
  * step_bytes, on threads parts released together. The first failing step
- * stops the others at their next step. progress (may be NULL) is called on
- * the caller's thread about every 100 ms with the bytes done so far.
+ * stops the others at their next step. progress (may be NULL) is called
+ * about every 100 ms with the bytes done so far: on the caller's thread
+ * while workers run, or from the working thread between steps when one
+ * thread does the work; and once more at the end unless the run failed.
+ *
+ * cancel (may be NULL) is read before every step on every thread: once it
+ * is true the run stops with -ECANCELED (res->cancelled, res->err_off the
+ * first step not started), after at most the step each thread was in.
+ *
+ * When a thread cannot be created, the run does not fail: the threads
+ * already created share the whole range, or, if none was, the caller's
+ * thread does it all; res->threads says how many ran, res->threads_wanted
+ * how many were asked for and res->thread_create_err why the rest were not.
  */
 typedef int (*mem_step_fn)(void *ctx, unsigned int thread, uint64_t off, uint64_t len);
 typedef void (*mem_progress_fn)(void *arg, uint64_t done, uint64_t total);
 
 struct mem_parallel_result {
-	unsigned int threads;
+	unsigned int threads;                     /* threads that did the work */
+	unsigned int threads_wanted;              /* threads asked for */
+	int thread_create_err;                    /* -errno of a failed create, 0 if none */
 	int err;                                  /* first failure, 0 if none */
-	uint64_t err_off;                         /* where it failed */
+	uint64_t err_off;                         /* where it failed or stopped */
+	bool cancelled;                           /* stopped because *cancel was set */
 	int thread_err[MEM_POPULATE_MAX_THREADS]; /* each thread's own result */
 	uint64_t done;                            /* bytes of successful steps */
 };
@@ -113,7 +144,31 @@ struct mem_parallel_result {
 int mem_parallel_run(uint64_t size, uint64_t align, unsigned int threads,
 		     uint64_t step_bytes, mem_step_fn step, void *ctx,
 		     mem_progress_fn progress, void *progress_arg,
-		     struct mem_parallel_result *res) MEM_WUR;
+		     const atomic_bool *cancel, struct mem_parallel_result *res) MEM_WUR;
+
+/* pthread_create(3)'s shape: returns 0 or a positive error number. */
+typedef int (*mem_thread_create_fn)(pthread_t *thread, const pthread_attr_t *attr,
+				    void *(*fn)(void *), void *arg);
+
+/* mem_parallel_run() with the thread-creating function as a parameter; tests pass a fake. */
+int __mem_parallel_run(mem_thread_create_fn create, uint64_t size, uint64_t align,
+		       unsigned int threads, uint64_t step_bytes, mem_step_fn step, void *ctx,
+		       mem_progress_fn progress, void *progress_arg,
+		       const atomic_bool *cancel, struct mem_parallel_result *res) MEM_WUR;
+
+/* The syscalls a population step makes, in their libc shape (-1 and errno); tests pass fakes. */
+typedef int (*mem_fallocate_fn)(int fd, int mode, off_t off, off_t len);
+typedef int (*mem_madvise_fn)(void *addr, size_t len, int advice);
+
+/*
+ * fallocate(fd, mode, off, len) / madvise(addr, len, advice), retried on
+ * EINTR (up to MEM_EINTR_MAX_RETRIES in a row) unless cancel (may be NULL)
+ * is set, which gives -ECANCELED. 0 or -errno.
+ */
+int __mem_fallocate(mem_fallocate_fn fn, int fd, int mode, uint64_t off, uint64_t len,
+		    const atomic_bool *cancel) MEM_WUR;
+int __mem_madvise(mem_madvise_fn fn, void *addr, size_t len, int advice,
+		  const atomic_bool *cancel) MEM_WUR;
 
 /* A source to fill guest memory from: a buffer, or a file at an offset. */
 struct mem_source {
@@ -128,6 +183,7 @@ struct mem_populate_req {
 	const struct mem_source *src;          /* NULL: populate (contents unchanged) */
 	mem_progress_fn progress;              /* may be NULL */
 	void *progress_arg;
+	const atomic_bool *cancel;             /* NULL: never cancelled */
 };
 
 /* What mem_populate() did to one region. */
@@ -135,7 +191,9 @@ struct mem_populate_region_report {
 	unsigned int region;
 	uint64_t gpa, len;
 	enum mem_populate_strategy used;
-	unsigned int threads;
+	unsigned int threads;        /* that ran (0: nothing to do) */
+	unsigned int threads_wanted; /* asked for */
+	int thread_create_err;       /* -errno of a failed pthread_create (fewer ran), or 0 */
 	uint64_t ns;
 	char why[160];     /* AUTO: what was passed over; refusal reason */
 };
@@ -144,10 +202,17 @@ struct mem_populate_report {
 	struct mem_populate_region_report region[MEM_MAX_REGIONS];
 	unsigned int nr;
 	/* On failure: which region, where, with which strategy. */
-	int err;
+	int err;                     /* -ECANCELED: stopped by req->cancel at err_gpa */
 	unsigned int err_region;
 	uint64_t err_gpa;
 	enum mem_populate_strategy err_strategy;
+	/*
+	 * The failure is mem_populate_choose()'s refusal (-EOPNOTSUPP) and the
+	 * last region's why says why. False for a strategy that failed while
+	 * running (even with EOPNOTSUPP): then why only lists what AUTO passed over.
+	 */
+	bool refused;
+	uint64_t done;               /* bytes populated before it ended */
 };
 
 /*
@@ -158,7 +223,9 @@ struct mem_populate_report {
  * file; the others populate each step, then copy into it (none: copy with
  * faults). With no source, write writes zeros, so only use it on fresh memory.
  * Failure: -errno with report->err_* saying where; memory populated before
- * the failure stays populated.
+ * the failure stays populated. req->cancel set: -ECANCELED at the next step.
+ * A thread that cannot be created means fewer threads, not a failure
+ * (report->region[].threads_wanted, .thread_create_err).
  */
 int mem_populate(struct guest_mem *gm, uint64_t gpa, uint64_t len,
 		 const struct mem_populate_req *req,
@@ -178,18 +245,24 @@ struct mem_prefault_report {
 };
 
 /*
- * KVM_PRE_FAULT_MEMORY over [gpa, gpa + size) on vcpu_fd, following the
- * ioctl's contract: it returns 0 once it has done at least one page, with
- * gpa advanced and size reduced; loop until size is 0, retry EINTR and
- * EAGAIN, fail on anything else (ENOENT: no memslot; EOPNOTSUPP: no TDP).
+ * KVM_PRE_FAULT_MEMORY over [gpa, gpa + size) on vcpu_fd, at most
+ * MEM_PREFAULT_CALL_BYTES per call, following the ioctl's contract: it
+ * returns 0 once it has done at least one page, with gpa advanced and size
+ * reduced; loop until size is 0, retry EINTR and EAGAIN, fail on anything
+ * else (ENOENT: no memslot; EOPNOTSUPP: no TDP). cancel (may be NULL) is
+ * read before every call, retries included: set, it ends with -ECANCELED.
  * done (may be NULL) gets the bytes pre-faulted, even on failure.
  */
 int __mem_prefault_range(mem_ioctl_fn ioctl_fn, int vcpu_fd, uint64_t gpa,
-			 uint64_t size, uint64_t *done, uint64_t *calls,
-			 uint64_t *retries) MEM_WUR;
+			 uint64_t size, const atomic_bool *cancel, uint64_t *done,
+			 uint64_t *calls, uint64_t *retries) MEM_WUR;
 
-/* Pre-fault every RAM region of gm on vcpu_fd (memslots must be installed). */
-int mem_prefault(const struct guest_mem *gm, int vcpu_fd,
+/*
+ * Pre-fault every boot RAM region of gm on vcpu_fd (memslots must be
+ * installed); hotplug and device regions are left alone.
+ * cancel (may be NULL): -ECANCELED with report->err_gpa where it stopped.
+ */
+int mem_prefault(const struct guest_mem *gm, int vcpu_fd, const atomic_bool *cancel,
 		 struct mem_prefault_report *report) MEM_WUR;
 
 #endif /* MEMVMM_MEM_POPULATE_H */

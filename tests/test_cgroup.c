@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mem/cgroup.h"
+#include "tests/e2e.h"
 #include "tests/memcg.h"
 #include "tests/test.h"
 
@@ -307,18 +308,32 @@ static void test_host_limit(void)
 	TEST_PASS("a limit set on our group is what the reader reports");
 }
 
-/* "limit": only the check that needs a writable memory controller (its own Meson test). */
-int main(int argc, char **argv)
+static void run_fake_trees(const void *arg)
 {
-	if (argc > 1 && !strcmp(argv[1], "limit")) {
-		test_host_limit();
-		return 0;
-	}
 	atexit(tree_remove);
 	test_v1();
 	test_v2();
 	test_odd_trees();
-	tree_remove();
+}
+
+static void run_host(const void *arg)
+{
 	test_host();
-	return 0;
+}
+
+static void run_host_limit(const void *arg)
+{
+	test_host_limit();
+}
+
+/* Cases: fake-trees, host, host-limit (needs a writable memory controller). */
+int main(int argc, char **argv)
+{
+	static const struct e2e_case cases[] = {
+		{ "fake-trees", run_fake_trees, NULL },
+		{ "host", run_host, NULL },
+		{ "host-limit", run_host_limit, NULL },
+	};
+
+	return e2e_case_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }
