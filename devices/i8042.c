@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
  * i8042 keyboard controller, only as far as machine reset: command 0xfe on
- * port 0x64 pulses the reset line, which ends memvmm with status 0. There is
- * no keyboard: the status register reads "both buffers empty" so that a
- * guest waiting to send a command proceeds, and data reads return 0.
+ * the command port pulses the reset line, which ends memvmm with status 0.
+ * There is no keyboard: the status register reads "both buffers empty" so
+ * that a guest waiting to send a command proceeds, and data reads return 0.
+ * It has no state of its own: its save() blob only names the device, so that
+ * restore() refuses another device's state. No config (cfg must be NULL):
+ * the ports are the PC's.
  */
 #include <errno.h>
 #include <stdlib.h>
 
+#include "devices/dev_blob.h"
 #include "devices/device.h"
 #include "mem/machine.h"
+
+#define I8042_BLOB_MAGIC "MKBC"
+#define I8042_BLOB_VERSION 1u
 
 struct i8042 {
 	struct device_ctx ctx;
@@ -47,6 +54,8 @@ static int i8042_create(const struct device_ctx *ctx, const void *cfg, void **st
 	struct i8042 *k;
 	int ret;
 
+	if (cfg || !ctx->request_stop)
+		return -EINVAL;
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
@@ -77,8 +86,29 @@ static void i8042_destroy(void *state)
 	free(k);
 }
 
+static int i8042_save(void *state, void *buf, size_t *len)
+{
+	struct dev_blob_writer w = { .buf = buf, .room = *len };
+
+	dev_blob_put_header(&w, I8042_BLOB_MAGIC, I8042_BLOB_VERSION);
+	return dev_blob_finish(&w, len);
+}
+
+static int i8042_restore(void *state, const void *buf, size_t len)
+{
+	struct dev_blob_reader r = { .buf = buf, .len = len };
+
+	if (!dev_blob_get_header(&r, I8042_BLOB_MAGIC, I8042_BLOB_VERSION) ||
+	    !dev_blob_done(&r))
+		return -EINVAL;
+	return 0;
+}
+
 const struct device_ops i8042_device_ops = {
 	.name = "i8042",
 	.create = i8042_create,
 	.destroy = i8042_destroy,
+	.reset = NULL,  /* no state */
+	.save = i8042_save,
+	.restore = i8042_restore,
 };
