@@ -99,7 +99,9 @@ struct mem_backend_ops {
 	/*
 	 * The memory cgroup controller charges this backend's memory to the
 	 * process's cgroup (shmem, guest_memfd and anonymous pages are; hugetlb
-	 * pages are not), so a memory limit bounds how much can be populated.
+	 * pages are not, unless cgroup v2 is mounted with
+	 * memory_hugetlb_accounting), so a memory limit bounds how much can be
+	 * populated.
 	 */
 	bool memcg_charged;
 };
