@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -17,7 +18,8 @@
 #include "mem/machine.h"
 #include "tests/test.h"
 
-static int irq_level = -1, irq_changes;
+/* Written by the console thread too (transmitter-empty interrupts). */
+static atomic_int irq_level = -1, irq_changes;
 static unsigned int irq_expected = MACHINE_COM1_IRQ;
 
 static int fake_irq(void *opaque, unsigned int irq, int level)
