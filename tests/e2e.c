@@ -7,11 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "mem/kvm_compat.h"
 #include "tests/test.h"
+
+#define GMEM_TRIAL_BYTES (2ull << 20)
 
 const char *e2e_memvmm(void)
 {
@@ -27,6 +31,113 @@ void e2e_require_kvm(void)
 
 	TEST_REQUIRE(fd >= 0, "/dev/kvm cannot be opened on this host");
 	close(fd);
+}
+
+int e2e_gmem_trial(uint64_t flags)
+{
+	struct kvm_create_guest_memfd args = { .size = GMEM_TRIAL_BYTES, .flags = flags };
+	int kvm, vm, fd, ret = 0;
+
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		return -errno;
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	if (vm < 0) {
+		ret = -errno;
+		goto out_kvm;
+	}
+	fd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &args);
+	if (fd < 0)
+		ret = -errno;
+	else
+		close(fd);
+	close(vm);
+out_kvm:
+	close(kvm);
+	return ret;
+}
+
+static const struct e2e_case *case_find(const struct e2e_case *cases, size_t n,
+					const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(cases[i].name, name))
+			return &cases[i];
+	return NULL;
+}
+
+/* Meson's list (names) against the binary's table: same names, none twice. */
+static int case_list_check(char **names, size_t nnames, const struct e2e_case *cases, size_t n)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < nnames; i++) {
+		if (!case_find(cases, n, names[i])) {
+			fprintf(stderr, "tests/meson.build registers '%s', the binary has no such case\n",
+				names[i]);
+			bad = 1;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(names[i], names[j])) {
+				fprintf(stderr, "tests/meson.build registers '%s' twice\n", names[i]);
+				bad = 1;
+			}
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		for (j = 0; j < nnames && strcmp(cases[i].name, names[j]); j++)
+			;
+		if (j == nnames) {
+			fprintf(stderr, "case '%s' is not registered in tests/meson.build: it never runs\n",
+				cases[i].name);
+			bad = 1;
+		}
+		if (case_find(cases, i, cases[i].name)) {
+			fprintf(stderr, "case '%s' is in the table twice\n", cases[i].name);
+			bad = 1;
+		}
+	}
+	if (!bad)
+		printf("ok - Meson registers exactly the binary's %zu cases\n", n);
+	return bad;
+}
+
+int e2e_case_main(int argc, char **argv, const struct e2e_case *cases, size_t n)
+{
+	const struct e2e_case *c = NULL;
+	int status;
+	pid_t pid;
+
+	if (argc >= 2 && !strcmp(argv[1], "--cases"))
+		return case_list_check(argv + 2, (size_t)(argc - 2), cases, n);
+	if (argc == 2)
+		c = case_find(cases, n, argv[1]);
+	if (!c) {
+		fprintf(stderr, "usage: %s CASE | --cases NAME...\ncases:", argv[0]);
+		for (size_t i = 0; i < n; i++)
+			fprintf(stderr, " %s", cases[i].name);
+		fputc('\n', stderr);
+		return 1;
+	}
+	/*
+	 * In a child, so that what the parent set up to put back at exit (the
+	 * huge page pool: hugepages_save()) is put back even after a crash.
+	 */
+	fflush(NULL);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (pid == 0) {
+		c->fn(c->arg);
+		exit(0);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+	if (WIFSIGNALED(status)) {
+		fprintf(stderr, "case %s: killed by signal %d (%s)\n", c->name, WTERMSIG(status),
+			strsignal(WTERMSIG(status)));
+		return 1;
+	}
+	return WEXITSTATUS(status);
 }
 
 struct buf {
@@ -112,6 +223,8 @@ void e2e_run(const char *const *args, const struct e2e_opts *o, struct e2e_resul
 		TEST_ASSERT(write(in[1], o->stdin_data, strlen(o->stdin_data)) >= 0, "stdin");
 	}
 	close(in[1]);
+	if (o->started)
+		o->started(pid, o->hook_arg);
 	while (out_open || err_open) {
 		double now = now_s(), left = deadline - now;
 		bool read_out = out_open && !o->stall_stdout &&
@@ -125,6 +238,8 @@ void e2e_run(const char *const *args, const struct e2e_opts *o, struct e2e_resul
 			    (o->signal_after_ms && (now - start) * 1000 >= o->signal_after_ms));
 
 		if (due) {
+			if (o->when)
+				o->when(pid, o->hook_arg);
 			kill(pid, o->sig);
 			if (o->sig2)
 				kill(pid, o->sig2);

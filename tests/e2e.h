@@ -4,7 +4,9 @@
 #define MEMVMM_TEST_E2E_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define E2E_TIMEOUT_S 120
 
@@ -18,6 +20,14 @@ struct e2e_opts {
 	bool nonblock_stdout;          /* memvmm's stdout is O_NONBLOCK */
 	int read_delay_ms;             /* start reading stdout this late */
 	int timeout_s;                 /* 0: E2E_TIMEOUT_S */
+	/*
+	 * Hooks, given memvmm's pid and hook_arg (NULL: none): `started` right
+	 * after memvmm was forked, before its output is read; `when` once `sig`
+	 * is due (signal_when, signal_after_ms), before it is sent.
+	 */
+	void (*started)(pid_t pid, void *arg);
+	void (*when)(pid_t pid, void *arg);
+	void *hook_arg;
 };
 
 struct e2e_result {
@@ -49,5 +59,31 @@ bool e2e_key_u64(const char *line, const char *key, uint64_t *val);
 
 /* Skip (77) unless /dev/kvm can be opened. */
 void e2e_require_kvm(void);
+
+/*
+ * The trial memvmm's default backend stands on, done here with raw ioctls: a
+ * fresh VM creates a 2 MiB guest_memfd with these flags. 0, or -errno (of
+ * KVM_CREATE_VM or KVM_CREATE_GUEST_MEMFD); -ENOENT without /dev/kvm.
+ */
+int e2e_gmem_trial(uint64_t flags);
+
+/*
+ * A test binary made of cases, each its own Meson test (tests/meson.build
+ * registers one per case), so that each passes, fails or skips on its own.
+ */
+struct e2e_case {
+	const char *name;
+	void (*fn)(const void *arg);   /* asserts; TEST_REQUIRE skips the case */
+	const void *arg;
+};
+
+/*
+ * main() of such a binary:
+ *   BINARY CASE              runs CASE in a child process and returns its exit
+ *                            status (0 pass, 1 fail, 77 skip; a signal: 1)
+ *   BINARY --cases NAME...   1 unless NAME... (Meson's list) is the table exactly
+ * Anything else prints the cases and returns 1.
+ */
+int e2e_case_main(int argc, char **argv, const struct e2e_case *cases, size_t n);
 
 #endif

@@ -38,8 +38,15 @@ static bool write_u64(const char *file, uint64_t v)
 
 void hugepages_restore(void)
 {
+	uint64_t now;
+
 	if (!saved || getpid() != saved_by)
 		return;
+	/* Unchanged: nothing to write (and no write permission needed). */
+	if (read_u64(HP_DIR "nr_hugepages", &now) && now == saved_nr) {
+		saved = false;
+		return;
+	}
 	if (!write_u64(HP_DIR "nr_hugepages", saved_nr))
 		fprintf(stderr, "warning: could not restore nr_hugepages to %llu\n",
 			(unsigned long long)saved_nr);
