@@ -84,6 +84,7 @@ int cli_begin(struct cli *c, int argc, char **argv, const struct cli_option *opt
 			.val = CLI_LONG_BASE + (int)i,
 		};
 	}
+	c->nr_opts = (int)i;
 	c->longopts[i++] = (struct option){ .name = "help", .val = CLI_HELP_VAL };
 	c->longopts[i] = (struct option){ 0 };
 	/* optind = 0 re-initialises getopt fully, whatever an earlier parse left. */
@@ -106,9 +107,20 @@ static int unknown_option(struct cli *c, const char *arg)
 	return cli_fail(c->err, c->errlen, "unknown option '%s' (%s)", CLI_ECHO(arg), c->hint);
 }
 
+/* The option behind getopt_long's val, or NULL when val is not one of ours. */
+static const struct cli_option *cli_long(const struct cli *c, int val)
+{
+	int i = val - CLI_LONG_BASE;
+
+	if (i < 0 || i >= c->nr_opts)
+		return NULL;
+	return &c->opts[i];
+}
+
 int cli_next(struct cli *c, const char **value)
 {
-	int ch, i, longindex = -1;
+	const struct cli_option *opt;
+	int ch, longindex = -1;
 	const char *arg;
 
 	*value = NULL;
@@ -128,20 +140,22 @@ int cli_next(struct cli *c, const char **value)
 		*value = optarg;
 		return CLI_ARG;
 	case ':':
-		return cli_fail(c->err, c->errlen, "--%s needs a value",
-				c->opts[optopt - CLI_LONG_BASE].name);
+		opt = cli_long(c, optopt);
+		if (!opt)
+			break;
+		return cli_fail(c->err, c->errlen, "--%s needs a value", opt->name);
 	case '?':
 		if (optopt == CLI_HELP_VAL && c->argv[optind - 1][1] == '-')
 			return cli_fail(c->err, c->errlen, "--help takes no value ('%s')",
 					CLI_ECHO(c->argv[optind - 1]));
-		if (optopt >= CLI_LONG_BASE)
-			return cli_fail(c->err, c->errlen, "--%s takes no value ('%s')",
-					c->opts[optopt - CLI_LONG_BASE].name,
+		opt = cli_long(c, optopt);
+		if (opt)
+			return cli_fail(c->err, c->errlen, "--%s takes no value ('%s')", opt->name,
 					CLI_ECHO(c->argv[optind - 1]));
 		if (optopt) {
-			char opt[3] = { '-', (char)optopt, '\0' };
+			char flag[3] = { '-', (char)optopt, '\0' };
 
-			return unknown_option(c, opt);
+			return unknown_option(c, flag);
 		}
 		return unknown_option(c, c->argv[optind - 1]);
 	case CLI_HELP_VAL:
@@ -150,17 +164,20 @@ int cli_next(struct cli *c, const char **value)
 			return unknown_option(c, c->argv[optind - 1]);
 		return CLI_HELP;
 	default:
-		break;
+		opt = cli_long(c, ch);
+		if (!opt)
+			break;
+		/* The option's own argument: before its value when that was separate. */
+		arg = c->argv[optind - 1];
+		if (opt->takes_value && optarg == arg)
+			arg = c->argv[optind - 2];
+		if (!written_exactly(arg, opt->name))
+			return unknown_option(c, arg);
+		*value = opt->takes_value ? optarg : NULL;
+		return opt->id;
 	}
-	i = ch - CLI_LONG_BASE;
-	/* The option's own argument: before its value when that was separate. */
-	arg = c->argv[optind - 1];
-	if (c->opts[i].takes_value && optarg == arg)
-		arg = c->argv[optind - 2];
-	if (!written_exactly(arg, c->opts[i].name))
-		return unknown_option(c, arg);
-	*value = c->opts[i].takes_value ? optarg : NULL;
-	return c->opts[i].id;
+	return cli_fail(c->err, c->errlen, "internal error: getopt_long returned %d (optopt %d)",
+			ch, optopt);
 }
 
 static void group_key_list(const struct cli_group *g, char *buf, size_t len)

@@ -39,6 +39,7 @@ struct cli {
 	int argc;
 	char **argv;
 	const struct cli_option *opts;
+	int nr_opts;
 	const char *hint;          /* "see memvmm run --help", after an unknown option */
 	char *err;
 	size_t errlen;
