@@ -1,23 +1,45 @@
 // SPDX-License-Identifier: MIT
 /*
- * memvmm's front end: the only place that prints errors and picks exit codes.
+ * memvmm's front end: the only place that prints errors and picks exit
+ * codes, and the owner of the process's signal mask.
  *   0..255  the guest's status (run), 0 on success otherwise
- *   1       host or VMM failure, triple fault
+ *   1       host or VMM failure, triple fault, an error reply (ctl)
  *   2       bad command-line input (the message names the bad value)
+ *   128+N   stopped by signal N
+ *
+ * Signals: SIGINT, SIGTERM and SIGHUP are blocked in every thread from the
+ * start and read through one signalfd. While the VM is being created (the
+ * long phases: population, pre-fault, loading) a watcher thread reads it and
+ * sets the cancel flag that those phases poll; once the VM runs, the main
+ * loop reads it. Either way memvmm stops in order with 128+N, and a second
+ * signal cannot kill it halfway through releasing guest memory.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include "mem/mem.h"
+#include "vmm/control.h"
 #include "vmm/options.h"
 #include "vmm/probe.h"
 #include "vmm/vm.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
+/* From this much RAM on, population shows its progress on a terminal. */
+#define MAIN_PROGRESS_MIN_BYTES (1ull << 30)
+/* How long `memvmm ctl` waits for a reply. */
+#define CTL_TIMEOUT_MS 30000
 
 static const char main_help[] =
 	"usage: memvmm COMMAND [OPTIONS]\n"
@@ -26,12 +48,93 @@ static const char main_help[] =
 	"\n"
 	"commands:\n"
 	"  run      boot a guest (default: the bundled test guest on guest_memfd)\n"
+	"  ctl      send one command to a running memvmm's --api-socket\n"
 	"  probe    show what this host's kernel supports\n"
 	"  help     this text\n"
 	"\n"
 	"`memvmm COMMAND --help` describes each command. --version prints the version.\n";
 
 static uint64_t main_start_ns;
+
+/* ---- signals ---------------------------------------------------------- */
+
+static void main_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
+/* Reads the signalfd while the VM is created, and sets cancel. */
+struct signal_watch {
+	int sfd;
+	int done_efd;
+	atomic_bool cancel;
+	int signo;
+	pthread_t thread;
+	bool running;
+};
+
+static void *signal_watch_thread(void *arg)
+{
+	struct signal_watch *w = arg;
+	struct pollfd p[2] = {
+		{ .fd = w->sfd, .events = POLLIN },
+		{ .fd = w->done_efd, .events = POLLIN },
+	};
+
+	for (;;) {
+		struct signalfd_siginfo si;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if ((p[0].revents & POLLIN) && read(w->sfd, &si, sizeof(si)) == sizeof(si)) {
+			w->signo = (int)si.ssi_signo;
+			atomic_store(&w->cancel, true);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int signal_watch_start(struct signal_watch *w, int sfd)
+{
+	int ret;
+
+	w->sfd = sfd;
+	w->signo = 0;
+	atomic_init(&w->cancel, false);
+	w->done_efd = eventfd(0, EFD_CLOEXEC);
+	if (w->done_efd < 0)
+		return -errno;
+	ret = pthread_create(&w->thread, NULL, signal_watch_thread, w);
+	if (ret) {
+		close(w->done_efd);
+		return -ret;
+	}
+	w->running = true;
+	return 0;
+}
+
+/* Stop watching; returns the signal caught meanwhile, 0 if none. */
+static int signal_watch_stop(struct signal_watch *w)
+{
+	uint64_t one = 1;
+
+	if (!w->running)
+		return 0;
+	if (write(w->done_efd, &one, sizeof(one)) < 0)
+		atomic_store(&w->cancel, true);   /* cannot happen; do not hang below */
+	(void)pthread_join(w->thread, NULL);
+	close(w->done_efd);
+	w->running = false;
+	return w->signo;
+}
+
+/* ---- memvmm run ------------------------------------------------------- */
 
 struct run_summary {
 	const struct run_config *cfg;
@@ -45,12 +148,32 @@ static void print_started(struct vm *vm, void *arg)
 	if (s->cfg->quiet)
 		return;
 	fprintf(stderr, "memvmm: %s, %lluM on %s (%u region%s), %u vCPU%s; "
-		"first guest instruction %.2f ms after start\n",
+		"first guest instruction %.2f ms after start%s%s\n",
 		s->cfg->kernel ? s->cfg->kernel : "bundled test guest",
 		(unsigned long long)(vm->mem.ram_size >> 20), vm->mem.ops->name,
 		vm->mem.nr_regions, vm->mem.nr_regions == 1 ? "" : "s",
 		vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s",
-		(double)(vm->first_run_ns - main_start_ns) / 1e6);
+		(double)(vm->first_run_ns - main_start_ns) / 1e6,
+		vm->control_ready ? "; control socket " : "",
+		vm->control_ready ? vm->control.path : "");
+}
+
+/* Population progress on stderr: bytes, percent and rate, rewritten in place. */
+struct progress {
+	uint64_t start_ns;
+	bool shown;
+};
+
+static void print_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct progress *p = arg;
+	double secs = (double)(vm_now_ns() - p->start_ns) / 1e9;
+
+	p->shown = done < total;
+	fprintf(stderr, "\rmemvmm: populating %llu/%lluM %3u%% %.2f GB/s%s",
+		(unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
+		total ? (unsigned int)(done * 100 / total) : 100,
+		secs > 0 ? (double)done / 1e9 / secs : 0.0, done >= total ? "\n" : "");
 }
 
 /*
@@ -91,10 +214,14 @@ static const char *stop_description(enum vm_stop_reason r)
 		return "guest exited";
 	case VM_STOP_RESET:
 		return "guest reset the machine";
+	case VM_STOP_POWEROFF:
+		return "guest powered off";
 	case VM_STOP_SHUTDOWN:
 		return "guest shut down (triple fault)";
 	case VM_STOP_SIGNAL:
 		return "stopped by signal";
+	case VM_STOP_QUIT:
+		return "stopped by the control socket's quit";
 	case VM_STOP_ERROR:
 		return "stopped on error";
 	default:
@@ -102,14 +229,70 @@ static const char *stop_description(enum vm_stop_reason r)
 	}
 }
 
-static int cmd_run(int argc, char **argv)
+static void print_segment(const char *name, const struct kvm_segment *s)
+{
+	fprintf(stderr, "  %-3s sel=0x%04x base=0x%016llx limit=0x%08x type=%u dpl=%u p=%u l=%u db=%u\n",
+		name, s->selector, (unsigned long long)s->base, s->limit, s->type, s->dpl,
+		s->present, s->l, s->db);
+}
+
+/* A vCPU failure: what happened, the exit data and the registers. */
+static void print_failure(const struct vcpu_failure *f)
+{
+	const struct kvm_regs *r = &f->regs;
+	const struct kvm_sregs *s = &f->sregs;
+
+	fprintf(stderr, "memvmm: vCPU %u: %s", f->vcpu, f->what);
+	if (f->internal) {
+		fprintf(stderr, ", %u data words:", f->ndata);
+		for (uint32_t i = 0; i < f->ndata && i < VCPU_FAILURE_DATA_WORDS; i++)
+			fprintf(stderr, " 0x%llx", (unsigned long long)f->data[i]);
+	}
+	fputc('\n', stderr);
+	if (f->have_regs)
+		fprintf(stderr,
+			"  rip=0x%016llx rsp=0x%016llx rflags=0x%016llx\n"
+			"  rax=0x%016llx rbx=0x%016llx rcx=0x%016llx rdx=0x%016llx\n"
+			"  rsi=0x%016llx rdi=0x%016llx rbp=0x%016llx\n",
+			r->rip, r->rsp, r->rflags, r->rax, r->rbx, r->rcx, r->rdx, r->rsi, r->rdi,
+			r->rbp);
+	if (f->have_sregs) {
+		fprintf(stderr, "  cr0=0x%llx cr2=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx\n",
+			s->cr0, s->cr2, s->cr3, s->cr4, s->efer);
+		print_segment("cs", &s->cs);
+		print_segment("ss", &s->ss);
+	}
+}
+
+/* Console output that never reached stdout: say how much, and why. */
+static void print_console_loss(const struct console_stats *st)
+{
+	if (st->lost)
+		fprintf(stderr, "memvmm: %llu bytes of guest console output were lost: "
+			"writing standard output failed: %s\n", (unsigned long long)st->lost,
+			st->write_err ? strerror(-st->write_err) : "unknown error");
+	if (st->drain_cut)
+		fprintf(stderr, "memvmm: %llu bytes of guest console output were not written: "
+			"standard output took more than %u ms to drain at exit\n",
+			(unsigned long long)st->drain_lost, CONSOLE_FLUSH_TIMEOUT_MS);
+}
+
+static int run_status_after_loss(int status, const struct console_stats *st)
+{
+	return status == 0 && (st->lost || st->drain_cut) ? EXIT_FAIL : status;
+}
+
+static int cmd_run(int argc, char **argv, int sfd)
 {
 	struct run_summary summary;
+	struct signal_watch watch = { 0 };
+	struct progress progress = { 0 };
+	struct vm_create_opts opts = { 0 };
 	struct run_config cfg;
 	struct errmsg e = { 0 };
 	char err[256];
 	struct vm vm;
-	int ret, status;
+	int ret, status, signo;
 
 	ret = options_parse_run(argc, argv, &cfg, err, sizeof(err));
 	if (ret == OPTIONS_HELP) {
@@ -120,30 +303,103 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "memvmm run: %s\n", err);
 		return EXIT_USAGE;
 	}
-	ret = vm_create(&vm, &cfg, &e);
+	ret = signal_watch_start(&watch, sfd);
+	if (ret) {
+		fprintf(stderr, "memvmm: cannot watch for signals: %s\n", strerror(-ret));
+		return EXIT_FAIL;
+	}
+	opts.cancel = &watch.cancel;
+	progress.start_ns = vm_now_ns();
+	if (!cfg.quiet && cfg.mem_size >= MAIN_PROGRESS_MIN_BYTES && isatty(STDERR_FILENO)) {
+		opts.progress = print_progress;
+		opts.progress_arg = &progress;
+	}
+	ret = vm_create(&vm, &cfg, &opts, &e);
+	signo = signal_watch_stop(&watch);
+	if (progress.shown)
+		fputc('\n', stderr);  /* end an unfinished progress line */
 	if (vm.backend_note[0] && !cfg.quiet)
 		fprintf(stderr, "memvmm: note: using %s, not guest_memfd: %s\n",
 			vm.mem.ops ? vm.mem.ops->name : "memfd", vm.backend_note);
-	if (ret) {
+	if (ret || signo) {
 		/*
 		 * Release guest memory before anything else: after a failed
 		 * population the host (or memory cgroup) may have no room left
 		 * even for the pages printing would touch.
 		 */
 		vm_destroy(&vm);
+		if (signo) {
+			fprintf(stderr, "memvmm: stopped by %s while setting up the VM\n",
+				strsignal(signo));
+			return 128 + signo;
+		}
 		fprintf(stderr, "memvmm: %s\n", e.text);
 		return e.bad_input ? EXIT_USAGE : EXIT_FAIL;
 	}
 	if (!cfg.quiet)
 		print_memory(&vm);
 	summary.cfg = &cfg;
-	status = vm_run(&vm, print_started, &summary);
+	status = vm_run(&vm, sfd, print_started, &summary);
+	if (status < 0) {
+		fprintf(stderr, "memvmm: cannot start the main loop: %s\n", strerror(-status));
+		status = EXIT_FAIL;
+	}
+	if (vm.have_failure)
+		print_failure(&vm.failure);
+	if (vm.stop_reason == VM_STOP_SIGNAL && vm.stop_signal)
+		fprintf(stderr, "memvmm: stopping on %s\n", strsignal(vm.stop_signal));
+	vm_destroy(&vm);
+	print_console_loss(&vm.console_stats);
+	status = run_status_after_loss(status, &vm.console_stats);
 	if (!cfg.quiet)
 		fprintf(stderr, "memvmm: %s, exit status %d\n", stop_description(vm.stop_reason),
 			status);
-	vm_destroy(&vm);
 	return status;
 }
+
+/* ---- memvmm ctl ------------------------------------------------------- */
+
+static int cmd_ctl(int argc, char **argv)
+{
+	struct ctl_config cfg;
+	struct json_object *obj, *ok;
+	char err[256], *reply = NULL;
+	int ret, status;
+
+	ret = options_parse_ctl(argc, argv, &cfg, err, sizeof(err));
+	if (ret == OPTIONS_HELP) {
+		fputs(options_ctl_help, stdout);
+		return 0;
+	}
+	if (ret) {
+		fprintf(stderr, "memvmm ctl: %s\n", err);
+		return EXIT_USAGE;
+	}
+	ret = control_request(cfg.api_socket, cfg.command, cfg.nr_args,
+			      (const char *const *)cfg.key, (const char *const *)cfg.value,
+			      CTL_TIMEOUT_MS, &reply);
+	if (ret == -ENOENT || ret == -ECONNREFUSED || ret == -ENOTSOCK ||
+	    ret == -ENAMETOOLONG || ret == -EACCES) {
+		fprintf(stderr, "memvmm ctl: no memvmm at --api-socket '%.200s': %s\n",
+			cfg.api_socket, strerror(-ret));
+		return EXIT_USAGE;
+	}
+	if (ret) {
+		fprintf(stderr, "memvmm ctl: %s: %s\n", cfg.command,
+			ret == -EPROTO ? "the server closed the connection without a reply" :
+			strerror(-ret));
+		return EXIT_FAIL;
+	}
+	fputs(reply, stdout);
+	obj = json_tokener_parse(reply);
+	status = obj && json_object_object_get_ex(obj, "ok", &ok) &&
+		 json_object_get_boolean(ok) ? 0 : EXIT_FAIL;
+	json_object_put(obj);
+	free(reply);
+	return status;
+}
+
+/* ---- memvmm probe ----------------------------------------------------- */
 
 static int cmd_probe(int argc, char **argv)
 {
@@ -205,17 +461,36 @@ static int main_finish(int status)
 	return status;
 }
 
-static int main_dispatch(int argc, char **argv);
+static int main_dispatch(int argc, char **argv, int sfd);
 
 int main(int argc, char **argv)
 {
+	sigset_t stop_sigs;
+	int sfd, status;
+
 	main_start_ns = vm_now_ns();
 	if (main_fill_std_fds())
 		return EXIT_FAIL;
-	return main_finish(main_dispatch(argc, argv));
+	/*
+	 * Before any thread exists, so every thread inherits the mask and only
+	 * the signalfd ever sees these. They stay blocked until exit.
+	 */
+	main_stop_signals(&stop_sigs);
+	if (pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL)) {
+		fprintf(stderr, "memvmm: cannot block signals\n");
+		return EXIT_FAIL;
+	}
+	sfd = signalfd(-1, &stop_sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		fprintf(stderr, "memvmm: signalfd failed: %s\n", strerror(errno));
+		return EXIT_FAIL;
+	}
+	status = main_finish(main_dispatch(argc, argv, sfd));
+	close(sfd);
+	return status;
 }
 
-static int main_dispatch(int argc, char **argv)
+static int main_dispatch(int argc, char **argv, int sfd)
 {
 	/* A closed stdout must not kill memvmm; the UART drops output instead. */
 	signal(SIGPIPE, SIG_IGN);
@@ -228,7 +503,9 @@ static int main_dispatch(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "run"))
-		return cmd_run(argc - 1, argv + 1);
+		return cmd_run(argc - 1, argv + 1, sfd);
+	if (!strcmp(argv[1], "ctl"))
+		return cmd_ctl(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "probe"))
 		return cmd_probe(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -239,6 +516,7 @@ static int main_dispatch(int argc, char **argv)
 		printf("memvmm %s\n", MEMVMM_VERSION);
 		return 0;
 	}
-	fprintf(stderr, "memvmm: unknown command '%s' (commands: run, probe, help)\n", argv[1]);
+	fprintf(stderr, "memvmm: unknown command '%s' (commands: run, ctl, probe, help)\n",
+		argv[1]);
 	return EXIT_USAGE;
 }

@@ -1,22 +1,27 @@
 // SPDX-License-Identifier: MIT
 /*
  * vCPUs. Each runs KVM_RUN in its own thread and dispatches port and MMIO
- * exits to the buses. A stop is requested through env->request_stop; the VM
- * then sets *stopping, sets immediate_exit and sends VCPU_KICK_SIGNAL so that
- * a vCPU inside KVM_RUN (even a halted one) comes out at once.
+ * exits to the buses. Pauses and stops go through the run state
+ * (vmm/runstate.h): the VM kicks each vCPU (immediate_exit plus
+ * VCPU_KICK_SIGNAL) so that one inside KVM_RUN, even a halted one, comes out
+ * at once, and the vCPU parks or ends. Failures are handed to the VM as data
+ * (struct vcpu_failure); nothing here prints.
  */
 #include "vmm/vcpu.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guest/abi.h"
+#include "vmm/runstate.h"
 #include "mem/kvm_compat.h"
 #include "vmm/kvm.h"
 #include "vmm/pvh.h"
@@ -217,34 +222,6 @@ fail:
 	return errmsg_set(e, ret, "setting vCPU %u registers failed: %s", v->id, strerror(-ret));
 }
 
-static void print_segment(const char *name, const struct kvm_segment *s)
-{
-	fprintf(stderr, "  %-3s sel=0x%04x base=0x%016llx limit=0x%08x type=%u dpl=%u p=%u l=%u db=%u\n",
-		name, s->selector, (unsigned long long)s->base, s->limit, s->type, s->dpl,
-		s->present, s->l, s->db);
-}
-
-/* Registers of a vCPU that failed, for the user to debug the guest. */
-static void vcpu_dump(struct vcpu *v)
-{
-	struct kvm_regs r;
-	struct kvm_sregs s;
-
-	if (ioctl(v->fd, KVM_GET_REGS, &r) == 0) {
-		fprintf(stderr,
-			"  rip=0x%016llx rsp=0x%016llx rflags=0x%016llx\n"
-			"  rax=0x%016llx rbx=0x%016llx rcx=0x%016llx rdx=0x%016llx\n"
-			"  rsi=0x%016llx rdi=0x%016llx rbp=0x%016llx\n",
-			r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp);
-	}
-	if (ioctl(v->fd, KVM_GET_SREGS, &s) == 0) {
-		fprintf(stderr, "  cr0=0x%llx cr2=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx\n",
-			s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
-		print_segment("cs", &s.cs);
-		print_segment("ss", &s.ss);
-	}
-}
-
 /* Port I/O exit; the data buffer lies inside the kvm_run mapping. */
 static int vcpu_handle_io(struct vcpu *v)
 {
@@ -293,35 +270,29 @@ static int vcpu_handle_mmio(struct vcpu *v)
 static void vcpu_fail(struct vcpu *v, enum vm_stop_reason reason, int status,
 		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Stop the VM with the reason and this vCPU's registers, as data. */
 static void vcpu_fail(struct vcpu *v, enum vm_stop_reason reason, int status,
 		      const char *fmt, ...)
 {
+	struct vcpu_failure f = { .vcpu = v->id, .reason = reason, .status = status };
+	struct kvm_run *run = v->run;
 	va_list ap;
 
-	fprintf(stderr, "memvmm: vCPU %u: ", v->id);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(f.what, sizeof(f.what), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	vcpu_dump(v);
-	v->env->request_stop(v->env->opaque, reason, status);
-}
+	f.have_regs = ioctl(v->fd, KVM_GET_REGS, &f.regs) == 0;
+	f.have_sregs = ioctl(v->fd, KVM_GET_SREGS, &f.sregs) == 0;
+	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR) {
+		const uint32_t max = sizeof(run->internal.data) / sizeof(run->internal.data[0]);
 
-static void vcpu_report_internal_error(struct vcpu *v)
-{
-	struct kvm_run *run = v->run;
-	uint32_t i, n = run->internal.ndata;
-	const uint32_t max = sizeof(run->internal.data) / sizeof(run->internal.data[0]);
-
-	fprintf(stderr, "memvmm: vCPU %u: KVM internal error, suberror %u%s, %u data words:",
-		v->id, run->internal.suberror,
-		run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
-		" (instruction emulation failed)" : "", n);
-	for (i = 0; i < n && i < max; i++)
-		fprintf(stderr, " 0x%llx", (unsigned long long)run->internal.data[i]);
-	fputc('\n', stderr);
-	vcpu_dump(v);
-	v->env->request_stop(v->env->opaque, VM_STOP_ERROR, 1);
+		f.internal = true;
+		f.suberror = run->internal.suberror;
+		f.ndata = run->internal.ndata;
+		for (uint32_t i = 0; i < f.ndata && i < max && i < VCPU_FAILURE_DATA_WORDS; i++)
+			f.data[i] = run->internal.data[i];
+	}
+	v->env->fail(v->env->opaque, &f);
 }
 
 /* One exit; returns false when the vCPU must stop. */
@@ -349,15 +320,21 @@ static bool vcpu_handle_exit(struct vcpu *v)
 		vcpu_fail(v, VM_STOP_SHUTDOWN, 1, "guest shut down (triple fault)");
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
-		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET ||
-		    run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
+		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
 			v->env->request_stop(v->env->opaque, VM_STOP_RESET, 0);
+			return false;
+		}
+		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
+			v->env->request_stop(v->env->opaque, VM_STOP_POWEROFF, 0);
 			return false;
 		}
 		vcpu_fail(v, VM_STOP_ERROR, 1, "system event %u", run->system_event.type);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
-		vcpu_report_internal_error(v);
+		vcpu_fail(v, VM_STOP_ERROR, 1, "KVM internal error, suberror %u%s",
+			  run->internal.suberror,
+			  run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+			  " (instruction emulation failed)" : "");
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
 		vcpu_fail(v, VM_STOP_ERROR, 1, "VM entry failed, hardware reason 0x%llx",
@@ -375,27 +352,79 @@ static bool vcpu_handle_exit(struct vcpu *v)
 	}
 }
 
+/* An exit KVM completes only when KVM_RUN is entered again. */
+static bool vcpu_exit_needs_completion(const struct kvm_run *run)
+{
+	return run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
+}
+
+static void vcpu_sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * The vCPU's loop. Before each KVM_RUN it checks the run state: when a
+ * pause or stop is pending it first completes an I/O exit still in flight
+ * (KVM_RUN with immediate_exit set, which the kick did, finishes it and
+ * returns EINTR at once), so that the state read while paused is
+ * consistent, then parks until resumed or ends on stop.
+ */
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	const struct vcpu_env *env = v->env;
+	bool needs_completion = false;
+	unsigned int eagain = 0;
 	sigset_t kick;
 
 	sigemptyset(&kick);
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	/* This thread's own mask: the kick must interrupt KVM_RUN here. */
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	if (v->id == 0 && env->first_run)
 		env->first_run(env->opaque);
-	while (!atomic_load(env->stopping)) {
+	for (;;) {
+		if (runstate_vcpu_pending(env->rs)) {
+			if (needs_completion && ioctl(v->fd, KVM_RUN, 0) < 0 && errno != EINTR) {
+				vcpu_fail(v, VM_STOP_ERROR, 1, "completing I/O before a pause failed: %s",
+					  strerror(errno));
+				break;
+			}
+			needs_completion = false;
+			if (!runstate_vcpu_park(env->rs, v->id))
+				break;
+			continue;
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			int err = errno;
+
+			if (err == EINTR) {
+				eagain = 0;
 				continue;
-			vcpu_fail(v, VM_STOP_ERROR, 1, "KVM_RUN failed: %s", strerror(errno));
+			}
+			if (err == EAGAIN && ++eagain < VCPU_RUN_EAGAIN_MAX) {
+				vcpu_sleep_ms(VCPU_RUN_EAGAIN_SLEEP_MS);
+				continue;
+			}
+			if (err == EAGAIN)
+				vcpu_fail(v, VM_STOP_ERROR, 1, "KVM_RUN failed with EAGAIN %u times "
+					  "in a row (%u ms): %s (is a pids or memory cgroup at its "
+					  "limit?)", eagain, eagain * VCPU_RUN_EAGAIN_SLEEP_MS,
+					  strerror(err));
+			else
+				vcpu_fail(v, VM_STOP_ERROR, 1, "KVM_RUN failed: %s", strerror(err));
 			break;
 		}
+		eagain = 0;
+		needs_completion = vcpu_exit_needs_completion(v->run);
 		if (!vcpu_handle_exit(v))
 			break;
 	}
+	runstate_vcpu_exit(env->rs);
 	return NULL;
 }
 
@@ -412,9 +441,16 @@ int vcpu_start(struct vcpu *v)
 void vcpu_kick(struct vcpu *v)
 {
 	if (v->run)
-		v->run->immediate_exit = 1;
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	/* ESRCH (the thread has ended) needs nothing more. */
 	if (v->thread_started)
-		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+		(void)pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_unkick(struct vcpu *v)
+{
+	if (v->run)
+		__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 }
 
 void vcpu_join(struct vcpu *v)

@@ -8,19 +8,47 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <linux/kvm.h>
+
 #include "devices/device.h"
 #include "vmm/errmsg.h"
 
 struct kvm;
-struct kvm_run;
-struct kvm_cpuid2;
+
+struct runstate;
+
+/* Give up on KVM_RUN after this many EAGAIN in a row (a pids cgroup at its limit). */
+#define VCPU_RUN_EAGAIN_MAX   100u
+#define VCPU_RUN_EAGAIN_SLEEP_MS 10u
+#define VCPU_FAILURE_DATA_WORDS 16u
+
+/*
+ * Why a vCPU stopped the VM, as data: main.c prints it. The registers are
+ * read right after the failing exit.
+ */
+struct vcpu_failure {
+	unsigned int vcpu;
+	enum vm_stop_reason reason;
+	int status;
+	char what[200];                 /* "guest shut down (triple fault)", ... */
+	bool have_regs;
+	struct kvm_regs regs;
+	bool have_sregs;
+	struct kvm_sregs sregs;
+	bool internal;                  /* KVM_EXIT_INTERNAL_ERROR details below */
+	uint32_t suberror;
+	uint32_t ndata;
+	uint64_t data[VCPU_FAILURE_DATA_WORDS];
+};
 
 /* What the run loop needs from the VM; filled by vm.c. */
 struct vcpu_env {
 	struct bus *pio;
 	struct bus *mmio;
-	atomic_bool *stopping;
+	struct runstate *rs;
 	void (*request_stop)(void *opaque, enum vm_stop_reason reason, int status);
+	/* A vCPU failed: record f (copy it) and stop the VM. */
+	void (*fail)(void *opaque, const struct vcpu_failure *f);
 	void *opaque;
 	/* Called once by vCPU 0 right before its first KVM_RUN. */
 	void (*first_run)(void *opaque);
@@ -50,8 +78,13 @@ int vcpu_create(struct vcpu *v, const struct kvm *k, unsigned int id,
 int vcpu_setup_pvh(struct vcpu *v, uint32_t entry, uint32_t start_info,
 		   struct errmsg *e) __attribute__((warn_unused_result));
 int vcpu_start(struct vcpu *v) __attribute__((warn_unused_result));
-/* Make a running vCPU leave KVM_RUN (after *env->stopping was set). */
+/*
+ * Make a running vCPU leave KVM_RUN: set immediate_exit (a vCPU about to
+ * enter returns at once) and signal its thread (one inside leaves).
+ * vcpu_unkick() clears immediate_exit again; runstate calls both.
+ */
 void vcpu_kick(struct vcpu *v);
+void vcpu_unkick(struct vcpu *v);
 void vcpu_join(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
 

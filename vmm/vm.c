@@ -1,39 +1,31 @@
 // SPDX-License-Identifier: MIT
 /*
- * The VM: creation in a fixed order (KVM, memory, buses, devices, kernel,
- * vCPUs), the main thread's loop (stop requests, signals, console input), and
+ * The VM: creation in a fixed order (control socket, KVM, memory, buses,
+ * devices, kernel, vCPUs), the main loop (stop requests, signals, the
+ * control socket, device fds), pause and resume, the state API, and
  * teardown in reverse.
  */
 #include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "devices/console.h"
+#include "devices/exit_dev.h"
 #include "devices/serial.h"
 #include "mem/kvm_compat.h"
+#include "mem/machine.h"
 #include "vmm/boot.h"
+#include "vmm/kvm_irq.h"
 #include "vmm/options.h"
-
-/* Devices every VM has, created in this order and destroyed in reverse. */
-static const struct device_ops *const vm_devices[] = {
-	&serial_device_ops,
-	&exit_device_ops,
-	&i8042_device_ops,
-};
-#define VM_NR_DEVICES (sizeof(vm_devices) / sizeof(vm_devices[0]))
-_Static_assert(VM_NR_DEVICES <= VM_MAX_DEVICES, "device table fits");
-
-#define CONSOLE_POLL_RETRY_MS 10
+#include "vmm/vm_memory.h"
 
 uint64_t vm_now_ns(void)
 {
@@ -52,18 +44,43 @@ static void efd_signal(int fd)
 		return;
 }
 
-static void vm_request_stop(void *opaque, enum vm_stop_reason reason, int status)
+static void efd_drain(int fd)
 {
-	struct vm *vm = opaque;
+	uint64_t v;
 
+	if (read(fd, &v, sizeof(v)) < 0)
+		return;   /* EAGAIN: already drained */
+}
+
+/* ---- stopping --------------------------------------------------------- */
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
+{
 	pthread_mutex_lock(&vm->stop_lock);
 	if (vm->stop_reason == VM_STOP_NONE) {
 		vm->stop_reason = reason;
 		vm->stop_status = status;
 	}
 	pthread_mutex_unlock(&vm->stop_lock);
-	atomic_store(&vm->stopping, true);
 	efd_signal(vm->stop_efd);
+}
+
+static void vm_stop_cb(void *opaque, enum vm_stop_reason reason, int status)
+{
+	vm_request_stop(opaque, reason, status);
+}
+
+static void vm_vcpu_failed(void *opaque, const struct vcpu_failure *f)
+{
+	struct vm *vm = opaque;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	if (vm->stop_reason == VM_STOP_NONE && !vm->have_failure) {
+		vm->failure = *f;
+		vm->have_failure = true;
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+	vm_request_stop(vm, f->reason, f->status);
 }
 
 static void vm_first_run(void *opaque)
@@ -74,6 +91,13 @@ static void vm_first_run(void *opaque)
 	efd_signal(vm->started_efd);
 }
 
+static bool vm_cancelled(const struct vm *vm)
+{
+	return vm->cancel && atomic_load(vm->cancel);
+}
+
+/* ---- services devices get (device_ctx) -------------------------------- */
+
 static int vm_irq_line(void *opaque, unsigned int irq, int level)
 {
 	struct vm *vm = opaque;
@@ -81,201 +105,147 @@ static int vm_irq_line(void *opaque, unsigned int irq, int level)
 	return kvm_irq_line(vm->kvm.vm_fd, irq, level);
 }
 
-/* Say which region failed, on which backend, and what the host lacks. */
-static int vm_memory_error(const struct mem_config *mc, unsigned int failed, int ret,
-			   struct errmsg *e)
+static int vm_msi_route(void *opaque, int *gsi, uint64_t addr, uint32_t data)
 {
-	struct mem_layout layout = { 0 };
-	uint64_t size = 0, gpa = 0;
-	char extra[160] = "";
+	struct vm *vm = opaque;
 
-	if (mem_layout_build(mc->size, &layout) == 0 && failed < layout.nr) {
-		size = layout.range[failed].size;
-		gpa = layout.range[failed].gpa;
-	}
-	if (mc->backend->explain_create_error)
-		mc->backend->explain_create_error(size, ret, extra, sizeof(extra));
-	return errmsg_set(e, ret, "cannot allocate guest memory: %s region %u (%lluM at 0x%llx "
-			  "of %lluM): %s (%s)%s%s", mc->backend->name, failed,
-			  (unsigned long long)(size >> 20), (unsigned long long)gpa,
-			  (unsigned long long)(mc->size >> 20),
-			  strerrorname_np(-ret) ? strerrorname_np(-ret) : "?", strerror(-ret),
-			  extra[0] ? "; " : "", extra);
+	return kvm_irq_msi_route(vm->irq, gsi, addr, data);
 }
 
-/* From this much RAM on, population shows its progress on a terminal. */
-#define VM_PROGRESS_MIN_BYTES (1ull << 30)
-
-struct vm_progress {
-	uint64_t start_ns;
-	uint64_t before;    /* bytes of the regions already done */
-	uint64_t total;     /* all RAM */
-};
-
-/* Progress on stderr: bytes, percent and rate, rewritten in place. */
-static void vm_populate_progress(void *arg, uint64_t region_done, uint64_t region_total)
+static void vm_msi_route_free(void *opaque, int gsi)
 {
-	const struct vm_progress *p = arg;
-	double secs = (double)(vm_now_ns() - p->start_ns) / 1e9;
-	uint64_t done = p->before + region_done, total = p->total;
+	struct vm *vm = opaque;
 
-	fprintf(stderr, "\rmemvmm: populating %llu/%lluM %3u%% %.2f GB/s%s",
-		(unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
-		total ? (unsigned int)(done * 100 / total) : 100,
-		secs > 0 ? (double)done / 1e9 / secs : 0.0, done >= total ? "\n" : "");
+	kvm_irq_msi_route_free(vm->irq, gsi);
 }
 
-/* Say which region failed, on which backend, with which strategy, and why. */
-static int vm_populate_error(struct vm *vm, const struct run_config *cfg, int ret,
-			     struct errmsg *e)
+static int vm_irqfd(void *opaque, int gsi, int efd, bool assign)
 {
-	const struct mem_populate_report *rep = &vm->populate;
-	const struct mem_region *r = &vm->mem.region[rep->err_region % MEM_MAX_REGIONS];
-	const char *why = rep->nr ? rep->region[rep->nr - 1].why : "";
-	char extra[160] = "";
+	struct vm *vm = opaque;
 
-	if (r->ops && r->ops->explain_create_error)
-		r->ops->explain_create_error(r->size, ret, extra, sizeof(extra));
-	if (ret == -EOPNOTSUPP && why[0])
-		return errmsg_set(e, ret, "cannot populate guest memory: %s region %u: %s",
-				  vm->mem.ops->name, rep->err_region, why);
-	return errmsg_set(e, ret, "cannot populate guest memory: %s region %u (%lluM at 0x%llx) "
-			  "with populate=%s failed at 0x%llx: %s (%s)%s%s", vm->mem.ops->name,
-			  rep->err_region, (unsigned long long)(r->size >> 20),
-			  (unsigned long long)r->gpa, mem_populate_name(rep->err_strategy),
-			  (unsigned long long)rep->err_gpa,
-			  strerrorname_np(-ret) ? strerrorname_np(-ret) : "?", strerror(-ret),
-			  extra[0] ? "; " : "", extra);
+	return kvm_irq_irqfd(vm->irq, gsi, efd, assign);
 }
 
-/* Back all of RAM before the guest runs, as cfg->populate says. */
-static int vm_populate(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
+static int vm_msi_send(void *opaque, uint64_t addr, uint32_t data)
 {
-	struct vm_progress progress = { .start_ns = vm_now_ns(), .total = vm->mem.ram_size };
-	struct mem_populate_req req = {
-		.strategy = cfg->populate,
-		.max_threads = cfg->populate_threads,
-	};
-	int ret;
+	struct vm *vm = opaque;
 
-	if (!cfg->quiet && vm->mem.ram_size >= VM_PROGRESS_MIN_BYTES && isatty(STDERR_FILENO)) {
-		req.progress = vm_populate_progress;
-		req.progress_arg = &progress;
-	}
-	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
-		const struct mem_region *r = &vm->mem.region[i];
-		struct mem_populate_report one;
-
-		ret = mem_populate(&vm->mem, r->gpa, r->size, &req, &one);
-		/* Keep every region's line and the failure's details. */
-		if (one.nr && vm->populate.nr < MEM_MAX_REGIONS)
-			vm->populate.region[vm->populate.nr++] = one.region[0];
-		vm->populate.err = one.err;
-		vm->populate.err_region = one.err_region;
-		vm->populate.err_gpa = one.err_gpa;
-		vm->populate.err_strategy = one.err_strategy;
-		if (ret) {
-			if (req.progress)
-				fputc('\n', stderr);  /* end the unfinished progress line */
-			return vm_populate_error(vm, cfg, ret, e);
-		}
-		progress.before += r->size;
-	}
-	vm->populate_ns = vm_now_ns() - progress.start_ns;
-	return 0;
+	return kvm_irq_msi_send(vm->irq, addr, data);
 }
 
-static int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
+static int vm_ioeventfd(void *opaque, const struct device_ioeventfd *io, bool assign)
 {
-	char why[160] = "";
-	struct mem_config mc = { .size = cfg->mem_size, .backend = cfg->backend };
-	unsigned int failed = 0;
-	int ret;
+	struct vm *vm = opaque;
 
-	if (!mc.backend) {
-		mc.backend = mem_backend_default(vm->kvm.vm_fd, vm->backend_note,
-						 sizeof(vm->backend_note));
-	} else if (mc.backend->supported(vm->kvm.vm_fd, why, sizeof(why))) {
-		return errmsg_set(e, -EOPNOTSUPP, "backend %s is not supported here: %s",
-				  mc.backend->name, why);
-	}
-	ret = mem_create(&vm->mem, &mc, vm->kvm.vm_fd, &failed);
-	if (ret)
-		return vm_memory_error(&mc, failed, ret, e);
-	return vm_populate(vm, cfg, e);
+	return kvm_irq_ioeventfd(vm->irq, io, assign);
 }
 
 /*
- * KVM_PRE_FAULT_MEMORY over all RAM on vCPU 0, so the guest takes no
- * stage-2 faults. The ioctl is the test of support: x86 reports the cap
- * only with TDP, and without it the ioctl fails with EOPNOTSUPP.
+ * Device fds go through this table so that a pause can mute them all (no
+ * device work while paused) and a resume restore what each asked for.
  */
-static int vm_prefault(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
+static int vm_watch_fd(void *opaque, int fd, uint32_t events, device_fd_fn fn, void *arg)
 {
-	int cap = kvm_check_cap(vm->kvm.vm_fd, KVM_CAP_PRE_FAULT_MEMORY);
-	const char *name;
+	struct vm *vm = opaque;
+	struct vm_device_fd *slot = NULL;
+	bool paused;
 	int ret;
 
-	if (cfg->prefault == MEM_PREFAULT_OFF) {
-		snprintf(vm->prefault_note, sizeof(vm->prefault_note), "off");
-		return 0;
+	pthread_mutex_lock(&vm->dev_fd_lock);
+	for (unsigned int i = 0; i < VM_MAX_DEVICE_FDS && !slot; i++)
+		if (vm->dev_fd[i].fd == fd)
+			slot = &vm->dev_fd[i];
+	for (unsigned int i = 0; i < VM_MAX_DEVICE_FDS && !slot; i++)
+		if (vm->dev_fd[i].fd < 0)
+			slot = &vm->dev_fd[i];
+	if (!slot) {
+		pthread_mutex_unlock(&vm->dev_fd_lock);
+		return -ENOSPC;
 	}
-	ret = mem_prefault(&vm->mem, vm->vcpus[0].fd, &vm->prefault);
+	paused = vm->rs_ready && runstate_get(&vm->rs) == VM_STATE_PAUSED;
+	ret = loop_watch(&vm->loop, fd, paused ? 0 : events, fn, arg);
 	if (!ret)
-		return 0;
-	name = strerrorname_np(-ret) ? strerrorname_np(-ret) : "?";
-	vm->prefault.used = false;
-	if ((ret == -EOPNOTSUPP || ret == -ENOTTY) && !vm->prefault.bytes) {
-		snprintf(vm->prefault_note, sizeof(vm->prefault_note),
-			 "not supported (%s, KVM_CAP_PRE_FAULT_MEMORY %d%s)", name, cap,
-			 ret == -EOPNOTSUPP ? "; x86 needs TDP (EPT/NPT)" : "");
-		if (cfg->prefault == MEM_PREFAULT_AUTO)
-			return 0;
-		return errmsg_set(e, ret, "prefault=on: KVM_PRE_FAULT_MEMORY is %s",
-				  vm->prefault_note);
+		*slot = (struct vm_device_fd){ .fd = fd, .events = events, .fn = fn, .arg = arg };
+	pthread_mutex_unlock(&vm->dev_fd_lock);
+	return ret;
+}
+
+static void vm_unwatch_fd(void *opaque, int fd)
+{
+	struct vm *vm = opaque;
+
+	pthread_mutex_lock(&vm->dev_fd_lock);
+	for (unsigned int i = 0; i < VM_MAX_DEVICE_FDS; i++)
+		if (vm->dev_fd[i].fd == fd)
+			vm->dev_fd[i].fd = -1;
+	loop_unwatch(&vm->loop, fd);
+	pthread_mutex_unlock(&vm->dev_fd_lock);
+}
+
+/* Mute (pause) or restore (resume) every device fd. */
+static int vm_device_fds_mute(struct vm *vm, bool mute)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->dev_fd_lock);
+	for (unsigned int i = 0; i < VM_MAX_DEVICE_FDS; i++) {
+		const struct vm_device_fd *d = &vm->dev_fd[i];
+		int r;
+
+		if (d->fd < 0)
+			continue;
+		r = loop_watch(&vm->loop, d->fd, mute ? 0 : d->events, d->fn, d->arg);
+		if (r && !ret)
+			ret = r;
 	}
-	return errmsg_set(e, ret, "KVM_PRE_FAULT_MEMORY failed at 0x%llx after %lluM: %s (%s)",
-			  (unsigned long long)vm->prefault.err_gpa,
-			  (unsigned long long)(vm->prefault.bytes >> 20), name, strerror(-ret));
+	pthread_mutex_unlock(&vm->dev_fd_lock);
+	return ret;
+}
+
+/* ---- creation --------------------------------------------------------- */
+
+/*
+ * Console input is read when stdin is open, and for a terminal only when
+ * memvmm is in the foreground (a background read would stop it with SIGTTIN).
+ */
+static int vm_stdin_fd(void)
+{
+	if (fcntl(STDIN_FILENO, F_GETFD) < 0)
+		return -1;
+	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) != getpgrp())
+		return -1;
+	return STDIN_FILENO;
 }
 
 /*
- * Installing a memslot costs this host's kernel 4-8 ms whatever its size, as
- * long as the rest of VM setup together; so the slots go in on their own
- * thread while the irqchip, devices, kernel and vCPUs are set up. Guest
- * memory is only written through its host mapping meanwhile.
+ * The devices of this machine, in creation order, with their per-instance
+ * configuration. Later issues append what the command line asks for
+ * (virtio-mem, balloon) here.
  */
-static void *vm_register_thread(void *arg)
+static unsigned int vm_device_list(struct vm_device_spec *list, unsigned int max,
+				   struct serial_config *com1, struct exit_dev_config *exitc)
 {
-	struct vm *vm = arg;
+	unsigned int n = 0;
 
-	vm->register_ret = mem_register(&vm->mem, vm->kvm.user_memory2);
-	return NULL;
-}
-
-static void vm_register_start(struct vm *vm)
-{
-	if (pthread_create(&vm->register_thread, NULL, vm_register_thread, vm) == 0)
-		vm->register_running = true;
-	else
-		vm_register_thread(vm);  /* no thread: do it here */
-}
-
-static int vm_register_finish(struct vm *vm, struct errmsg *e, int ret)
-{
-	if (vm->register_running) {
-		pthread_join(vm->register_thread, NULL);
-		vm->register_running = false;
-	}
-	if (ret || !vm->register_ret)
-		return ret;
-	return errmsg_set(e, vm->register_ret, "installing KVM memory slots (%s) failed: %s",
-			  vm->kvm.user_memory2 ? "KVM_SET_USER_MEMORY_REGION2" :
-			  "KVM_SET_USER_MEMORY_REGION", strerror(-vm->register_ret));
+	*com1 = (struct serial_config){
+		.port = MACHINE_COM1_PORT, .irq = MACHINE_COM1_IRQ, .input_fd = vm_stdin_fd(),
+	};
+	*exitc = (struct exit_dev_config){ .port = MACHINE_EXIT_PORT };
+	if (n < max)
+		list[n++] = (struct vm_device_spec){ &serial_device_ops, com1 };
+	if (n < max)
+		list[n++] = (struct vm_device_spec){ &exit_device_ops, exitc };
+	if (n < max)
+		list[n++] = (struct vm_device_spec){ &i8042_device_ops, NULL };
+	return n;
 }
 
 static int vm_create_devices(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
 {
+	struct vm_device_spec list[VM_MAX_DEVICES];
+	struct serial_config com1;
+	struct exit_dev_config exitc;
+	unsigned int n;
 	int ret;
 
 	ret = bus_init(&vm->pio, "pio");
@@ -292,22 +262,34 @@ static int vm_create_devices(struct vm *vm, const struct run_config *cfg, struct
 	ret = console_create(STDOUT_FILENO, &vm->console);
 	if (ret)
 		return errmsg_set(e, ret, "console setup failed: %s", strerror(-ret));
+	ret = kvm_irq_init(&vm->irq, vm->kvm.vm_fd);
+	if (ret)
+		return errmsg_set(e, ret, "interrupt routing setup failed: %s", strerror(-ret));
 	vm->dev_ctx = (struct device_ctx){
 		.opaque = vm,
 		.irq_line = vm_irq_line,
-		.request_stop = vm_request_stop,
+		.request_stop = vm_stop_cb,
 		.console = vm->console,
 		.pio = &vm->pio,
 		.mmio = &vm->mmio,
+		.mem = &vm->mem,
+		.msi_route = vm_msi_route,
+		.msi_route_free = vm_msi_route_free,
+		.irqfd = vm_irqfd,
+		.msi_send = vm_msi_send,
+		.ioeventfd = vm_ioeventfd,
+		.watch_fd = vm_watch_fd,
+		.unwatch_fd = vm_unwatch_fd,
 	};
-	for (vm->nr_devices = 0; vm->nr_devices < VM_NR_DEVICES; vm->nr_devices++) {
-		const struct device_ops *ops = vm_devices[vm->nr_devices];
+	n = vm_device_list(list, VM_MAX_DEVICES, &com1, &exitc);
+	for (vm->nr_devices = 0; vm->nr_devices < n; vm->nr_devices++) {
+		const struct vm_device_spec *d = &list[vm->nr_devices];
+		struct vm_device *dev = &vm->dev[vm->nr_devices];
 
-		ret = ops->create(&vm->dev_ctx, NULL, &vm->dev_state[vm->nr_devices]);
+		ret = d->ops->create(&vm->dev_ctx, d->cfg, &dev->state);
 		if (ret)
-			return errmsg_set(e, ret, "device %s: %s", ops->name, strerror(-ret));
-		if (ops == &serial_device_ops)
-			vm->serial = vm->dev_state[vm->nr_devices];
+			return errmsg_set(e, ret, "device %s: %s", d->ops->name, strerror(-ret));
+		dev->ops = d->ops;
 	}
 	return 0;
 }
@@ -337,8 +319,9 @@ static int vm_create_vcpus(struct vm *vm, const struct run_config *cfg,
 	vm->vcpu_env = (struct vcpu_env){
 		.pio = &vm->pio,
 		.mmio = &vm->mmio,
-		.stopping = &vm->stopping,
-		.request_stop = vm_request_stop,
+		.rs = &vm->rs,
+		.request_stop = vm_stop_cb,
+		.fail = vm_vcpu_failed,
 		.opaque = vm,
 		.first_run = vm_first_run,
 	};
@@ -355,43 +338,83 @@ static int vm_create_vcpus(struct vm *vm, const struct run_config *cfg,
 	return vcpu_setup_pvh(&vm->vcpus[0], boot->entry, boot->start_info, e);
 }
 
-/* The signals that stop the VM in order; read through a signalfd by vm_run(). */
-static void vm_stop_signals(sigset_t *set)
+static void vm_kick(void *arg, unsigned int i)
 {
-	sigemptyset(set);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGHUP);
+	struct vm *vm = arg;
+
+	if (i < vm->nr_vcpus)
+		vcpu_kick(&vm->vcpus[i]);
 }
 
-int vm_create(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
+static void vm_unkick(void *arg, unsigned int i)
+{
+	struct vm *vm = arg;
+
+	if (i < vm->nr_vcpus)
+		vcpu_unkick(&vm->vcpus[i]);
+}
+
+/* Everything a VM needs before anything can fail halfway: locks, fds, the loop. */
+static int vm_init_basics(struct vm *vm, struct errmsg *e)
+{
+	int ret;
+
+	ret = pthread_mutex_init(&vm->stop_lock, NULL);
+	if (ret)
+		return errmsg_set(e, -ret, "pthread_mutex_init failed: %s", strerror(ret));
+	ret = pthread_mutex_init(&vm->dev_fd_lock, NULL);
+	if (ret) {
+		pthread_mutex_destroy(&vm->stop_lock);
+		return errmsg_set(e, -ret, "pthread_mutex_init failed: %s", strerror(ret));
+	}
+	vm->locks_ready = true;
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vm->started_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0 || vm->started_efd < 0)
+		return errmsg_set(e, -errno, "eventfd failed: %s", strerror(errno));
+	ret = loop_init(&vm->loop);
+	if (ret)
+		return errmsg_set(e, ret, "epoll setup failed: %s", strerror(-ret));
+	vm->loop_ready = true;
+	return 0;
+}
+
+int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_create_opts *o,
+	      struct errmsg *e)
 {
 	struct boot_request req = {
 		.kernel = cfg->kernel, .initrd = cfg->initrd, .cmdline = cfg->cmdline,
 	};
 	struct boot_result boot;
-	sigset_t stop_sigs;
 	int ret;
 
-	/*
-	 * Blocked before any thread exists (console, memslots, vCPUs inherit the
-	 * mask), so that only vm_run()'s signalfd ever sees them, and they stay
-	 * blocked until exit: a second signal during teardown must not kill
-	 * memvmm before it has flushed the console and cleaned up.
-	 */
-	vm_stop_signals(&stop_sigs);
-	pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
 	memset(vm, 0, sizeof(*vm));
+	vm->start_ns = vm_now_ns();
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
-	vm->stop_efd = vm->started_efd = -1;
+	vm->stop_efd = vm->started_efd = vm->signal_fd = -1;
+	vm->control.listen_fd = -1;
+	for (unsigned int i = 0; i < VM_MAX_DEVICE_FDS; i++)
+		vm->dev_fd[i].fd = -1;
+	if (o) {
+		vm->cancel = o->cancel;
+		vm->progress = o->progress;
+		vm->progress_arg = o->progress_arg;
+	}
 	e->bad_input = false;
-	ret = pthread_mutex_init(&vm->stop_lock, NULL);
+	ret = vm_init_basics(vm, e);
 	if (ret)
-		return errmsg_set(e, -ret, "pthread_mutex_init failed");
-	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	vm->started_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_efd < 0 || vm->started_efd < 0)
-		return errmsg_set(e, -errno, "eventfd failed: %s", strerror(errno));
+		return ret;
+	/* What the user named must be usable before any long work starts. */
+	ret = boot_check_files(&req, e);
+	if (ret)
+		return ret;
+	if (cfg->api_socket) {
+		/* Before any thread: the socket is created under a temporary umask. */
+		ret = control_open(&vm->control, cfg->api_socket, e);
+		if (ret)
+			return ret;
+		vm->control_ready = true;
+	}
 	ret = kvm_open(&vm->kvm, e);
 	if (!ret)
 		ret = kvm_create_vm(&vm->kvm, e);
@@ -403,132 +426,251 @@ int vm_create(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
 	ret = kvm_create_irqchip(&vm->kvm, e);
 	if (!ret)
 		ret = vm_create_devices(vm, cfg, e);
+	if (!ret && vm_cancelled(vm))
+		ret = errmsg_set(e, -ECANCELED, "stopped while setting up the VM");
 	if (!ret)
 		ret = boot_load(&vm->mem, &req, &boot, e);
 	if (!ret)
+		ret = runstate_init(&vm->rs, cfg->vcpus, vm_kick, vm_unkick, vm) ?
+		      errmsg_set(e, -ENOMEM, "run state setup failed") : 0;
+	if (!ret) {
+		vm->rs_ready = true;
 		ret = vm_create_vcpus(vm, cfg, &boot, e);
+	}
 	ret = vm_register_finish(vm, e, ret);
+	if (!ret && vm_cancelled(vm))
+		ret = errmsg_set(e, -ECANCELED, "stopped while setting up the VM");
 	if (!ret)
 		ret = vm_prefault(vm, cfg, e);
 	return ret;
 }
 
-/*
- * Console input is read when stdin is open, and for a terminal only when
- * memvmm is in the foreground (a background read would stop it with SIGTTIN).
- */
-static bool vm_stdin_usable(void)
+/* ---- running ---------------------------------------------------------- */
+
+static void vm_on_stop(void *arg, uint32_t events)
 {
-	if (fcntl(STDIN_FILENO, F_GETFD) < 0)
-		return false;
-	return !isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) == getpgrp();
+	struct vm *vm = arg;
+
+	efd_drain(vm->stop_efd);
 }
 
-/* Move console input to the UART as far as its FIFO has room. */
-static bool vm_console_input(struct vm *vm)
+static void vm_on_started(void *arg, uint32_t events)
 {
-	char buf[SERIAL_RX_FIFO_BYTES];
-	size_t room = serial_rx_room(vm->serial);
-	ssize_t n;
+	struct vm *vm = arg;
 
-	if (!room)
-		return true;
-	n = read(STDIN_FILENO, buf, room < sizeof(buf) ? room : sizeof(buf));
-	if (n < 0)
-		return errno == EINTR || errno == EAGAIN;
-	if (n == 0)
-		return false;  /* EOF: stop watching stdin */
-	serial_receive(vm->serial, buf, (size_t)n);
-	return true;
+	efd_drain(vm->started_efd);
+	if (vm->on_started)
+		vm->on_started(vm, vm->on_started_arg);
 }
 
-static void vm_stop_vcpus(struct vm *vm)
+static void vm_on_signal(void *arg, uint32_t events)
 {
-	unsigned int i;
+	struct vm *vm = arg;
+	struct signalfd_siginfo si;
 
-	atomic_store(&vm->stopping, true);
-	for (i = 0; i < vm->nr_vcpus; i++)
-		vcpu_kick(&vm->vcpus[i]);
-	for (i = 0; i < vm->nr_vcpus; i++)
+	if (read(vm->signal_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (!vm->stop_signal)
+		vm->stop_signal = (int)si.ssi_signo;
+	vm_request_stop(vm, VM_STOP_SIGNAL, 128 + (int)si.ssi_signo);
+}
+
+static bool vm_stop_requested(struct vm *vm)
+{
+	bool stop;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	stop = vm->stop_reason != VM_STOP_NONE;
+	pthread_mutex_unlock(&vm->stop_lock);
+	return stop;
+}
+
+static void vm_stop_vcpus(struct vm *vm, unsigned int started)
+{
+	runstate_stop(&vm->rs);
+	for (unsigned int i = 0; i < started; i++)
 		vcpu_join(&vm->vcpus[i]);
+	runstate_stopped(&vm->rs);
 }
 
-int vm_run(struct vm *vm, void (*on_started)(struct vm *vm, void *arg), void *arg)
+/* The main loop's fds: stop and start events, signals, the control socket. */
+static int vm_watch_core(struct vm *vm, int signal_fd)
 {
-	enum { FD_STOP, FD_STARTED, FD_SIGNAL, FD_STDIN, NR_FDS };
-	struct pollfd pfd[NR_FDS];
-	bool stdin_open = vm_stdin_usable();
-	sigset_t sigs;
-	unsigned int i;
-	int sfd, ret;
+	int ret;
 
-	vm_stop_signals(&sigs);  /* blocked since vm_create() */
-	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		fprintf(stderr, "memvmm: signalfd failed: %s\n", strerror(errno));
-		return 1;
+	ret = loop_watch(&vm->loop, vm->stop_efd, EPOLLIN, vm_on_stop, vm);
+	if (!ret)
+		ret = loop_watch(&vm->loop, vm->started_efd, EPOLLIN, vm_on_started, vm);
+	if (!ret && signal_fd >= 0) {
+		vm->signal_fd = signal_fd;
+		ret = loop_watch(&vm->loop, signal_fd, EPOLLIN, vm_on_signal, vm);
 	}
-	for (i = 0; i < vm->nr_vcpus; i++) {
-		ret = vcpu_start(&vm->vcpus[i]);
+	if (!ret && vm->control_ready)
+		ret = control_attach(&vm->control, &vm->loop, vm_control_commands,
+				     vm_nr_control_commands, vm);
+	return ret;
+}
+
+int vm_run(struct vm *vm, int signal_fd, void (*on_started)(struct vm *vm, void *arg),
+	   void *arg)
+{
+	unsigned int started;
+	int ret;
+
+	vm->on_started = on_started;
+	vm->on_started_arg = arg;
+	ret = vm_watch_core(vm, signal_fd);
+	if (ret)
+		return ret;
+	runstate_start(&vm->rs, vm->nr_vcpus);
+	for (started = 0; started < vm->nr_vcpus; started++) {
+		ret = vcpu_start(&vm->vcpus[started]);
 		if (ret) {
-			fprintf(stderr, "memvmm: starting vCPU %u failed: %s\n", i, strerror(-ret));
-			vm_request_stop(vm, VM_STOP_ERROR, 1);
+			struct vcpu_failure f = { .vcpu = started, .reason = VM_STOP_ERROR,
+						  .status = 1 };
+
+			snprintf(f.what, sizeof(f.what), "starting the vCPU thread failed: %s",
+				 strerror(-ret));
+			/* The threads never started do not count as alive. */
+			for (unsigned int i = started; i < vm->nr_vcpus; i++)
+				runstate_vcpu_exit(&vm->rs);
+			vm_vcpu_failed(vm, &f);
 			break;
 		}
 	}
-	while (!atomic_load(&vm->stopping)) {
-		bool fifo_full = stdin_open && !serial_rx_room(vm->serial);
+	while (!vm_stop_requested(vm)) {
+		ret = loop_run_once(&vm->loop, -1);
+		if (ret < 0) {
+			struct vcpu_failure f = { .vcpu = 0, .reason = VM_STOP_ERROR, .status = 1 };
 
-		pfd[FD_STOP] = (struct pollfd){ .fd = vm->stop_efd, .events = POLLIN };
-		pfd[FD_STARTED] = (struct pollfd){ .fd = vm->started_efd, .events = POLLIN };
-		pfd[FD_SIGNAL] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		pfd[FD_STDIN] = (struct pollfd){
-			.fd = stdin_open && !fifo_full ? STDIN_FILENO : -1, .events = POLLIN,
-		};
-		ret = poll(pfd, NR_FDS, fifo_full ? CONSOLE_POLL_RETRY_MS : -1);
-		if (ret < 0 && errno != EINTR) {
-			fprintf(stderr, "memvmm: poll failed: %s\n", strerror(errno));
-			vm_request_stop(vm, VM_STOP_ERROR, 1);
-			break;
+			snprintf(f.what, sizeof(f.what), "the main loop failed: epoll_wait: %s",
+				 strerror(-ret));
+			vm_vcpu_failed(vm, &f);
 		}
-		if (ret <= 0)
-			continue;
-		if (pfd[FD_STARTED].revents & POLLIN) {
-			uint64_t v;
-
-			if (read(vm->started_efd, &v, sizeof(v)) == sizeof(v) && on_started)
-				on_started(vm, arg);
-		}
-		if (pfd[FD_SIGNAL].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				fprintf(stderr, "memvmm: stopping on %s\n", strsignal((int)si.ssi_signo));
-				vm_request_stop(vm, VM_STOP_SIGNAL, 128 + (int)si.ssi_signo);
-			}
-		}
-		if (pfd[FD_STDIN].revents & (POLLIN | POLLHUP | POLLERR))
-			stdin_open = vm_console_input(vm);
 	}
-	vm_stop_vcpus(vm);
-	close(sfd);
+	vm_stop_vcpus(vm, started);
 	return vm->stop_status;
 }
+
+int vm_pause(struct vm *vm)
+{
+	int ret = runstate_pause(&vm->rs);
+
+	if (ret)
+		return ret;
+	/* Device work stops with the vCPUs: their fds are muted until resume. */
+	ret = vm_device_fds_mute(vm, true);
+	if (ret) {
+		/* Cannot quiesce: do not claim a pause. */
+		if (runstate_resume(&vm->rs) == 0)
+			(void)vm_device_fds_mute(vm, false);
+		return ret;
+	}
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	int ret;
+
+	if (runstate_get(&vm->rs) != VM_STATE_PAUSED)
+		return -EINVAL;
+	ret = vm_device_fds_mute(vm, false);
+	if (ret)
+		return ret;
+	return runstate_resume(&vm->rs);
+}
+
+enum vm_state vm_state(struct vm *vm)
+{
+	return vm->rs_ready ? runstate_get(&vm->rs) : VM_STATE_CREATED;
+}
+
+/* The state API needs a paused VM; the capabilities are found once. */
+static int vm_state_ready(struct vm *vm)
+{
+	if (vm_state(vm) != VM_STATE_PAUSED)
+		return -EBUSY;
+	if (!vm->state_caps) {
+		struct kvm_state_caps *caps = malloc(sizeof(*caps));
+		int ret;
+
+		if (!caps)
+			return -ENOMEM;
+		ret = kvm_state_caps_init(vm->kvm.sys_fd, vm->kvm.vm_fd, caps);
+		if (ret) {
+			free(caps);
+			return ret;
+		}
+		vm->state_caps = caps;
+	}
+	return 0;
+}
+
+int vm_vcpu_state_get(struct vm *vm, unsigned int i, struct vcpu_state *st)
+{
+	int ret = vm_state_ready(vm);
+
+	if (!ret && i >= vm->nr_vcpus)
+		ret = -EINVAL;
+	if (ret)
+		return ret;
+	return vcpu_state_get(vm->vcpus[i].fd, vm->state_caps, st);
+}
+
+int vm_vcpu_state_set(struct vm *vm, unsigned int i, const struct vcpu_state *st,
+		      uint32_t *failed_msr)
+{
+	int ret = vm_state_ready(vm);
+
+	if (!ret && i >= vm->nr_vcpus)
+		ret = -EINVAL;
+	if (ret)
+		return ret;
+	return vcpu_state_set(vm->vcpus[i].fd, st, failed_msr);
+}
+
+int vm_irqchip_state_get(struct vm *vm, struct vm_irq_state *st)
+{
+	int ret = vm_state_ready(vm);
+
+	return ret ? ret : vm_irq_state_get(vm->kvm.vm_fd, st);
+}
+
+int vm_irqchip_state_set(struct vm *vm, const struct vm_irq_state *st)
+{
+	int ret = vm_state_ready(vm);
+
+	return ret ? ret : vm_irq_state_set(vm->kvm.vm_fd, st);
+}
+
+/* ---- teardown --------------------------------------------------------- */
 
 void vm_destroy(struct vm *vm)
 {
 	unsigned int i;
 
+	if (vm->register_running) {
+		(void)pthread_join(vm->register_thread, NULL);
+		vm->register_running = false;
+	}
+	if (vm->control_ready) {
+		control_close(&vm->control);
+		vm->control_ready = false;
+	}
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
 	while (vm->nr_devices > 0) {
-		vm->nr_devices--;
-		vm_devices[vm->nr_devices]->destroy(vm->dev_state[vm->nr_devices]);
+		struct vm_device *dev = &vm->dev[--vm->nr_devices];
+
+		dev->ops->destroy(dev->state);
 	}
-	console_destroy(vm->console);
+	kvm_irq_destroy(vm->irq);
+	vm->irq = NULL;
+	console_destroy(vm->console, &vm->console_stats);
 	vm->console = NULL;
 	if (vm->buses_ready) {
 		bus_log_flush(&vm->pio);
@@ -539,10 +681,24 @@ void vm_destroy(struct vm *vm)
 	}
 	mem_destroy(&vm->mem);
 	kvm_close(&vm->kvm);
+	if (vm->rs_ready) {
+		runstate_destroy(&vm->rs);
+		vm->rs_ready = false;
+	}
+	free(vm->state_caps);
+	vm->state_caps = NULL;
+	if (vm->loop_ready) {
+		loop_destroy(&vm->loop);
+		vm->loop_ready = false;
+	}
 	if (vm->stop_efd >= 0)
 		close(vm->stop_efd);
 	if (vm->started_efd >= 0)
 		close(vm->started_efd);
 	vm->stop_efd = vm->started_efd = -1;
-	pthread_mutex_destroy(&vm->stop_lock);
+	if (vm->locks_ready) {
+		pthread_mutex_destroy(&vm->dev_fd_lock);
+		pthread_mutex_destroy(&vm->stop_lock);
+		vm->locks_ready = false;
+	}
 }

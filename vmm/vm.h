@@ -1,5 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* A whole VM: KVM, guest memory, buses, devices, vCPUs, and its main loop. */
+/*
+ * A whole VM: KVM, guest memory, buses, devices, vCPUs, its run state and
+ * its main loop.
+ *
+ *   vm_create()  created: memory populated, kernel loaded, nothing runs
+ *   vm_run()     running <-> paused (vm_pause()/vm_resume(), also through the
+ *                control socket) until a stop: guest exit or reset, a vCPU
+ *                failure, a signal, the control socket's quit
+ *   vm_destroy() stopped, everything released in reverse order
+ *
+ * Nothing here prints: failures come back as struct errmsg (creation) or as
+ * the stop reason with struct vcpu_failure (running); vmm/main.c tells the
+ * user and picks the exit status.
+ */
 #ifndef MEMVMM_VM_H
 #define MEMVMM_VM_H
 
@@ -7,27 +20,58 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "devices/console.h"
 #include "devices/device.h"
 #include "mem/mem.h"
 #include "mem/populate.h"
+#include "vmm/control.h"
 #include "vmm/errmsg.h"
 #include "vmm/kvm.h"
+#include "vmm/loop.h"
+#include "vmm/runstate.h"
 #include "vmm/vcpu.h"
+#include "vmm/vcpu_state.h"
 
 struct run_config;
+struct kvm_irq;
 
-#define VM_MAX_DEVICES 8
+#define VM_MAX_DEVICES 16
+#define VM_MAX_DEVICE_FDS 64
+
+/* A device to create: its ops and its config (the device's own struct, or NULL). */
+struct vm_device_spec {
+	const struct device_ops *ops;
+	const void *cfg;
+};
+
+/* One device instance: its ops and the state create() returned. */
+struct vm_device {
+	const struct device_ops *ops;
+	void *state;
+};
+
+/* An fd a device watches, so that a pause can mute it (device work quiesced). */
+struct vm_device_fd {
+	int fd;                 /* -1: free */
+	uint32_t events;        /* what the device asked for */
+	device_fd_fn fn;
+	void *arg;
+};
 
 struct vm {
 	struct kvm kvm;
 	struct guest_mem mem;
+	uint64_t start_ns;           /* CLOCK_MONOTONIC at vm_create() */
 	/* Why the default backend is not guest_memfd ("" when it is). */
 	char backend_note[160];
-	/* What population and pre-fault did, for the summary line. */
+	/* What population and pre-fault did, for the summary line and status. */
 	struct mem_populate_report populate;
 	uint64_t populate_ns;
 	struct mem_prefault_report prefault;
 	char prefault_note[128];     /* why pre-fault was not used ("" if it was) */
+	const atomic_bool *cancel;   /* set by main on a signal during creation */
+	mem_progress_fn progress;    /* population progress over all RAM (NULL: none) */
+	void *progress_arg;
 	pthread_t register_thread;   /* installs the memslots during setup */
 	bool register_running;
 	int register_ret;
@@ -35,41 +79,103 @@ struct vm {
 	struct bus mmio;
 	bool buses_ready;
 	struct console *console;
-	struct serial *serial;
+	struct console_stats console_stats;  /* filled when the console is destroyed */
+	struct kvm_irq *irq;                 /* GSI routing, irqfd, ioeventfd */
 	struct device_ctx dev_ctx;
-	void *dev_state[VM_MAX_DEVICES];
+	struct vm_device dev[VM_MAX_DEVICES];
 	unsigned int nr_devices;
+	pthread_mutex_t dev_fd_lock;
+	struct vm_device_fd dev_fd[VM_MAX_DEVICE_FDS];
 	struct vcpu *vcpus;
 	unsigned int nr_vcpus;
 	struct vcpu_env vcpu_env;
+	struct kvm_state_caps *state_caps;   /* for the vCPU state API */
 
-	atomic_bool stopping;
+	struct loop loop;
+	bool loop_ready;
+	struct runstate rs;
+	bool rs_ready;
+	struct control_server control;
+	bool control_ready;
+
+	bool locks_ready;
 	pthread_mutex_t stop_lock;
 	enum vm_stop_reason stop_reason;
 	int stop_status;
-	int stop_efd;           /* written when a stop is requested */
-	int started_efd;        /* written by vCPU 0 before its first KVM_RUN */
-	uint64_t first_run_ns;  /* CLOCK_MONOTONIC of that moment */
+	bool have_failure;
+	struct vcpu_failure failure;   /* the vCPU failure that stopped the VM */
+	int stop_efd;                  /* written when a stop is requested */
+	int started_efd;               /* written by vCPU 0 before its first KVM_RUN */
+	uint64_t first_run_ns;         /* CLOCK_MONOTONIC of that moment */
+	void (*on_started)(struct vm *vm, void *arg);
+	void *on_started_arg;
+	int signal_fd;                 /* main's signalfd, read by the loop (-1: none) */
+	int stop_signal;               /* the signal that stopped the VM, 0: none */
+};
+
+/* What the front end gives VM creation besides the configuration. */
+struct vm_create_opts {
+	/*
+	 * Polled during the long phases (population, pre-fault, loading):
+	 * when it becomes true, vm_create() returns -ECANCELED. May be NULL.
+	 */
+	const atomic_bool *cancel;
+	/* Population progress, bytes of all RAM (may be NULL). */
+	mem_progress_fn progress;
+	void *progress_arg;
 };
 
 /*
- * Build the VM from cfg: KVM, memory, devices, kernel, vCPUs. Nothing runs yet.
- * On failure e says why (e->bad_input: the user's input was unusable);
- * vm_destroy() must still be called.
+ * Build the VM from cfg: control socket, KVM, memory, devices, kernel,
+ * vCPUs. Nothing runs yet. On failure e says why (e->bad_input: the user's
+ * input was unusable); vm_destroy() must still be called.
  */
-int vm_create(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
-	__attribute__((warn_unused_result));
+int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_create_opts *o,
+	      struct errmsg *e) __attribute__((warn_unused_result));
 
 /*
- * Run until the guest exits, resets or fails, or a signal arrives. Feeds stdin
- * to the UART. Returns memvmm's exit status. on_started (may be NULL) is called
- * from the main thread once vCPU 0 is about to enter the guest.
+ * Run until the guest exits, resets or fails, a signal arrives on
+ * signal_fd (-1: none), or the control socket says quit. Returns memvmm's
+ * exit status; vm->stop_reason says why (and vm->failure for a vCPU
+ * failure). on_started (may be NULL) is called from the main loop once
+ * vCPU 0 is about to enter the guest. -errno when the loop could not start.
  */
-int vm_run(struct vm *vm, void (*on_started)(struct vm *vm, void *arg), void *arg);
+int vm_run(struct vm *vm, int signal_fd, void (*on_started)(struct vm *vm, void *arg),
+	   void *arg);
+
+/*
+ * Pause: returns once every vCPU is parked outside KVM_RUN and device fds
+ * are muted; nothing but the caller touches guest memory until
+ * vm_resume(). Not from a vCPU thread. -EINVAL when not running,
+ * -EALREADY when already paused.
+ */
+int vm_pause(struct vm *vm) __attribute__((warn_unused_result));
+int vm_resume(struct vm *vm) __attribute__((warn_unused_result));
+enum vm_state vm_state(struct vm *vm);
+
+/* Ask the VM to stop; the first request wins. Any thread. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status);
+
+/*
+ * The state API, only while paused (-EBUSY otherwise): vCPU i's whole
+ * state, and the in-kernel PIC, IOAPIC, PIT and clock.
+ */
+int vm_vcpu_state_get(struct vm *vm, unsigned int i, struct vcpu_state *st)
+	__attribute__((warn_unused_result));
+int vm_vcpu_state_set(struct vm *vm, unsigned int i, const struct vcpu_state *st,
+		      uint32_t *failed_msr) __attribute__((warn_unused_result));
+int vm_irqchip_state_get(struct vm *vm, struct vm_irq_state *st)
+	__attribute__((warn_unused_result));
+int vm_irqchip_state_set(struct vm *vm, const struct vm_irq_state *st)
+	__attribute__((warn_unused_result));
 
 void vm_destroy(struct vm *vm);
 
 /* Nanoseconds of CLOCK_MONOTONIC. */
 uint64_t vm_now_ns(void);
+
+/* The control socket's commands (vmm/vm_control.c). */
+extern const struct control_command vm_control_commands[];
+extern const unsigned int vm_nr_control_commands;
 
 #endif /* MEMVMM_VM_H */

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Guest memory for a new VM: backend choice, the memory cgroup check,
+ * population, memslots (on their own thread), pre-fault. Every long phase
+ * polls vm->cancel, so that a signal during creation ends memvmm promptly.
+ */
+#include "vmm/vm_memory.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mem/cgroup.h"
+#include "mem/kvm_compat.h"
+#include "vmm/options.h"
+
+/* What memvmm itself needs beside guest RAM in its memory cgroup. */
+#define VM_MEMCG_OVERHEAD_BYTES (32ull << 20)
+
+static const char *errname(int err)
+{
+	const char *n = strerrorname_np(err);
+
+	return n ? n : "?";
+}
+
+/* Say which region failed, on which backend, and what the host lacks. */
+static int vm_memory_error(const struct mem_config *mc, unsigned int failed, int ret,
+			   struct errmsg *e)
+{
+	struct mem_layout layout = { 0 };
+	uint64_t size = 0, gpa = 0;
+	char extra[160] = "";
+
+	if (mem_layout_build(mc->size, &layout) == 0 && failed < layout.nr) {
+		size = layout.range[failed].size;
+		gpa = layout.range[failed].gpa;
+	}
+	if (mc->backend->explain_create_error)
+		mc->backend->explain_create_error(size, ret, extra, sizeof(extra));
+	return errmsg_set(e, ret, "cannot allocate guest memory: %s region %u (%lluM at 0x%llx "
+			  "of %lluM): %s (%s)%s%s", mc->backend->name, failed,
+			  (unsigned long long)(size >> 20), (unsigned long long)gpa,
+			  (unsigned long long)(mc->size >> 20), errname(-ret), strerror(-ret),
+			  extra[0] ? "; " : "", extra);
+}
+
+/* Progress over all of RAM, from each region's own. */
+struct vm_progress {
+	const struct vm *vm;
+	uint64_t before;    /* bytes of the regions already done */
+};
+
+static void vm_populate_progress(void *arg, uint64_t region_done, uint64_t region_total)
+{
+	const struct vm_progress *p = arg;
+
+	p->vm->progress(p->vm->progress_arg, p->before + region_done, p->vm->mem.ram_size);
+}
+
+/* Say which region failed, on which backend, with which strategy, and why. */
+static int vm_populate_error(struct vm *vm, int ret, struct errmsg *e)
+{
+	const struct mem_populate_report *rep = &vm->populate;
+	const struct mem_region *r = &vm->mem.region[rep->err_region % MEM_MAX_REGIONS];
+	const char *why = rep->nr ? rep->region[rep->nr - 1].why : "";
+	char extra[160] = "";
+
+	if (ret == -ECANCELED)
+		return errmsg_set(e, ret, "stopped while populating guest memory (%lluM of "
+				  "region %u done)", (unsigned long long)(rep->err_gpa - r->gpa) >> 20,
+				  rep->err_region);
+	if (r->ops && r->ops->explain_create_error)
+		r->ops->explain_create_error(r->size, ret, extra, sizeof(extra));
+	/* Only a refusal (the strategy cannot be done here) says why not. */
+	if (rep->refused && why[0])
+		return errmsg_set(e, ret, "cannot populate guest memory: %s region %u: %s",
+				  vm->mem.ops->name, rep->err_region, why);
+	return errmsg_set(e, ret, "cannot populate guest memory: %s region %u (%lluM at 0x%llx) "
+			  "with populate=%s failed at 0x%llx: %s (%s)%s%s", vm->mem.ops->name,
+			  rep->err_region, (unsigned long long)(r->size >> 20),
+			  (unsigned long long)r->gpa, mem_populate_name(rep->err_strategy),
+			  (unsigned long long)rep->err_gpa, errname(-ret), strerror(-ret),
+			  extra[0] ? "; " : "", extra);
+}
+
+/*
+ * Population charges all of RAM to this process's memory cgroup (except
+ * for hugetlb, which the memory controller does not count). Past the limit
+ * the kernel's OOM killer ends memvmm with SIGKILL and no message, so refuse
+ * up front, naming both numbers.
+ */
+static int vm_check_memcg(const struct vm *vm, const struct run_config *cfg,
+			  struct errmsg *e)
+{
+	struct mem_cgroup_limit cg;
+	uint64_t need = vm->mem.ram_size + VM_MEMCG_OVERHEAD_BYTES, room;
+
+	if (cfg->populate == MEM_POPULATE_NONE || !vm->mem.ops->memcg_charged)
+		return 0;
+	if (mem_cgroup_limit_get(&cg) || !cg.limited)
+		return 0;   /* no cgroup, no limit, or unreadable: nothing to check */
+	room = cg.limit > cg.usage ? cg.limit - cg.usage : 0;
+	if (room >= need)
+		return 0;
+	return errmsg_set(e, -ENOMEM, "guest memory does not fit the memory cgroup '%.120s' "
+			  "(cgroup v%d): populating %lluM of %s (plus %lluM for memvmm) needs "
+			  "%lluM, but the limit is %lluM with %lluM in use, %lluM free; raise the "
+			  "limit, use less memory, or populate=none (the guest may then be "
+			  "OOM-killed when it touches its memory)", cg.path, cg.version,
+			  (unsigned long long)(vm->mem.ram_size >> 20), vm->mem.ops->name,
+			  (unsigned long long)(VM_MEMCG_OVERHEAD_BYTES >> 20),
+			  (unsigned long long)(need >> 20), (unsigned long long)(cg.limit >> 20),
+			  (unsigned long long)(cg.usage >> 20), (unsigned long long)(room >> 20));
+}
+
+/* Back all of RAM before the guest runs, as cfg->populate says. */
+static int vm_populate(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
+{
+	struct vm_progress progress = { .vm = vm };
+	uint64_t t0 = vm_now_ns();
+	struct mem_populate_req req = {
+		.strategy = cfg->populate,
+		.max_threads = cfg->populate_threads,
+		.cancel = vm->cancel,
+	};
+	int ret;
+
+	if (vm->progress) {
+		req.progress = vm_populate_progress;
+		req.progress_arg = &progress;
+	}
+	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
+		const struct mem_region *r = &vm->mem.region[i];
+		struct mem_populate_report one;
+
+		ret = mem_populate(&vm->mem, r->gpa, r->size, &req, &one);
+		/* Keep every region's line and the failure's details. */
+		if (one.nr && vm->populate.nr < MEM_MAX_REGIONS)
+			vm->populate.region[vm->populate.nr++] = one.region[0];
+		vm->populate.err = one.err;
+		vm->populate.err_region = one.err_region;
+		vm->populate.err_gpa = one.err_gpa;
+		vm->populate.err_strategy = one.err_strategy;
+		vm->populate.refused = one.refused;
+		if (ret)
+			return vm_populate_error(vm, ret, e);
+		progress.before += r->size;
+	}
+	vm->populate_ns = vm_now_ns() - t0;
+	return 0;
+}
+
+int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
+{
+	char why[160] = "";
+	struct mem_config mc = { .size = cfg->mem_size, .backend = cfg->backend };
+	unsigned int failed = 0;
+	int ret;
+
+	if (!mc.backend) {
+		mc.backend = mem_backend_default(vm->kvm.vm_fd, vm->backend_note,
+						 sizeof(vm->backend_note));
+	} else if (mc.backend->supported(vm->kvm.vm_fd, why, sizeof(why))) {
+		return errmsg_set(e, -EOPNOTSUPP, "backend %s is not supported here: %s",
+				  mc.backend->name, why);
+	}
+	ret = mem_create(&vm->mem, &mc, vm->kvm.vm_fd, &failed);
+	if (ret)
+		return vm_memory_error(&mc, failed, ret, e);
+	ret = vm_check_memcg(vm, cfg, e);
+	if (ret)
+		return ret;
+	return vm_populate(vm, cfg, e);
+}
+
+int vm_prefault(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
+{
+	int cap = kvm_check_cap(vm->kvm.vm_fd, KVM_CAP_PRE_FAULT_MEMORY);
+	const char *name;
+	int ret;
+
+	if (cfg->prefault == MEM_PREFAULT_OFF) {
+		snprintf(vm->prefault_note, sizeof(vm->prefault_note), "off");
+		return 0;
+	}
+	ret = mem_prefault(&vm->mem, vm->vcpus[0].fd, vm->cancel, &vm->prefault);
+	if (!ret)
+		return 0;
+	name = errname(-ret);
+	vm->prefault.used = false;
+	if (ret == -ECANCELED)
+		return errmsg_set(e, ret, "stopped while pre-faulting guest memory");
+	if ((ret == -EOPNOTSUPP || ret == -ENOTTY) && !vm->prefault.bytes) {
+		snprintf(vm->prefault_note, sizeof(vm->prefault_note),
+			 "not supported (%s, KVM_CAP_PRE_FAULT_MEMORY %d%s)", name, cap,
+			 ret == -EOPNOTSUPP ? "; x86 needs TDP (EPT/NPT)" : "");
+		if (cfg->prefault == MEM_PREFAULT_AUTO)
+			return 0;
+		return errmsg_set(e, ret, "prefault=on: KVM_PRE_FAULT_MEMORY is %s",
+				  vm->prefault_note);
+	}
+	return errmsg_set(e, ret, "KVM_PRE_FAULT_MEMORY failed at 0x%llx after %lluM: %s (%s)",
+			  (unsigned long long)vm->prefault.err_gpa,
+			  (unsigned long long)(vm->prefault.bytes >> 20), name, strerror(-ret));
+}
+
+/*
+ * Installing a memslot costs this host's kernel 4-8 ms whatever its size, as
+ * long as the rest of VM setup together; so the slots go in on their own
+ * thread while the irqchip, devices, kernel and vCPUs are set up. Guest
+ * memory is only written through its host mapping meanwhile.
+ */
+static void *vm_register_thread(void *arg)
+{
+	struct vm *vm = arg;
+
+	vm->register_ret = mem_register(&vm->mem, vm->kvm.user_memory2);
+	return NULL;
+}
+
+void vm_register_start(struct vm *vm)
+{
+	if (pthread_create(&vm->register_thread, NULL, vm_register_thread, vm) == 0)
+		vm->register_running = true;
+	else
+		vm_register_thread(vm);  /* no thread: do it here */
+}
+
+int vm_register_finish(struct vm *vm, struct errmsg *e, int ret)
+{
+	if (vm->register_running) {
+		int jret = pthread_join(vm->register_thread, NULL);
+
+		vm->register_running = false;
+		if (jret && !ret)
+			return errmsg_set(e, -jret, "joining the memslot thread failed: %s",
+					  strerror(jret));
+	}
+	if (ret || !vm->register_ret)
+		return ret;
+	return errmsg_set(e, vm->register_ret, "installing KVM memory slots (%s) failed: %s",
+			  vm->kvm.user_memory2 ? "KVM_SET_USER_MEMORY_REGION2" :
+			  "KVM_SET_USER_MEMORY_REGION", strerror(-vm->register_ret));
+}
