@@ -269,7 +269,11 @@ int pvh_place_module(const struct guest_mem *gm, const struct pvh_image *img,
 	return 0;
 }
 
-/* Memory map: RAM regions, with the legacy BIOS hole carved out of low RAM. */
+/*
+ * Memory map: boot RAM regions, with the legacy BIOS hole carved out of low
+ * RAM. Hotplug and device memory are not listed: the guest finds those
+ * through their devices.
+ */
 static unsigned int build_memmap(const struct guest_mem *gm,
 				 struct hvm_memmap_table_entry *map)
 {
@@ -279,6 +283,8 @@ static unsigned int build_memmap(const struct guest_mem *gm,
 		const struct mem_region *r = &gm->region[i];
 		uint64_t end = r->gpa + r->size;
 
+		if (!mem_region_is_boot_ram(r))
+			continue;
 		if (r->gpa == 0 && end > PVH_LEGACY_HOLE_END) {
 			map[n++] = (struct hvm_memmap_table_entry){
 				.addr = 0, .size = PVH_LEGACY_HOLE_START, .type = E820_TYPE_RAM };

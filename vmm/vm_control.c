@@ -83,7 +83,8 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 		json_object_object_add(mem, "prefault", json_object_new_string(vm->prefault_note));
 	}
 	for (unsigned int i = 0; i < vm->mem.nr_regions; i++)
-		json_object_array_add(regions, vm_region_json(vm, i));
+		if (mem_region_in_use(&vm->mem.region[i]))
+			json_object_array_add(regions, vm_region_json(vm, i));
 	json_object_object_add(mem, "regions", regions);
 	json_object_object_add(reply, "memory", mem);
 	return 0;

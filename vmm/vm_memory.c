@@ -156,8 +156,9 @@ int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct errmsg 
 	char why[160] = "";
 	struct mem_config mc = { .size = cfg->mem_size, .backend = cfg->backend };
 	unsigned int failed = 0;
-	int ret;
+	int ret, slots = kvm_check_cap(vm->kvm.vm_fd, KVM_CAP_NR_MEMSLOTS);
 
+	mc.nr_slots = slots > 0 ? (uint32_t)slots : 0;
 	if (!mc.backend) {
 		mc.backend = mem_backend_default(vm->kvm.vm_fd, vm->backend_note,
 						 sizeof(vm->backend_note));
