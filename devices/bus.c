@@ -2,24 +2,26 @@
 /*
  * Address-space bus: range registration and access dispatch.
  *
- * The range table is a struct bus_map: immutable once published, sorted by
- * base, reference-counted. The bus holds one reference on the current map,
- * each dispatch one on the map it searched. bus_register()/bus_unregister()
- * (serialized by update_lock) build a new map and swap it in; the old one is
- * freed by whoever drops its last reference. A dispatch takes its reference
- * inside a short "pinning" window (load the pointer, increment its count),
- * and a writer waits for the window to be empty before dropping the bus's
- * reference, so a map is never freed between a reader's load and increment.
- * No lock is held while a handler runs.
+ * The range table is a struct bus_map: sorted by base, never changed while
+ * it is current. bus_register()/bus_unregister() (serialized by update_lock)
+ * fill the spare map and swap it in. A dispatch searches the map it loaded
+ * inside a short "pinning" window (bus.pinning counts the threads in it)
+ * and, still inside, takes a reference on the range it found; a writer
+ * reuses the old map as the next spare only once no thread is pinning, so a
+ * map never changes under a search. No lock is held while a handler runs,
+ * the window holds no handler, and nothing is allocated but the ranges.
  *
- * Each range is a struct bus_entry shared by every map that contains it and
- * kept alive by them. Its inflight count says how many dispatches are inside
- * (or about to enter) its handler; bus_unregister() marks the entry dead after
- * publishing the map without it and waits until inflight falls to the number
- * of this thread's own dispatches to it (a thread-local list of frames). A
- * dispatch increments inflight before it checks dead, bus_unregister() sets
- * dead before it reads inflight (both sequentially consistent), so either the
- * dispatch sees dead and backs off or bus_unregister() sees it and waits.
+ * Each range is a struct bus_entry, reference-counted: one reference while
+ * it is in the current map, one per dispatch that found it, one while
+ * bus_unregister() waits on it. bus_unregister() publishes the map without
+ * the entry, marks it dead and waits until the references left are its own
+ * and those of this thread's own dispatches to it (a thread-local list of
+ * frames). A dispatch takes its reference before it checks dead, and
+ * bus_unregister() sets dead before it reads the count (all sequentially
+ * consistent), so either the dispatch sees dead and backs off, or
+ * bus_unregister() sees its reference and waits for it. A dispatch that
+ * drops a reference while some bus_unregister() waits (bus.waiters) wakes
+ * it; it never touches the entry after its own reference is gone.
  */
 #include "devices/bus.h"
 
@@ -34,8 +36,7 @@
 
 struct bus_entry {
 	struct bus_range r;
-	atomic_uint refs;      /* maps holding it, + 1 while bus_unregister() waits */
-	atomic_uint inflight;  /* dispatches inside (or entering) its handler */
+	atomic_uint refs;      /* current map + dispatches + a waiting bus_unregister() */
 	atomic_bool dead;      /* unregistered: no new dispatch may enter */
 };
 
@@ -46,9 +47,8 @@ struct bus_slot {
 };
 
 struct bus_map {
-	atomic_uint refs;      /* the bus's while current, + 1 per dispatch */
 	unsigned int nr;
-	struct bus_slot slot[];  /* sorted by base, no overlaps */
+	struct bus_slot slot[BUS_MAX_RANGES];  /* sorted by base, no overlaps */
 };
 
 /* This thread's running dispatches, innermost first (handlers may nest). */
@@ -58,60 +58,34 @@ struct bus_frame {
 };
 static __thread struct bus_frame *bus_frames;
 
-static struct bus_map *map_alloc(unsigned int nr)
+/* Drop a reference; wake bus_unregister() callers that may wait for it. */
+static void entry_put(struct bus *b, struct bus_entry *e)
 {
-	struct bus_map *m = calloc(1, sizeof(*m) + (size_t)nr * sizeof(m->slot[0]));
-
-	if (m)
-		atomic_init(&m->refs, 1);
-	return m;
-}
-
-static void entry_put(struct bus_entry *e)
-{
-	if (atomic_fetch_sub(&e->refs, 1) == 1)
+	if (atomic_fetch_sub(&e->refs, 1) == 1) {
 		free(e);
-}
-
-static void map_put(struct bus_map *m)
-{
-	unsigned int i;
-
-	if (atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
-	for (i = 0; i < m->nr; i++)
-		entry_put(m->slot[i].e);
-	free(m);
+	}
+	if (atomic_load(&b->waiters)) {
+		pthread_mutex_lock(&b->wait_lock);
+		pthread_cond_broadcast(&b->idle);
+		pthread_mutex_unlock(&b->wait_lock);
+	}
 }
 
-/* Add a slot for e to a map being built. */
 static void map_append(struct bus_map *m, struct bus_entry *e)
 {
-	atomic_fetch_add(&e->refs, 1);
 	m->slot[m->nr++] = (struct bus_slot){ .base = e->r.base, .len = e->r.len, .e = e };
 }
 
-/* A reference on the current map, for one dispatch. */
-static struct bus_map *map_get(struct bus *b)
+/* Make the spare map (now filled) current; the old one becomes the spare. update_lock held. */
+static void map_publish(struct bus *b)
 {
-	struct bus_map *m;
+	struct bus_map *old = atomic_exchange(&b->map, b->spare);
 
-	atomic_fetch_add(&b->pinning, 1);
-	m = atomic_load(&b->map);
-	atomic_fetch_add(&m->refs, 1);
-	atomic_fetch_sub(&b->pinning, 1);
-	return m;
-}
-
-/* Make m current and drop the bus's reference on the old map. update_lock held. */
-static void map_publish(struct bus *b, struct bus_map *m)
-{
-	struct bus_map *old = atomic_exchange(&b->map, m);
-
-	/* A reader may have loaded old without having counted itself yet. */
+	/* A dispatch may still search old: wait until none is pinning. */
 	while (atomic_load(&b->pinning))
 		sched_yield();
-	map_put(old);
+	b->spare = old;
 }
 
 int bus_init(struct bus *b, const char *name)
@@ -121,14 +95,18 @@ int bus_init(struct bus *b, const char *name)
 
 	memset(b, 0, sizeof(*b));
 	b->name = name;
-	m = map_alloc(0);
-	if (!m)
-		return -ENOMEM;
+	m = calloc(1, sizeof(*m));
+	b->spare = calloc(1, sizeof(*b->spare));
+	if (!m || !b->spare) {
+		ret = -ENOMEM;
+		goto err_maps;
+	}
 	atomic_init(&b->map, m);
 	atomic_init(&b->pinning, 0);
+	atomic_init(&b->waiters, 0);
 	ret = -pthread_mutex_init(&b->update_lock, NULL);
 	if (ret)
-		goto err_map;
+		goto err_maps;
 	ret = -pthread_mutex_init(&b->wait_lock, NULL);
 	if (ret)
 		goto err_update;
@@ -145,15 +123,22 @@ err_wait:
 	pthread_mutex_destroy(&b->wait_lock);
 err_update:
 	pthread_mutex_destroy(&b->update_lock);
-err_map:
-	map_put(m);
+err_maps:
+	free(b->spare);
+	free(m);
 	return ret;
 }
 
 void bus_destroy(struct bus *b)
 {
-	map_put(atomic_load(&b->map));
-	atomic_store(&b->map, NULL);
+	struct bus_map *m = atomic_exchange(&b->map, NULL);
+	unsigned int i;
+
+	for (i = 0; i < m->nr; i++)
+		entry_put(b, m->slot[i].e);
+	free(m);
+	free(b->spare);
+	b->spare = NULL;
 	pthread_mutex_destroy(&b->log_lock);
 	pthread_cond_destroy(&b->idle);
 	pthread_mutex_destroy(&b->wait_lock);
@@ -169,10 +154,9 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 int bus_register(struct bus *b, uint64_t base, uint64_t len, const char *name,
 		 const struct bus_handler *h, void *opaque)
 {
-	struct bus_map *cur, *m = NULL;
+	struct bus_map *cur, *m;
 	struct bus_entry *e;
-	unsigned int i, live = 0;
-	bool placed = false;
+	unsigned int i;
 	int ret = 0;
 
 	if (!len || base + len - 1 < base || !h)
@@ -183,40 +167,28 @@ int bus_register(struct bus *b, uint64_t base, uint64_t len, const char *name,
 	e->r = (struct bus_range){
 		.base = base, .len = len, .name = name, .handler = h, .opaque = opaque,
 	};
+	atomic_init(&e->refs, 1);  /* the map's */
+	atomic_init(&e->dead, false);
 	pthread_mutex_lock(&b->update_lock);
 	cur = atomic_load(&b->map);
-	/* Dead entries linger only when an unregister could not allocate: drop them now. */
+	if (cur->nr == BUS_MAX_RANGES) {
+		ret = -ENOSPC;
+		goto out;
+	}
 	for (i = 0; i < cur->nr; i++) {
-		if (atomic_load(&cur->slot[i].e->dead))
-			continue;
 		if (ranges_overlap(base, len, cur->slot[i].base, cur->slot[i].len)) {
 			ret = -EEXIST;
 			goto out;
 		}
-		live++;
 	}
-	if (live == BUS_MAX_RANGES) {
-		ret = -ENOSPC;
-		goto out;
-	}
-	m = map_alloc(live + 1);
-	if (!m) {
-		ret = -ENOMEM;
-		goto out;
-	}
+	m = b->spare;
 	m->nr = 0;
-	for (i = 0; i < cur->nr; i++) {
-		if (atomic_load(&cur->slot[i].e->dead))
-			continue;
-		if (!placed && cur->slot[i].base > base) {
-			map_append(m, e);
-			placed = true;
-		}
+	for (i = 0; i < cur->nr && cur->slot[i].base < base; i++)
 		map_append(m, cur->slot[i].e);
-	}
-	if (!placed)
-		map_append(m, e);
-	map_publish(b, m);
+	map_append(m, e);
+	for (; i < cur->nr; i++)
+		map_append(m, cur->slot[i].e);
+	map_publish(b);
 	e = NULL;  /* the map holds it now */
 out:
 	pthread_mutex_unlock(&b->update_lock);
@@ -243,48 +215,31 @@ void bus_unregister(struct bus *b, uint64_t base)
 
 	pthread_mutex_lock(&b->update_lock);
 	cur = atomic_load(&b->map);
+	m = b->spare;
+	m->nr = 0;
 	for (i = 0; i < cur->nr; i++) {
-		if (cur->slot[i].base == base && !atomic_load(&cur->slot[i].e->dead)) {
+		if (cur->slot[i].base == base)
 			e = cur->slot[i].e;
-			break;
-		}
+		else
+			map_append(m, cur->slot[i].e);
 	}
 	if (!e) {
 		pthread_mutex_unlock(&b->update_lock);
 		return;
 	}
-	atomic_fetch_add(&e->refs, 1);  /* ours, while we wait */
-	m = map_alloc(cur->nr - 1);
-	if (m) {
-		for (i = 0; i < cur->nr; i++)
-			if (cur->slot[i].e != e && !atomic_load(&cur->slot[i].e->dead))
-				map_append(m, cur->slot[i].e);
-		map_publish(b, m);
-	}
-	/*
-	 * Without memory for a new map, e stays in the current one, dead:
-	 * dispatches treat it as unclaimed and the next registration drops it.
-	 */
+	map_publish(b);
+	/* The map's reference becomes ours, for the wait. */
 	atomic_store(&e->dead, true);
 	pthread_mutex_unlock(&b->update_lock);
 
 	own = own_dispatches(e);
+	atomic_fetch_add(&b->waiters, 1);
 	pthread_mutex_lock(&b->wait_lock);
-	while (atomic_load(&e->inflight) > own)
+	while (atomic_load(&e->refs) > 1 + own)
 		pthread_cond_wait(&b->idle, &b->wait_lock);
 	pthread_mutex_unlock(&b->wait_lock);
-	entry_put(e);
-}
-
-/* A dispatch leaves e's handler (or backs off from it). */
-static void entry_leave(struct bus *b, struct bus_entry *e)
-{
-	atomic_fetch_sub(&e->inflight, 1);
-	if (atomic_load(&e->dead)) {
-		pthread_mutex_lock(&b->wait_lock);
-		pthread_cond_broadcast(&b->idle);
-		pthread_mutex_unlock(&b->wait_lock);
-	}
+	atomic_fetch_sub(&b->waiters, 1);
+	entry_put(b, e);
 }
 
 /* Binary search; the access must lie wholly inside one range. */
@@ -363,9 +318,8 @@ static uint64_t all_ones(unsigned int size)
 
 /*
  * Run one access through the handler claiming it; false if none does. An
- * entry found dead was unregistered after this dispatch took its map: look
- * again in the new map, or call it unclaimed if the map did not change (the
- * unregister could not allocate one).
+ * entry found dead was unregistered after this dispatch loaded its map: the
+ * map without it is already current, so look again.
  */
 static bool bus_dispatch(struct bus *b, uint64_t addr, unsigned int size, bool is_write,
 			 uint64_t *val)
@@ -373,25 +327,19 @@ static bool bus_dispatch(struct bus *b, uint64_t addr, unsigned int size, bool i
 	const struct bus_slot *s;
 	struct bus_frame frame;
 	struct bus_entry *e;
-	struct bus_map *m;
-	bool retry;
 
 	for (;;) {
-		m = map_get(b);
-		s = map_find(m, addr, size);
-		if (!s) {
-			map_put(m);
+		atomic_fetch_add(&b->pinning, 1);
+		s = map_find(atomic_load(&b->map), addr, size);
+		e = s ? s->e : NULL;
+		if (e)
+			atomic_fetch_add(&e->refs, 1);
+		atomic_fetch_sub(&b->pinning, 1);
+		if (!e)
 			return false;
-		}
-		e = s->e;
-		atomic_fetch_add(&e->inflight, 1);
 		if (!atomic_load(&e->dead))
 			break;
-		entry_leave(b, e);
-		retry = atomic_load(&b->map) != m;
-		map_put(m);
-		if (!retry)
-			return false;
+		entry_put(b, e);
 	}
 	frame = (struct bus_frame){ .e = e, .prev = bus_frames };
 	bus_frames = &frame;
@@ -404,8 +352,7 @@ static bool bus_dispatch(struct bus *b, uint64_t addr, unsigned int size, bool i
 		       all_ones(size);
 	}
 	bus_frames = frame.prev;
-	entry_leave(b, e);
-	map_put(m);
+	entry_put(b, e);
 	return true;
 }
 

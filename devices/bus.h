@@ -7,8 +7,9 @@
  * Concurrency: any number of threads may dispatch while others register and
  * unregister ranges, and a handler may itself (un)register ranges, its own
  * included (a PCI BAR moving): dispatch holds no lock while a handler runs.
- * It reads an immutable, reference-counted snapshot of the range table, which
- * bus_register()/bus_unregister() replace (copy on write).
+ * It searches a snapshot of the range table, which bus_register() and
+ * bus_unregister() replace (copy on write), and holds a reference on the
+ * range it dispatches to.
  *
  * Lifetime rule: bus_unregister() returns only after every dispatch to that
  * range on other threads has returned, so the caller may free the range's
@@ -51,13 +52,15 @@ struct bus_map;
 
 struct bus {
 	const char *name;                /* "pio" or "mmio", for the log */
-	/* The current range table; replaced, never changed in place. */
+	/* The current range table; replaced, never changed while current. */
 	struct bus_map *_Atomic map;
-	/* Dispatches between loading map and taking their reference on it. */
+	struct bus_map *spare;           /* the next table, filled under update_lock */
+	/* Dispatches searching map (a short window, never during a handler). */
 	atomic_uint pinning;
 	/* Serializes bus_register()/bus_unregister(); never held during dispatch. */
 	pthread_mutex_t update_lock;
-	/* bus_unregister() waits here for dispatches to finish. */
+	/* bus_unregister() callers wait here for dispatches to finish. */
+	atomic_uint waiters;
 	pthread_mutex_t wait_lock;
 	pthread_cond_t idle;
 	/* Debug log of unclaimed accesses (NULL: off). */
