@@ -4,12 +4,12 @@
  *
  * The range table is a struct bus_map: sorted by base, never changed while
  * it is current. bus_register()/bus_unregister() (serialized by update_lock)
- * fill the spare map and swap it in. A dispatch searches the map it loaded
- * inside a short "pinning" window (bus.pinning counts the threads in it)
- * and, still inside, takes a reference on the range it found; a writer
- * reuses the old map as the next spare only once no thread is pinning, so a
- * map never changes under a search. No lock is held while a handler runs,
- * the window holds no handler, and nothing is allocated but the ranges.
+ * fill the spare map and swap it in. A dispatch holds swap_lock for reading
+ * only while it searches the current map and takes a reference on the range
+ * it found; the swap holds it for writing, so the old map, the next spare,
+ * is no longer searched by anyone. swap_lock prefers writers: a stream of
+ * dispatches cannot starve a swap. No lock is held while a handler runs, and
+ * nothing is allocated but the ranges.
  *
  * Each range is a struct bus_entry, reference-counted: one reference while
  * it is in the current map, one per dispatch that found it, one while
@@ -27,7 +27,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -80,16 +79,18 @@ static void map_append(struct bus_map *m, struct bus_entry *e)
 /* Make the spare map (now filled) current; the old one becomes the spare. update_lock held. */
 static void map_publish(struct bus *b)
 {
-	struct bus_map *old = atomic_exchange(&b->map, b->spare);
+	struct bus_map *old;
 
-	/* A dispatch may still search old: wait until none is pinning. */
-	while (atomic_load(&b->pinning))
-		sched_yield();
+	pthread_rwlock_wrlock(&b->swap_lock);
+	old = b->map;
+	b->map = b->spare;
+	pthread_rwlock_unlock(&b->swap_lock);
 	b->spare = old;
 }
 
 int bus_init(struct bus *b, const char *name)
 {
+	pthread_rwlockattr_t attr;
 	struct bus_map *m;
 	int ret;
 
@@ -101,12 +102,21 @@ int bus_init(struct bus *b, const char *name)
 		ret = -ENOMEM;
 		goto err_maps;
 	}
-	atomic_init(&b->map, m);
-	atomic_init(&b->pinning, 0);
+	b->map = m;
 	atomic_init(&b->waiters, 0);
-	ret = -pthread_mutex_init(&b->update_lock, NULL);
+	ret = -pthread_rwlockattr_init(&attr);
 	if (ret)
 		goto err_maps;
+	ret = -pthread_rwlockattr_setkind_np(&attr,
+					     PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	if (!ret)
+		ret = -pthread_rwlock_init(&b->swap_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	if (ret)
+		goto err_maps;
+	ret = -pthread_mutex_init(&b->update_lock, NULL);
+	if (ret)
+		goto err_swap;
 	ret = -pthread_mutex_init(&b->wait_lock, NULL);
 	if (ret)
 		goto err_update;
@@ -123,6 +133,8 @@ err_wait:
 	pthread_mutex_destroy(&b->wait_lock);
 err_update:
 	pthread_mutex_destroy(&b->update_lock);
+err_swap:
+	pthread_rwlock_destroy(&b->swap_lock);
 err_maps:
 	free(b->spare);
 	free(m);
@@ -131,9 +143,10 @@ err_maps:
 
 void bus_destroy(struct bus *b)
 {
-	struct bus_map *m = atomic_exchange(&b->map, NULL);
+	struct bus_map *m = b->map;
 	unsigned int i;
 
+	b->map = NULL;
 	for (i = 0; i < m->nr; i++)
 		entry_put(b, m->slot[i].e);
 	free(m);
@@ -143,6 +156,7 @@ void bus_destroy(struct bus *b)
 	pthread_cond_destroy(&b->idle);
 	pthread_mutex_destroy(&b->wait_lock);
 	pthread_mutex_destroy(&b->update_lock);
+	pthread_rwlock_destroy(&b->swap_lock);
 }
 
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
@@ -170,7 +184,7 @@ int bus_register(struct bus *b, uint64_t base, uint64_t len, const char *name,
 	atomic_init(&e->refs, 1);  /* the map's */
 	atomic_init(&e->dead, false);
 	pthread_mutex_lock(&b->update_lock);
-	cur = atomic_load(&b->map);
+	cur = b->map;  /* only writers change it, and we are the writer */
 	if (cur->nr == BUS_MAX_RANGES) {
 		ret = -ENOSPC;
 		goto out;
@@ -214,7 +228,7 @@ void bus_unregister(struct bus *b, uint64_t base)
 	unsigned int i, own;
 
 	pthread_mutex_lock(&b->update_lock);
-	cur = atomic_load(&b->map);
+	cur = b->map;
 	m = b->spare;
 	m->nr = 0;
 	for (i = 0; i < cur->nr; i++) {
@@ -329,12 +343,12 @@ static bool bus_dispatch(struct bus *b, uint64_t addr, unsigned int size, bool i
 	struct bus_entry *e;
 
 	for (;;) {
-		atomic_fetch_add(&b->pinning, 1);
-		s = map_find(atomic_load(&b->map), addr, size);
+		pthread_rwlock_rdlock(&b->swap_lock);
+		s = map_find(b->map, addr, size);
 		e = s ? s->e : NULL;
 		if (e)
 			atomic_fetch_add(&e->refs, 1);
-		atomic_fetch_sub(&b->pinning, 1);
+		pthread_rwlock_unlock(&b->swap_lock);
 		if (!e)
 			return false;
 		if (!atomic_load(&e->dead))

@@ -53,10 +53,13 @@ struct bus_map;
 struct bus {
 	const char *name;                /* "pio" or "mmio", for the log */
 	/* The current range table; replaced, never changed while current. */
-	struct bus_map *_Atomic map;
+	struct bus_map *map;
 	struct bus_map *spare;           /* the next table, filled under update_lock */
-	/* Dispatches searching map (a short window, never during a handler). */
-	atomic_uint pinning;
+	/*
+	 * Read-held by a dispatch only while it searches map (never while a
+	 * handler runs), write-held only to swap map and spare. Prefers writers.
+	 */
+	pthread_rwlock_t swap_lock;
 	/* Serializes bus_register()/bus_unregister(); never held during dispatch. */
 	pthread_mutex_t update_lock;
 	/* bus_unregister() callers wait here for dispatches to finish. */
