@@ -18,6 +18,7 @@ bool hugepages_save(void);
 bool hugepages_reserve(uint64_t free_pages);
 /* Set nr_hugepages to exactly n (for exhaustion tests). */
 bool hugepages_set_total(uint64_t n);
+/* Put nr_hugepages back as saved (nothing to write, and no permission needed, if unchanged). */
 void hugepages_restore(void);
 
 #endif
