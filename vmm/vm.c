@@ -384,6 +384,7 @@ int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_creat
 {
 	struct boot_request req = {
 		.kernel = cfg->kernel, .initrd = cfg->initrd, .cmdline = cfg->cmdline,
+		.mem_is_zero = true,   /* fresh guest memory: the bss stays unpopulated */
 	};
 	struct boot_result boot;
 	int ret;
