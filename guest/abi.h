@@ -56,13 +56,6 @@ _Static_assert(sizeof(struct hvm_start_info) == 56, "hvm_start_info layout");
 _Static_assert(sizeof(struct hvm_modlist_entry) == 32, "hvm_modlist_entry layout");
 _Static_assert(sizeof(struct hvm_memmap_table_entry) == 24, "memmap entry layout");
 
-/*
- * Transitional: the names vmm/ used before the machine's description moved
- * to mem/machine.h. Remove once vmm/ includes mem/machine.h itself.
- */
-#define MEMVMM_CPUID_HV_BASE MACHINE_CPUID_HV_BASE
-#define MEMVMM_CPUID_TIMING  MACHINE_CPUID_TIMING
-
 /* ---- test guest pattern ---------------------------------------------- */
 
 /*

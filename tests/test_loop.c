@@ -61,6 +61,13 @@ static void test_basics(void)
 	TEST_ASSERT(loop_run_once(&l, 50) == 0 && b.calls == 0, "muted fd does not run");
 	TEST_OK(loop_watch(&l, b.fd[0], EPOLLIN, on_read, &b));
 	TEST_ASSERT(loop_run_once(&l, 1000) == 1 && b.calls == 1, "unmuted fd runs");
+	/* Muted, not even a hangup (always reported by epoll) runs the handler. */
+	TEST_OK(loop_watch(&l, b.fd[0], 0, on_read, &b));
+	close(b.fd[1]);
+	TEST_ASSERT(loop_run_once(&l, 50) == 0 && b.calls == 1, "muted fd: hangup ignored");
+	TEST_OK(loop_watch(&l, b.fd[0], EPOLLIN, on_read, &b));
+	TEST_ASSERT(loop_run_once(&l, 1000) == 1 && b.calls == 1002, "unmuted: hangup (EOF) seen");
+	loop_unwatch(&l, b.fd[0]);
 	TEST_ASSERT(loop_watch(&l, -1, EPOLLIN, on_read, &b) == -EINVAL, "bad fd");
 	TEST_ASSERT(loop_watch(&l, b.fd[0], EPOLLIN, NULL, &b) == -EINVAL, "no handler");
 	loop_unwatch(&l, 12345);   /* unknown: ignored */

@@ -57,26 +57,37 @@ int loop_watch(struct loop *l, int fd, uint32_t events, loop_fn fn, void *arg)
 {
 	struct epoll_event ev = { .events = events };
 	struct loop_entry *e;
-	int i, op, ret = 0;
+	bool known;
+	int i, ret = 0;
 
 	if (fd < 0 || !fn)
 		return -EINVAL;
 	pthread_mutex_lock(&l->lock);
 	i = loop_find(l, fd);
-	op = i >= 0 ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-	if (i < 0)
+	known = i >= 0;
+	if (!known)
 		i = loop_find(l, -1);
 	if (i < 0) {
 		ret = -ENOSPC;
 		goto out;
 	}
 	e = &l->entry[i];
-	if (op == EPOLL_CTL_ADD)
+	if (!known)
 		e->gen++;
 	ev.data.u64 = (uint64_t)i | (e->gen << LOOP_SLOT_BITS);
-	if (epoll_ctl(l->epfd, op, fd, &ev) < 0) {
+	if (!events) {
+		/* Muted: out of the epoll set, remembered here. */
+		if (known && e->in_epoll && epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL) < 0) {
+			ret = -errno;
+			goto out;
+		}
+		e->in_epoll = false;
+	} else if (epoll_ctl(l->epfd, known && e->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+			     fd, &ev) < 0) {
 		ret = -errno;
 		goto out;
+	} else {
+		e->in_epoll = true;
 	}
 	e->fd = fd;
 	e->fn = fn;
@@ -94,7 +105,9 @@ void loop_unwatch(struct loop *l, int fd)
 	i = loop_find(l, fd);
 	if (i >= 0) {
 		/* The fd may already be closed by a careless caller: nothing to undo then. */
-		(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+		if (l->entry[i].in_epoll)
+			(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+		l->entry[i].in_epoll = false;
 		l->entry[i].fd = -1;
 		l->entry[i].fn = NULL;
 		l->entry[i].arg = NULL;
@@ -120,7 +133,8 @@ int loop_run_once(struct loop *l, int timeout_ms)
 		if (i >= LOOP_MAX_FDS)
 			continue;
 		pthread_mutex_lock(&l->lock);
-		if (l->entry[i].fd >= 0 && (l->entry[i].gen & (UINT64_MAX >> LOOP_SLOT_BITS)) == gen) {
+		if (l->entry[i].fd >= 0 && l->entry[i].in_epoll &&
+		    (l->entry[i].gen & (UINT64_MAX >> LOOP_SLOT_BITS)) == gen) {
 			fn = l->entry[i].fn;
 			arg = l->entry[i].arg;
 		}

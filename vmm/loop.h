@@ -22,6 +22,7 @@ struct loop_entry {
 	loop_fn fn;
 	void *arg;
 	uint64_t gen;        /* changes when the slot is reused */
+	bool in_epoll;       /* false while muted (events 0): not even hangups wake it */
 };
 
 struct loop {
@@ -35,7 +36,9 @@ void loop_destroy(struct loop *l);
 
 /*
  * Watch fd for events (EPOLLIN etc., level-triggered). Watching an fd again
- * changes its events and handler; events 0 mutes it without removing it.
+ * changes its events and handler; events 0 mutes it without forgetting it:
+ * it leaves the epoll set, so that not even a hangup or error runs its
+ * handler (or spins the loop) until it is watched with events again.
  * -ENOSPC when LOOP_MAX_FDS fds are watched.
  */
 int loop_watch(struct loop *l, int fd, uint32_t events, loop_fn fn, void *arg)

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "guest/abi.h"
+#include "mem/machine.h"
 #include "vmm/runstate.h"
 #include "mem/kvm_compat.h"
 #include "vmm/kvm.h"
@@ -86,13 +86,13 @@ int vcpu_supported_cpuid(int sys_fd, struct kvm_cpuid2 **out)
 			return ret;
 		room *= 2;
 	}
-	hv = cpuid_find(c, MEMVMM_CPUID_HV_BASE, 0);
-	if (hv && !cpuid_find(c, MEMVMM_CPUID_TIMING, 0)) {
-		if (hv->eax < MEMVMM_CPUID_TIMING)
-			hv->eax = MEMVMM_CPUID_TIMING;
+	hv = cpuid_find(c, MACHINE_CPUID_HV_BASE, 0);
+	if (hv && !cpuid_find(c, MACHINE_CPUID_TIMING, 0)) {
+		if (hv->eax < MACHINE_CPUID_TIMING)
+			hv->eax = MACHINE_CPUID_TIMING;
 		/* EAX (TSC kHz) is filled per vCPU from KVM_GET_TSC_KHZ. */
 		c->entries[c->nent++] = (struct kvm_cpuid_entry2){
-			.function = MEMVMM_CPUID_TIMING,
+			.function = MACHINE_CPUID_TIMING,
 		};
 	}
 	*out = c;
@@ -119,7 +119,7 @@ static int vcpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *tmpl)
 		else if (ent->function == 0xb || ent->function == 0x1f)
 			ent->edx = v->id;
 	}
-	ent = cpuid_find(c, MEMVMM_CPUID_TIMING, 0);
+	ent = cpuid_find(c, MACHINE_CPUID_TIMING, 0);
 	khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
 	if (ent)
 		ent->eax = khz > 0 ? (uint32_t)khz : 0;
