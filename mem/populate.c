@@ -483,7 +483,7 @@ int mem_populate(struct guest_mem *gm, uint64_t gpa, uint64_t len,
 			return -EINVAL;   /* cannot happen: the range is RAM */
 		off = cur - r->gpa;
 		n = r->size - off < len - done ? r->size - off : len - done;
-		report->err_region = r->slot;
+		report->err_region = (unsigned int)(r - gm->region);
 		report->err_gpa = cur;
 		if (off % r->ops->align || n % r->ops->align)
 			return report->err = -EINVAL;
@@ -492,7 +492,8 @@ int mem_populate(struct guest_mem *gm, uint64_t gpa, uint64_t len,
 
 		rr = &report->region[report->nr++];
 		*rr = (struct mem_populate_region_report){
-			.region = r->slot, .gpa = cur, .len = n, .used = MEM_POPULATE_NONE,
+			.region = (unsigned int)(r - gm->region), .gpa = cur, .len = n,
+			.used = MEM_POPULATE_NONE,
 		};
 		/* none must stay lazy: no trials, which would populate a block. */
 		ret = req->strategy == MEM_POPULATE_NONE ? 0 : mem_region_caps(r, off, &caps);

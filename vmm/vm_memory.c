@@ -134,6 +134,8 @@ static int vm_populate(struct vm *vm, const struct run_config *cfg, struct errms
 		const struct mem_region *r = &vm->mem.region[i];
 		struct mem_populate_report one;
 
+		if (!mem_region_is_boot_ram(r))
+			continue;
 		ret = mem_populate(&vm->mem, r->gpa, r->size, &req, &one);
 		/* Keep every region's line and the failure's details. */
 		if (one.nr && vm->populate.nr < MEM_MAX_REGIONS)
