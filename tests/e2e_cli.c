@@ -2,10 +2,11 @@
 /*
  * End to end: bad input exits 2 with a message naming it; help exits 0.
  *
- * Usage: e2e_cli [usage|kvm]. "usage" (the default) runs what memvmm refuses
- * before it opens /dev/kvm, so it runs on any host; "kvm" loads bad kernels
- * and initrds, which memvmm reads after creating the VM, and skips (77)
- * without /dev/kvm. Meson runs them as e2e_cli and e2e_cli_kvm.
+ * Two cases, each its own Meson test (e2e_case_main()): "usage" is what
+ * memvmm refuses before it opens /dev/kvm (the command line, kernel and
+ * initrd files that cannot be opened), so it runs on any host; "kvm" loads
+ * kernels that are not PVH ELF files, which memvmm parses after creating the
+ * VM, and skips (77) without /dev/kvm.
  */
 #include <elf.h>
 #include <fcntl.h>
@@ -98,8 +99,8 @@ static void expect_usage_errors(const struct bad_case *bad, unsigned int n)
 		expect_usage_error(bad[i].args, bad[i].want);
 }
 
-/* Bad kernels and initrds: memvmm reads them once the VM exists. */
-static void cases_kvm(void)
+/* Kernels that are not PVH ELF files: memvmm parses them once the VM exists. */
+static void case_kvm(const void *arg)
 {
 	static const char text[] = "this is a text file, not a kernel\n";
 	char *text_kernel = write_file("text", text, sizeof(text) - 1);
@@ -109,10 +110,6 @@ static void cases_kvm(void)
 		{ { "run", "--kernel", text_kernel }, "not an ELF file" },
 		{ { "run", "--kernel", short_elf }, "truncated" },
 		{ { "run", "--kernel", half_elf }, "truncated" },
-		{ { "run", "--kernel", "/nonexistent/vmlinux" },
-		  "'/nonexistent/vmlinux': No such file" },
-		{ { "run", "--kernel", "/tmp" }, "not a regular file" },
-		{ { "run", "--initrd", "/nonexistent/initrd" }, "initrd '/nonexistent/initrd'" },
 	};
 
 	e2e_require_kvm();
@@ -123,11 +120,11 @@ static void cases_kvm(void)
 	free(text_kernel);
 	free(short_elf);
 	free(half_elf);
-	TEST_PASS("bad kernels and initrds");
+	TEST_PASS("kernels that are not PVH ELF files");
 }
 
-/* Refused while parsing the command line, before KVM is opened: any host. */
-static void cases_usage(void)
+/* Refused before KVM is opened: any host. */
+static void case_usage(const void *arg)
 {
 	static char long_socket[200];
 	const struct bad_case bad[] = {
@@ -159,6 +156,11 @@ static void cases_usage(void)
 		{ { "ctl", "--api-socket", "/nonexistent/memvmm.sock", "status" },
 		  "/nonexistent/memvmm.sock" },
 		{ { NULL }, "usage: memvmm COMMAND" },
+		/* Files are opened (and refused) before /dev/kvm. */
+		{ { "run", "--kernel", "/nonexistent/vmlinux" },
+		  "'/nonexistent/vmlinux': No such file" },
+		{ { "run", "--kernel", "/tmp" }, "not a regular file" },
+		{ { "run", "--initrd", "/nonexistent/initrd" }, "initrd '/nonexistent/initrd'" },
 	};
 	const char *h1[] = { "--help", NULL }, *h2[] = { "run", "--help", NULL };
 	const char *h3[] = { "probe", "-h", NULL }, *h4[] = { "help", NULL };
@@ -178,15 +180,12 @@ static void cases_usage(void)
 	TEST_PASS("help texts");
 }
 
+static const struct e2e_case cases[] = {
+	{ "usage", case_usage, NULL },
+	{ "kvm", case_kvm, NULL },
+};
+
 int main(int argc, char **argv)
 {
-	const char *which = argc > 1 ? argv[1] : "usage";
-
-	if (!strcmp(which, "usage"))
-		cases_usage();
-	else if (!strcmp(which, "kvm"))
-		cases_kvm();
-	else
-		TEST_ASSERT(false, "unknown case '%s' (usage, kvm)", which);
-	return 0;
+	return e2e_case_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }
