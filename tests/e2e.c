@@ -137,6 +137,8 @@ int e2e_case_main(int argc, char **argv, const struct e2e_case *cases, size_t n)
 			strsignal(WTERMSIG(status)));
 		return 1;
 	}
+	if (WEXITSTATUS(status) == 0)
+		printf("ok - case %s\n", c->name);
 	return WEXITSTATUS(status);
 }
 
