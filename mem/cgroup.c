@@ -112,7 +112,7 @@ static int read_value(const char *dir, const char *name, uint64_t *out)
 }
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape_octal(char *s)
+void mem_cgroup_unescape(char *s)
 {
 	char *out = s;
 
@@ -136,8 +136,8 @@ static int mount_set(struct cgroup_mount *m, const char *root, const char *dir)
 		return -ENAMETOOLONG;
 	strcpy(m->root, root);
 	strcpy(m->dir, dir);
-	unescape_octal(m->root);
-	unescape_octal(m->dir);
+	mem_cgroup_unescape(m->root);
+	mem_cgroup_unescape(m->dir);
 	m->found = true;
 	return 0;
 }

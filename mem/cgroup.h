@@ -50,4 +50,10 @@ int mem_cgroup_limit_get(struct mem_cgroup_limit *out) MEM_WUR;
  */
 int __mem_cgroup_limit_get(const char *root, struct mem_cgroup_limit *out) MEM_WUR;
 
+/*
+ * Undo /proc/self/mountinfo's octal escapes in place (\040 for a space;
+ * also tab, newline and backslash).
+ */
+void mem_cgroup_unescape(char *s);
+
 #endif /* MEMVMM_MEM_CGROUP_H */

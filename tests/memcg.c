@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mem/cgroup.h"
+
 #define MEMCG_MAX_LIVE 4
 #define OOM_SCORE_ADJ_MIN "-1000"
 
@@ -73,23 +75,6 @@ bool memcg_list_has(const char *list, char sep, const char *word)
 	return false;
 }
 
-/* Undo mountinfo's octal escapes (\040 for a space) in place. */
-static void unescape(char *s)
-{
-	char *out = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*out++ = *s;
-		}
-	}
-	*out = '\0';
-}
-
 /*
  * The mount point and mount root of the v1 hierarchy with the memory
  * controller (version 1), or of cgroup2 (version 2).
@@ -121,8 +106,8 @@ static bool find_mount(const char *root, int version, char *mnt, size_t mlen, ch
 	free(line);
 	fclose(f);
 	if (found) {
-		unescape(mr);
-		unescape(mp);
+		mem_cgroup_unescape(mr);
+		mem_cgroup_unescape(mp);
 		snprintf(mnt, mlen, "%s", mp);
 		snprintf(mroot, rlen, "%s", mr);
 	}

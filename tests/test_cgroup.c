@@ -5,10 +5,8 @@
  * files), then on this host, checked against what its files say and
  * against a child group with a limit we set.
  */
-#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,49 +16,14 @@
 
 #include "mem/cgroup.h"
 #include "tests/e2e.h"
+#include "tests/fake_tree.h"
 #include "tests/memcg.h"
 #include "tests/test.h"
 
 #define MiB (1ull << 20)
 #define V1_UNLIMITED "9223372036854771712\n"
 
-static char tree[64];
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void tree_remove(void)
-{
-	if (tree[0])
-		nftw(tree, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-	tree[0] = '\0';
-}
-
-/* A fresh, empty fake root. */
-static void tree_new(void)
-{
-	tree_remove();
-	snprintf(tree, sizeof(tree), "/tmp/memvmm-cgroup-XXXXXX");
-	TEST_ASSERT(mkdtemp(tree), "mkdtemp");
-}
-
-/* Write text to tree/rel, creating directories on the way. */
-static void put(const char *rel, const char *text)
-{
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", tree, rel);
-	for (char *p = path + strlen(tree) + 1; (p = strchr(p, '/')); p++) {
-		*p = '\0';
-		TEST_ASSERT(mkdir(path, 0755) == 0 || errno == EEXIST, "mkdir %s", path);
-		*p = '/';
-	}
-	f = fopen(path, "we");
-	TEST_ASSERT(f && fputs(text, f) >= 0 && fclose(f) == 0, "write %s", path);
-}
+static const char *tree;   /* the fake root */
 
 static const char hybrid_mountinfo[] =
 	"25 30 0:23 / /sys rw,nosuid - sysfs sysfs rw\n"
@@ -83,16 +46,16 @@ static void test_v1(void)
 	struct mem_cgroup_limit l;
 
 	/* /a allows 1 GiB with 600 MiB used, /a/b 2 GiB with 500 MiB used: /a binds. */
-	tree_new();
-	put("proc/self/cgroup", "9:name=systemd:/\n5:cpu,cpuacct:/\n4:memory:/a/b\n0::/\n");
-	put("proc/self/mountinfo", hybrid_mountinfo);
-	put("sys/fs/cgroup/unified/cgroup.controllers", "hugetlb\n");
-	put("sys/fs/cgroup/memory/memory.limit_in_bytes", V1_UNLIMITED);
-	put("sys/fs/cgroup/memory/memory.usage_in_bytes", "4000000000\n");
-	put("sys/fs/cgroup/memory/a/memory.limit_in_bytes", "1073741824\n");
-	put("sys/fs/cgroup/memory/a/memory.usage_in_bytes", "629145600\n");
-	put("sys/fs/cgroup/memory/a/b/memory.limit_in_bytes", "2147483648\n");
-	put("sys/fs/cgroup/memory/a/b/memory.usage_in_bytes", "524288000\n");
+	tree = fake_tree_new("cgroup");
+	fake_tree_put("proc/self/cgroup", "9:name=systemd:/\n5:cpu,cpuacct:/\n4:memory:/a/b\n0::/\n");
+	fake_tree_put("proc/self/mountinfo", hybrid_mountinfo);
+	fake_tree_put("sys/fs/cgroup/unified/cgroup.controllers", "hugetlb\n");
+	fake_tree_put("sys/fs/cgroup/memory/memory.limit_in_bytes", V1_UNLIMITED);
+	fake_tree_put("sys/fs/cgroup/memory/memory.usage_in_bytes", "4000000000\n");
+	fake_tree_put("sys/fs/cgroup/memory/a/memory.limit_in_bytes", "1073741824\n");
+	fake_tree_put("sys/fs/cgroup/memory/a/memory.usage_in_bytes", "629145600\n");
+	fake_tree_put("sys/fs/cgroup/memory/a/b/memory.limit_in_bytes", "2147483648\n");
+	fake_tree_put("sys/fs/cgroup/memory/a/b/memory.usage_in_bytes", "524288000\n");
 	l = get_ok("v1");
 	TEST_ASSERT(l.version == 1 && l.limited, "v1 limited: version %d", l.version);
 	TEST_ASSERT(l.limit == 1024 * MiB && l.usage == 600 * MiB && !strcmp(l.path, "/a"),
@@ -100,14 +63,14 @@ static void test_v1(void)
 		    (unsigned long long)l.usage, (unsigned long long)l.limit, l.path);
 
 	/* The own group is tighter: it binds. */
-	put("sys/fs/cgroup/memory/a/b/memory.limit_in_bytes", "629145600\n");
+	fake_tree_put("sys/fs/cgroup/memory/a/b/memory.limit_in_bytes", "629145600\n");
 	l = get_ok("v1 own");
 	TEST_ASSERT(l.limit == 600 * MiB && l.usage == 500 * MiB && !strcmp(l.path, "/a/b"),
 		    "own group binds: '%s'", l.path);
 
 	/* No limit anywhere: usage of the own group, "unlimited" as UINT64_MAX. */
-	put("sys/fs/cgroup/memory/a/memory.limit_in_bytes", V1_UNLIMITED);
-	put("sys/fs/cgroup/memory/a/b/memory.limit_in_bytes", "9223372036854710272\n");
+	fake_tree_put("sys/fs/cgroup/memory/a/memory.limit_in_bytes", V1_UNLIMITED);
+	fake_tree_put("sys/fs/cgroup/memory/a/b/memory.limit_in_bytes", "9223372036854710272\n");
 	l = get_ok("v1 unlimited");
 	TEST_ASSERT(l.version == 1 && !l.limited && l.limit == UINT64_MAX &&
 		    l.usage == 500 * MiB && !strcmp(l.path, "/a/b"),
@@ -115,7 +78,7 @@ static void test_v1(void)
 		    l.limited, (unsigned long long)l.usage, l.path);
 
 	/* The root group itself. */
-	put("proc/self/cgroup", "4:memory:/\n");
+	fake_tree_put("proc/self/cgroup", "4:memory:/\n");
 	l = get_ok("v1 root");
 	TEST_ASSERT(l.version == 1 && !l.limited && l.usage == 4000000000ull &&
 		    !strcmp(l.path, "/"), "root group: '%s'", l.path);
@@ -126,35 +89,35 @@ static void test_v2(void)
 {
 	struct mem_cgroup_limit l;
 
-	tree_new();
-	put("proc/self/cgroup", "0::/user.slice/x y\n");
-	put("proc/self/mountinfo",
+	tree = fake_tree_new("cgroup");
+	fake_tree_put("proc/self/cgroup", "0::/user.slice/x y\n");
+	fake_tree_put("proc/self/mountinfo",
 	    "30 22 0:27 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n");
-	put("sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids\n");
-	put("sys/fs/cgroup/user.slice/memory.max", "max\n");
-	put("sys/fs/cgroup/user.slice/memory.current", "999999999\n");
-	put("sys/fs/cgroup/user.slice/x y/memory.max", "268435456\n");
-	put("sys/fs/cgroup/user.slice/x y/memory.current", "1048576\n");
+	fake_tree_put("sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids\n");
+	fake_tree_put("sys/fs/cgroup/user.slice/memory.max", "max\n");
+	fake_tree_put("sys/fs/cgroup/user.slice/memory.current", "999999999\n");
+	fake_tree_put("sys/fs/cgroup/user.slice/x y/memory.max", "268435456\n");
+	fake_tree_put("sys/fs/cgroup/user.slice/x y/memory.current", "1048576\n");
 	l = get_ok("v2");
 	TEST_ASSERT(l.version == 2 && l.limited && l.limit == 256 * MiB && l.usage == MiB &&
 		    !strcmp(l.path, "/user.slice/x y"), "v2: %d %llu/%llu '%s'", l.version,
 		    (unsigned long long)l.usage, (unsigned long long)l.limit, l.path);
 
 	/* memory.max = "max" everywhere, root without the files: not limited. */
-	put("sys/fs/cgroup/user.slice/x y/memory.max", "max\n");
+	fake_tree_put("sys/fs/cgroup/user.slice/x y/memory.max", "max\n");
 	l = get_ok("v2 unlimited");
 	TEST_ASSERT(l.version == 2 && !l.limited && l.limit == UINT64_MAX && l.usage == MiB,
 		    "v2 unlimited: usage %llu", (unsigned long long)l.usage);
 
 	/* A level where the controller is not enabled has no files: its parent's limit counts. */
-	tree_new();
-	put("proc/self/cgroup", "0::/svc/leaf\n");
-	put("proc/self/mountinfo",
+	tree = fake_tree_new("cgroup");
+	fake_tree_put("proc/self/cgroup", "0::/svc/leaf\n");
+	fake_tree_put("proc/self/mountinfo",
 	    "30 22 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
-	put("sys/fs/cgroup/cgroup.controllers", "memory pids\n");
-	put("sys/fs/cgroup/svc/memory.max", "536870912\n");
-	put("sys/fs/cgroup/svc/memory.current", "134217728\n");
-	put("sys/fs/cgroup/svc/leaf/cgroup.procs", "1\n");
+	fake_tree_put("sys/fs/cgroup/cgroup.controllers", "memory pids\n");
+	fake_tree_put("sys/fs/cgroup/svc/memory.max", "536870912\n");
+	fake_tree_put("sys/fs/cgroup/svc/memory.current", "134217728\n");
+	fake_tree_put("sys/fs/cgroup/svc/leaf/cgroup.procs", "1\n");
 	l = get_ok("v2 parent");
 	TEST_ASSERT(l.limited && l.limit == 512 * MiB && l.usage == 128 * MiB &&
 		    !strcmp(l.path, "/svc"), "parent's limit: '%s'", l.path);
@@ -167,49 +130,49 @@ static void test_odd_trees(void)
 	int ret;
 
 	/* Hybrid host whose cgroup2 has no memory controller and no v1 memory mount. */
-	tree_new();
-	put("proc/self/cgroup", "4:memory:/a\n0::/\n");
-	put("proc/self/mountinfo",
+	tree = fake_tree_new("cgroup");
+	fake_tree_put("proc/self/cgroup", "4:memory:/a\n0::/\n");
+	fake_tree_put("proc/self/mountinfo",
 	    "40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n");
-	put("sys/fs/cgroup/unified/cgroup.controllers", "hugetlb\n");
+	fake_tree_put("sys/fs/cgroup/unified/cgroup.controllers", "hugetlb\n");
 	l = get_ok("no memory controller");
 	TEST_ASSERT(l.version == 0 && !l.limited, "no memory cgroup: version %d", l.version);
 
 	/* A container: the mount shows only /docker/abc of the hierarchy, at an escaped path. */
-	tree_new();
-	put("proc/self/cgroup", "7:memory:/docker/abc/sub\n");
-	put("proc/self/mountinfo",
+	tree = fake_tree_new("cgroup");
+	fake_tree_put("proc/self/cgroup", "7:memory:/docker/abc/sub\n");
+	fake_tree_put("proc/self/mountinfo",
 	    "50 40 0:31 /docker/abc /sys/fs/cgroup/mem\\040ory ro,nosuid - cgroup cgroup "
 	    "rw,memory\n");
-	put("sys/fs/cgroup/mem ory/memory.limit_in_bytes", "1073741824\n");
-	put("sys/fs/cgroup/mem ory/memory.usage_in_bytes", "1000\n");
-	put("sys/fs/cgroup/mem ory/sub/memory.limit_in_bytes", V1_UNLIMITED);
-	put("sys/fs/cgroup/mem ory/sub/memory.usage_in_bytes", "500\n");
+	fake_tree_put("sys/fs/cgroup/mem ory/memory.limit_in_bytes", "1073741824\n");
+	fake_tree_put("sys/fs/cgroup/mem ory/memory.usage_in_bytes", "1000\n");
+	fake_tree_put("sys/fs/cgroup/mem ory/sub/memory.limit_in_bytes", V1_UNLIMITED);
+	fake_tree_put("sys/fs/cgroup/mem ory/sub/memory.usage_in_bytes", "500\n");
 	l = get_ok("container");
 	TEST_ASSERT(l.version == 1 && l.limited && l.limit == 1024 * MiB && l.usage == 1000 &&
 		    !strcmp(l.path, "/docker/abc"), "container's own root binds: '%s'", l.path);
 
 	/* The cgroup is outside the mounted part: cannot be read. */
-	put("proc/self/cgroup", "7:memory:/docker/other\n");
+	fake_tree_put("proc/self/cgroup", "7:memory:/docker/other\n");
 	ret = __mem_cgroup_limit_get(tree, &l);
 	TEST_ASSERT(ret == -ENOENT, "outside the mount: %d", ret);
 	/* "/docker/abcd" is not inside "/docker/abc". */
-	put("proc/self/cgroup", "7:memory:/docker/abcd\n");
+	fake_tree_put("proc/self/cgroup", "7:memory:/docker/abcd\n");
 	TEST_ASSERT(__mem_cgroup_limit_get(tree, &l) == -ENOENT, "prefix is not a parent");
 
 	/* Garbage in a limit file is an error, not a limit. */
-	put("proc/self/cgroup", "7:memory:/docker/abc/sub\n");
-	put("sys/fs/cgroup/mem ory/sub/memory.limit_in_bytes", "lots\n");
+	fake_tree_put("proc/self/cgroup", "7:memory:/docker/abc/sub\n");
+	fake_tree_put("sys/fs/cgroup/mem ory/sub/memory.limit_in_bytes", "lots\n");
 	TEST_ASSERT(__mem_cgroup_limit_get(tree, &l) == -EINVAL, "garbage limit");
-	put("sys/fs/cgroup/mem ory/sub/memory.limit_in_bytes", "-1\n");
+	fake_tree_put("sys/fs/cgroup/mem ory/sub/memory.limit_in_bytes", "-1\n");
 	TEST_ASSERT(__mem_cgroup_limit_get(tree, &l) == -EINVAL, "negative limit");
 
 	/* No /proc at all. */
-	tree_new();
+	tree = fake_tree_new("cgroup");
 	TEST_ASSERT(__mem_cgroup_limit_get(tree, &l) == -ENOENT, "no /proc/self/cgroup");
 	/* Lines that are not cgroup lines are ignored. */
-	put("proc/self/cgroup", "garbage\n\n::\n");
-	put("proc/self/mountinfo", "1 2 3\n- - -\n");
+	fake_tree_put("proc/self/cgroup", "garbage\n\n::\n");
+	fake_tree_put("proc/self/mountinfo", "1 2 3\n- - -\n");
 	l = get_ok("garbage lines");
 	TEST_ASSERT(l.version == 0, "garbage: no cgroup");
 	TEST_PASS("container mounts, escapes, unreadable and garbage files");
@@ -309,7 +272,7 @@ static void test_host_limit(void)
 
 static void run_fake_trees(const void *arg)
 {
-	atexit(tree_remove);
+	atexit(fake_tree_remove);
 	test_v1();
 	test_v2();
 	test_odd_trees();

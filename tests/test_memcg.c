@@ -5,10 +5,8 @@
  * this host a group with a limit that really holds, with the OOM killer kept
  * out as memcg.h promises (v1 oom_control, v2 oom_score_adj).
  */
-#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,49 +16,20 @@
 #include <unistd.h>
 
 #include "tests/e2e.h"
+#include "tests/fake_tree.h"
 #include "tests/memcg.h"
 #include "tests/test.h"
 
 #define MiB (1ull << 20)
 
-static char tree[64];
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void tree_remove(void)
-{
-	if (tree[0])
-		nftw(tree, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-	tree[0] = '\0';
-}
-
-/* Write text to tree/rel, creating the directories on the way. */
-static void put(const char *rel, const char *text)
-{
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", tree, rel);
-	for (char *p = path + strlen(tree) + 1; (p = strchr(p, '/')); p++) {
-		*p = '\0';
-		TEST_ASSERT(mkdir(path, 0755) == 0 || errno == EEXIST, "mkdir %s", path);
-		*p = '/';
-	}
-	f = fopen(path, "w");
-	TEST_ASSERT(f && fputs(text, f) >= 0 && fclose(f) == 0, "write %s", path);
-}
+static const char *tree;   /* the fake root */
 
 /* A fresh fake root with these /proc/self/cgroup and /proc/self/mountinfo. */
 static void fake(const char *cgroup, const char *mountinfo)
 {
-	tree_remove();
-	snprintf(tree, sizeof(tree), "/tmp/memvmm-memcg-XXXXXX");
-	TEST_ASSERT(mkdtemp(tree), "mkdtemp");
-	put("proc/self/cgroup", cgroup);
-	put("proc/self/mountinfo", mountinfo);
+	tree = fake_tree_new("memcg");
+	fake_tree_put("proc/self/cgroup", cgroup);
+	fake_tree_put("proc/self/mountinfo", mountinfo);
 }
 
 /* memcg_find on the fake tree gives version, own and base (below the tree). */
@@ -92,7 +61,7 @@ static void expect(const char *what, int version, const char *own, const char *b
 
 static void test_fake_trees(const void *unused)
 {
-	atexit(tree_remove);
+	atexit(fake_tree_remove);
 
 	TEST_ASSERT(memcg_list_has("cpu,memory", ',', "memory") &&
 		    memcg_list_has("memory", ',', "memory") &&
@@ -104,7 +73,7 @@ static void test_fake_trees(const void *unused)
 	/* This machine: v1 memory controller, a cgroup2 without controllers. */
 	fake("9:name=systemd:/\n4:memory:/process_api/abc\n0::/\n",
 	     MI_TMPFS MI_V1("cpu") MI_V1("memory") MI_UNIFIED);
-	put("sys/fs/cgroup/unified/cgroup.controllers", "\n");
+	fake_tree_put("sys/fs/cgroup/unified/cgroup.controllers", "\n");
 	expect("hybrid, v1 memory", MEMCG_V1, "/sys/fs/cgroup/memory/process_api/abc",
 	       "/sys/fs/cgroup/memory/process_api/abc");
 
@@ -130,28 +99,28 @@ static void test_fake_trees(const void *unused)
 
 	/* Debian's default: cgroup2 only, the group goes next to ours. */
 	fake("0::/user.slice/user-0.slice/session-1.scope\n", MI_V2);
-	put("sys/fs/cgroup/user.slice/user-0.slice/session-1.scope/cgroup.controllers",
+	fake_tree_put("sys/fs/cgroup/user.slice/user-0.slice/session-1.scope/cgroup.controllers",
 	    "cpuset cpu io memory pids\n");
 	expect("v2, a session scope", MEMCG_V2, "/sys/fs/cgroup/user.slice/user-0.slice/session-1.scope",
 	       "/sys/fs/cgroup/user.slice/user-0.slice");
 
 	fake("0::/\n", MI_V2);
-	put("sys/fs/cgroup/cgroup.controllers", "cpu io memory\n");
+	fake_tree_put("sys/fs/cgroup/cgroup.controllers", "cpu io memory\n");
 	expect("v2, in the root", MEMCG_V2, "/sys/fs/cgroup", "/sys/fs/cgroup");
 
 	fake("0::/ci.scope\n", MI_V2);
-	put("sys/fs/cgroup/ci.scope/cgroup.controllers", "cpu io pids\n");
+	fake_tree_put("sys/fs/cgroup/ci.scope/cgroup.controllers", "cpu io pids\n");
 	expect("v2 without memory delegated", MEMCG_NONE, NULL, NULL);
 
 	/* Hybrid without a v1 memory controller: memory is on the cgroup2. */
 	fake("9:name=systemd:/\n0::/job\n", MI_TMPFS MI_V1("cpu") MI_UNIFIED);
-	put("sys/fs/cgroup/unified/job/cgroup.controllers", "memory pids\n");
+	fake_tree_put("sys/fs/cgroup/unified/job/cgroup.controllers", "memory pids\n");
 	expect("hybrid, memory on cgroup2", MEMCG_V2, "/sys/fs/cgroup/unified/job",
 	       "/sys/fs/cgroup/unified");
 
 	fake("0::/\n", MI_TMPFS);
 	expect("no cgroup mounted", MEMCG_NONE, NULL, NULL);
-	tree_remove();
+	fake_tree_remove();
 }
 
 static int self_oom_score_adj(void)

@@ -8,15 +8,11 @@
  * test_parallel.c and test_strategy.c.
  */
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mem/kvm_compat.h"
@@ -25,6 +21,7 @@
 #include "tests/e2e.h"
 #include "tests/hugepages.h"
 #include "tests/memcg.h"
+#include "tests/signal_storm.h"
 #include "tests/test.h"
 
 #define MiB (1ull << 20)
@@ -260,27 +257,7 @@ static void test_backend(const struct mem_backend_ops *b)
 
 #define STORM_MIN_SIGNALS 200u
 #define STORM_MAX_ROUNDS  200u
-
-static atomic_uint storm_hits;
-static atomic_bool storm_stop;
-
-static void storm_handler(int sig)
-{
-	atomic_fetch_add(&storm_hits, 1);
-}
-
-static void *storm_fn(void *arg)
-{
-	pthread_t target = *(pthread_t *)arg;
-
-	while (!atomic_load(&storm_stop)) {
-		struct timespec ts = { 0, 20000 };   /* 20 us */
-
-		TEST_ASSERT(pthread_kill(target, SIGUSR1) == 0, "pthread_kill");
-		nanosleep(&ts, NULL);
-	}
-	return NULL;
-}
+#define STORM_INTERVAL_NS 20000   /* 20 us between two signals */
 
 /*
  * guest_memfd's and hugetlbfs's fallocate stop with EINTR for any pending
@@ -290,39 +267,34 @@ static void *storm_fn(void *arg)
  */
 static void test_fallocate_signals(const struct mem_backend_ops *b)
 {
-	struct sigaction sa = { .sa_handler = storm_handler };   /* no SA_RESTART */
 	struct mem_populate_req req = { .strategy = MEM_POPULATE_FALLOCATE, .max_threads = 1 };
-	pthread_t self = pthread_self(), storm;
 	char line[160];
 
-	TEST_ASSERT(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+	signal_storm_install();
 	/* Fresh regions until population has been hit by enough signals (it is quick). */
-	atomic_store(&storm_hits, 0);
+	signal_storm_reset();
 	for (unsigned int round = 0; trial(b).fallocate && round < STORM_MAX_ROUNDS &&
-	     atomic_load(&storm_hits) < STORM_MIN_SIGNALS; round++) {
+	     signal_storm_hits() < STORM_MIN_SIGNALS; round++) {
 		struct mem_config cfg = { .size = REGION_BYTES, .backend = b };
 		struct mem_populate_report rep;
 		struct guest_mem gm;
 		int ret;
 
 		TEST_OK(mem_create(&gm, &cfg, vm_fd, NULL));
-		atomic_store(&storm_stop, false);
-		TEST_ASSERT(pthread_create(&storm, NULL, storm_fn, &self) == 0, "storm");
+		signal_storm_start(STORM_INTERVAL_NS);
 		ret = mem_populate(&gm, 0, REGION_BYTES, &req, &rep);
-		atomic_store(&storm_stop, true);
-		TEST_ASSERT(pthread_join(storm, NULL) == 0, "join");
+		signal_storm_stop();
 		TEST_ASSERT(ret == 0, "%s: fallocate under %u signals: %d (%s) at %#llx",
-			    b->name, atomic_load(&storm_hits), ret, strerror(-ret),
+			    b->name, signal_storm_hits(), ret, strerror(-ret),
 			    (unsigned long long)rep.err_gpa);
 		mem_destroy(&gm);
 	}
 	if (trial(b).fallocate) {
 		snprintf(line, sizeof(line), "%s populate=fallocate under %u signals", b->name,
-			 atomic_load(&storm_hits));
+			 signal_storm_hits());
 		TEST_PASS(line);
 	}
-	sa.sa_handler = SIG_DFL;
-	TEST_ASSERT(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+	signal_storm_uninstall();
 }
 
 /* A range that is not RAM, or not aligned for the backend, is refused whole. */

@@ -7,19 +7,17 @@
  * a cancel request stops before anything is populated, and population
  * survives a storm of signals (EINTR retried).
  */
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mem/mem.h"
 #include "mem/populate.h"
+#include "tests/signal_storm.h"
 #include "tests/test.h"
 
 #define MiB (1ull << 20)
@@ -235,37 +233,16 @@ static void test_populate_cancel(void)
 
 /* ---- a storm of signals during population ---- */
 
-static atomic_uint storm_hits;
-static atomic_bool storm_stop;
-
-static void storm_handler(int sig)
-{
-	atomic_fetch_add(&storm_hits, 1);
-}
-
-static void *storm_fn(void *arg)
-{
-	pthread_t target = *(pthread_t *)arg;
-
-	while (!atomic_load(&storm_stop)) {
-		struct timespec ts = { 0, 100000 };   /* 100 us */
-
-		TEST_ASSERT(pthread_kill(target, SIGUSR1) == 0, "pthread_kill");
-		nanosleep(&ts, NULL);
-	}
-	return NULL;
-}
+#define STORM_INTERVAL_NS 100000   /* 100 us between two signals */
 
 /* Ctrl-Z/fg, a timer, a debugger: signals interrupt population; it must still succeed. */
 static void test_signal_storm(void)
 {
-	struct sigaction sa = { .sa_handler = storm_handler };   /* no SA_RESTART */
 	static const enum mem_populate_strategy strategies[] = {
 		MEM_POPULATE_FALLOCATE, MEM_POPULATE_MADVISE,
 	};
-	pthread_t self = pthread_self(), storm;
 
-	TEST_ASSERT(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+	signal_storm_install();
 	for (unsigned int i = 0; i < 2; i++) {
 		struct mem_populate_req req = { .strategy = strategies[i], .max_threads = 1 };
 		struct mem_populate_report rep;
@@ -274,24 +251,21 @@ static void test_signal_storm(void)
 		int ret;
 
 		create(&gm, &mem_backend_memfd);
-		atomic_store(&storm_hits, 0);
-		atomic_store(&storm_stop, false);
-		TEST_ASSERT(pthread_create(&storm, NULL, storm_fn, &self) == 0, "storm");
+		signal_storm_reset();
+		signal_storm_start(STORM_INTERVAL_NS);
 		ret = mem_populate(&gm, 0, REGION_BYTES, &req, &rep);
-		atomic_store(&storm_stop, true);
-		TEST_ASSERT(pthread_join(storm, NULL) == 0, "join");
+		signal_storm_stop();
 		TEST_ASSERT(ret == 0, "%s under %u signals: %d (%s)", mem_populate_name(req.strategy),
-			    atomic_load(&storm_hits), ret, strerror(-ret));
+			    signal_storm_hits(), ret, strerror(-ret));
 		TEST_ASSERT(fstat(gm.region[0].fd, &st) == 0 &&
 			    (uint64_t)st.st_blocks * 512 == REGION_BYTES,
 			    "%s: the whole file is allocated (%llu bytes)",
 			    mem_populate_name(req.strategy), (unsigned long long)st.st_blocks * 512);
 		printf("# %s: populated under %u signals\n", mem_populate_name(req.strategy),
-		       atomic_load(&storm_hits));
+		       signal_storm_hits());
 		mem_destroy(&gm);
 	}
-	sa.sa_handler = SIG_DFL;
-	TEST_ASSERT(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+	signal_storm_uninstall();
 	TEST_PASS("population under a signal storm completes");
 }
 
