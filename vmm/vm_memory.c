@@ -194,10 +194,17 @@ int vm_prefault(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
 	vm->prefault.used = false;
 	if (ret == -ECANCELED)
 		return errmsg_set(e, ret, "stopped while pre-faulting guest memory");
-	if ((ret == -EOPNOTSUPP || ret == -ENOTTY) && !vm->prefault.bytes) {
+	/*
+	 * Not there: EOPNOTSUPP where the ioctl exists without TDP; a kernel
+	 * before 6.11 does not know the ioctl and answers ENOTTY or, on a vCPU
+	 * fd, EINVAL (then the cap is 0 too).
+	 */
+	if ((ret == -EOPNOTSUPP || ret == -ENOTTY || (ret == -EINVAL && cap <= 0)) &&
+	    !vm->prefault.bytes) {
 		snprintf(vm->prefault_note, sizeof(vm->prefault_note),
 			 "not supported (%s, KVM_CAP_PRE_FAULT_MEMORY %d%s)", name, cap,
-			 ret == -EOPNOTSUPP ? "; x86 needs TDP (EPT/NPT)" : "");
+			 ret == -EOPNOTSUPP ? "; x86 needs TDP (EPT/NPT)" :
+			 cap <= 0 ? "; kernel before 6.11?" : "");
 		if (cfg->prefault == MEM_PREFAULT_AUTO)
 			return 0;
 		return errmsg_set(e, ret, "prefault=on: KVM_PRE_FAULT_MEMORY is %s",
