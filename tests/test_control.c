@@ -109,6 +109,10 @@ static void test_requests(void)
 	expect_error("{\"cmd\":\"echo\",\"say\":1}", "must be a string");
 	expect_error("{\"cmd\":\"fail\",\"why\":\"no\"}", "fail: because no");
 	expect_error("{\"cmd\":\"fail\"}", "fail: Device or resource busy");
+	expect_error("{\"cmd\":\"echo\\u0000x\"}", "lacks \"cmd\"");
+	expect_error("{\"cmd\":\"echo\",\"say\":\"a\\u0000b\"}", "without NUL bytes");
+	expect_error("{\"cmd\":\"ech\xff\"}", "malformed JSON");
+	expect_error("{\"cmd\":\"echo\",}", "malformed JSON");
 	o = handle("{\"cmd\":\"echo\"}\0junk", 19, false);
 	json_object_put(o);
 	big = malloc(CONTROL_MAX_LINE_BYTES + 2);
@@ -249,6 +253,28 @@ static void test_server(void)
 	TEST_ASSERT(strstr(recv_line(a), "\"said\":\"again\""), "usable after an over-long line");
 	free(big);
 
+	/* A request of exactly CONTROL_MAX_LINE_BYTES is served. */
+	big = malloc(CONTROL_MAX_LINE_BYTES + 1);
+	TEST_ASSERT(big, "malloc");
+	memset(big, ' ', CONTROL_MAX_LINE_BYTES);
+	memcpy(big, "{\"cmd\":\"echo\"}", 14);
+	big[CONTROL_MAX_LINE_BYTES] = '\n';
+	send_buf(a, big, CONTROL_MAX_LINE_BYTES + 1);
+	TEST_ASSERT(strstr(recv_line(a), "\"ok\":true"), "a %u-byte request is served",
+		    CONTROL_MAX_LINE_BYTES);
+	free(big);
+
+	/* A client that shuts its side gets every reply, the last line's too. */
+	c = client_connect(s.path);
+	for (int i = 0; i < 40; i++)
+		send_str(c, "{\"cmd\":\"echo\",\"say\":\"x\"}\n");
+	send_str(c, "{\"cmd\":\"echo\",\"say\":\"last\"}");
+	TEST_ASSERT(shutdown(c, SHUT_WR) == 0, "shutdown");
+	for (int i = 0; i < 40; i++)
+		TEST_ASSERT(strstr(recv_line(c), "\"said\":\"x\""), "reply %d after SHUT_WR", i);
+	TEST_ASSERT(strstr(recv_line(c), "\"said\":\"last\""), "the unterminated last line");
+	close(c);
+
 	/* The ctl client. */
 	TEST_OK(control_request(s.path, "echo", 1, keys, vals, 5000, &reply));
 	TEST_ASSERT(strstr(reply, "\"said\":\"hello\""), "ctl reply: %s", reply);
@@ -303,6 +329,62 @@ static void test_no_reader(void)
 	TEST_PASS("control server: a client that never reads is dropped, others served");
 }
 
+/* Every slot taken by idle clients: a new client still gets in. */
+static void test_idle_eviction(void)
+{
+	struct server s = { 0 };
+	int idle[CONTROL_MAX_CLIENTS];
+	char *reply = NULL;
+
+	snprintf(s.path, sizeof(s.path), "/tmp/memvmm-test-control-idle-%d.sock", (int)getpid());
+	unlink(s.path);
+	server_start(&s);
+	for (unsigned int i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		idle[i] = client_connect(s.path);
+	for (int k = 0; k < 3; k++) {
+		TEST_OK(control_request(s.path, "echo", 0, NULL, NULL, 5000, &reply));
+		TEST_ASSERT(strstr(reply, "\"ok\":true"), "served while idle clients fill the "
+			    "table: %s", reply);
+		free(reply);
+	}
+	for (unsigned int i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		close(idle[i]);
+	server_stop(&s);
+	TEST_PASS("control server: idle clients cannot lock others out");
+}
+
+/* A live socket whose listener never accepts and whose queue is full: in use, at once. */
+static void test_full_backlog(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct control_server cs;
+	struct errmsg e = { 0 };
+	int lfd, fill[8], nfill = 0;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/tmp/memvmm-test-backlog-%d", (int)getpid());
+	unlink(path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	TEST_ASSERT(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		    listen(lfd, 0) == 0, "listener");
+	for (; nfill < 8; nfill++) {
+		fill[nfill] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (connect(fill[nfill], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(fill[nfill]);
+			break;
+		}
+	}
+	alarm(10);   /* a blocking connect would hang here */
+	TEST_ASSERT(control_open(&cs, path, &e) == -EADDRINUSE, "full queue: %s", e.text);
+	alarm(0);
+	for (int i = 0; i < nfill; i++)
+		close(fill[i]);
+	close(lfd);
+	unlink(path);
+	TEST_PASS("control socket path: a live socket with a full queue is in use, not a hang");
+}
+
 static void test_claim_path(void)
 {
 	char path[64], dir[200];
@@ -349,5 +431,7 @@ int main(void)
 	test_claim_path();
 	test_server();
 	test_no_reader();
+	test_idle_eviction();
+	test_full_backlog();
 	return 0;
 }

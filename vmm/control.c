@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmm/loop.h"
@@ -61,6 +62,12 @@ static char *error_fmt(const char *fmt, ...)
 	return control_error_line(buf);
 }
 
+/* A JSON string that holds a NUL (\u0000) would be cut short where it is used. */
+static bool string_has_nul(struct json_object *v)
+{
+	return (size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v));
+}
+
 static bool key_allowed(const struct control_command *c, const char *key)
 {
 	for (const char *const *k = c->keys; k && *k; k++)
@@ -78,9 +85,10 @@ static char *check_args(const struct control_command *c, struct json_object *req
 		if (!strcmp(key, "cmd"))
 			continue;
 		if (!key_allowed(c, key))
-			return error_fmt("%s: unknown argument '%.64s'", c->name, key);
-		if (!json_object_is_type(val, json_type_string))
-			return error_fmt("%s: argument '%.64s' must be a string", c->name, key);
+			return error_fmt("%s: unknown argument '%s'", c->name, errmsg_path(key).s);
+		if (!json_object_is_type(val, json_type_string) || string_has_nul(val))
+			return error_fmt("%s: argument '%s' must be a string without NUL bytes",
+					 c->name, errmsg_path(key).s);
 		if (++n > CONTROL_MAX_ARGS)
 			return error_fmt("%s: more than %u arguments", c->name, CONTROL_MAX_ARGS);
 	}
@@ -120,6 +128,9 @@ char *control_handle_line(const struct control_command *cmds, unsigned int nr_cm
 	tok = json_tokener_new();
 	if (!tok)
 		return NULL;
+	/* Strict JSON, valid UTF-8; what follows the object is checked below. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+				    JSON_TOKENER_VALIDATE_UTF8);
 	req = json_tokener_parse_ex(tok, line, (int)len);
 	if (!req || json_tokener_get_error(tok) != json_tokener_success) {
 		enum json_tokener_error jerr = json_tokener_get_error(tok);
@@ -142,7 +153,7 @@ char *control_handle_line(const struct control_command *cmds, unsigned int nr_cm
 		goto done;
 	}
 	if (!json_object_object_get_ex(req, "cmd", &cmd) ||
-	    !json_object_is_type(cmd, json_type_string)) {
+	    !json_object_is_type(cmd, json_type_string) || string_has_nul(cmd)) {
 		out = control_error_line("request lacks \"cmd\" (a string)");
 		goto done;
 	}
@@ -155,7 +166,7 @@ char *control_handle_line(const struct control_command *cmds, unsigned int nr_cm
 			out = run_command(&cmds[i], opaque, req);
 		goto done;
 	}
-	out = error_fmt("unknown command '%.64s'", name);
+	out = error_fmt("unknown command '%s'", errmsg_path(name).s);
 done:
 	json_object_put(req);
 	json_tokener_free(tok);
@@ -173,8 +184,20 @@ struct control_client {
 	bool discarding;         /* inside an over-long line: skip to its newline */
 	char *out;
 	size_t out_len, out_cap;
-	bool want_out;           /* EPOLLOUT is being watched */
+	uint32_t watched;        /* the events being watched */
+	bool eof;                /* the client shut its side: send what is left, then close */
+	uint64_t last_active_ns; /* last request or reply, to evict the idlest when full */
 };
+
+static uint64_t control_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void control_accept(void *arg, uint32_t events);
 
 static void client_drop(struct control_client *c)
 {
@@ -185,6 +208,10 @@ static void client_drop(struct control_client *c)
 	s->client[c->slot] = NULL;
 	free(c->out);
 	free(c);
+	/* An fd is free again: listen again if running out of them had stopped it. */
+	if (s->accept_muted && s->listen_fd >= 0 &&
+	    loop_watch(s->loop, s->listen_fd, EPOLLIN, control_accept, s) == 0)
+		s->accept_muted = false;
 }
 
 /* Write what is queued; false if the client is gone. */
@@ -207,16 +234,20 @@ static bool client_flush(struct control_client *c)
 
 static void client_event(void *arg, uint32_t events);
 
-/* Watch for input, and for output room while replies wait. */
+/*
+ * Watch for input (until the client shuts its side), and for output room
+ * while replies wait. False when the client is done or the watch failed.
+ */
 static bool client_rewatch(struct control_client *c)
 {
-	bool want = c->out_len > 0;
+	uint32_t want = (c->eof ? 0 : EPOLLIN | EPOLLRDHUP) | (c->out_len ? EPOLLOUT : 0);
 
-	if (want == c->want_out)
+	if (!want)
+		return false;   /* shut and every reply sent */
+	if (want == c->watched)
 		return true;
-	c->want_out = want;
-	return loop_watch(c->s->loop, c->fd, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0),
-			  client_event, c) == 0;
+	c->watched = want;
+	return loop_watch(c->s->loop, c->fd, want, client_event, c) == 0;
 }
 
 /* Queue a reply line (takes it); false when the client must be dropped. */
@@ -262,6 +293,7 @@ static bool client_lines(struct control_client *c)
 			c->discarding = false;
 		} else {
 			c->s->requests++;
+			c->last_active_ns = control_now_ns();
 			if (!client_send(c, control_handle_line(c->s->cmds, c->s->nr_cmds,
 								c->s->opaque, c->in, len)))
 				return false;
@@ -269,7 +301,7 @@ static bool client_lines(struct control_client *c)
 		memmove(c->in, nl + 1, c->in_len - len - 1);
 		c->in_len -= len + 1;
 	}
-	if (c->in_len >= CONTROL_MAX_LINE_BYTES) {
+	if (c->in_len > CONTROL_MAX_LINE_BYTES) {
 		/* No newline in sight: answer once, then skip to the next newline. */
 		if (!c->discarding &&
 		    !client_send(c, error_fmt("request longer than %u bytes",
@@ -286,15 +318,23 @@ static bool client_read(struct control_client *c)
 	size_t budget = CONTROL_READ_BUDGET_BYTES;
 
 	while (budget) {
-		size_t room = CONTROL_MAX_LINE_BYTES - c->in_len;
+		/* Room for a line of CONTROL_MAX_LINE_BYTES and its newline. */
+		size_t room = CONTROL_MAX_LINE_BYTES + 1 - c->in_len;
 		ssize_t n = recv(c->fd, c->in + c->in_len, room, MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK;
-		if (n == 0)
-			return false;   /* closed; a partial last line is dropped */
+		if (n == 0) {
+			/* Shut: a last line without its newline is still a request. */
+			c->eof = true;
+			if (c->in_len && !c->discarding) {
+				c->in[c->in_len++] = '\n';
+				return client_lines(c);
+			}
+			return true;
+		}
 		c->in_len += (size_t)n;
 		budget -= (size_t)n < budget ? (size_t)n : budget;
 		if (!client_lines(c))
@@ -310,12 +350,64 @@ static void client_event(void *arg, uint32_t events)
 
 	if (events & EPOLLOUT)
 		ok = client_flush(c);
-	if (ok && (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
+	if (ok && !c->eof && (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
 		ok = client_read(c);
+	if (ok && (events & EPOLLERR))
+		ok = false;
 	if (ok)
 		ok = client_rewatch(c);
 	if (!ok)
 		client_drop(c);
+}
+
+/* Answer a connection we cannot serve with one error line, and close it. */
+static void refuse_connection(int fd, const char *why)
+{
+	char *line = control_error_line(why);
+
+	if (line && send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		line[0] = '\0';   /* the client is gone anyway */
+	free(line);
+	close(fd);
+}
+
+/*
+ * Out of fds: the level-triggered listener would wake the loop again at
+ * once. Use the spare fd to take the connection and say why, or, without
+ * one, stop listening until a client leaves (client_drop() resumes).
+ */
+static void control_accept_failed(struct control_server *s, int err)
+{
+	int fd;
+
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+		return;   /* EAGAIN, ECONNABORTED: nothing to do */
+	if (s->spare_fd >= 0) {
+		close(s->spare_fd);
+		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0)
+			refuse_connection(fd, "memvmm is out of file descriptors");
+		s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (s->spare_fd >= 0)
+			return;
+	}
+	if (!s->accept_muted && loop_watch(s->loop, s->listen_fd, 0, control_accept, s) == 0)
+		s->accept_muted = true;
+}
+
+/* The client idle longest with nothing half-received or unsent, or NULL. */
+static struct control_client *idlest_client(struct control_server *s)
+{
+	struct control_client *best = NULL;
+
+	for (unsigned int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		struct control_client *c = s->client[i];
+
+		if (c && !c->in_len && !c->out_len && !c->discarding &&
+		    (!best || c->last_active_ns < best->last_active_ns))
+			best = c;
+	}
+	return best;
 }
 
 static void control_accept(void *arg, uint32_t events)
@@ -326,23 +418,32 @@ static void control_accept(void *arg, uint32_t events)
 	int fd;
 
 	fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
-		return;   /* EAGAIN, ECONNABORTED, EMFILE: nothing to serve now */
-	for (slot = 0; slot < CONTROL_MAX_CLIENTS && s->client[slot]; slot++)
-		;
-	c = slot < CONTROL_MAX_CLIENTS ? calloc(1, sizeof(*c)) : NULL;
-	if (!c) {
-		char *line = control_error_line(slot < CONTROL_MAX_CLIENTS ? "out of memory" :
-						"too many clients");
-
-		if (line && send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-			line[0] = '\0';   /* the client is gone anyway */
-		free(line);
-		close(fd);
+	if (fd < 0) {
+		control_accept_failed(s, errno);
 		return;
 	}
-	*c = (struct control_client){ .s = s, .slot = slot, .fd = fd };
-	if (loop_watch(s->loop, fd, EPOLLIN | EPOLLRDHUP, client_event, c)) {
+	for (slot = 0; slot < CONTROL_MAX_CLIENTS && s->client[slot]; slot++)
+		;
+	if (slot == CONTROL_MAX_CLIENTS) {
+		/* Full: idle connections must not lock everyone out. */
+		c = idlest_client(s);
+		if (!c) {
+			refuse_connection(fd, "too many clients");
+			return;
+		}
+		slot = c->slot;
+		client_drop(c);
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		refuse_connection(fd, "out of memory");
+		return;
+	}
+	*c = (struct control_client){
+		.s = s, .slot = slot, .fd = fd, .watched = EPOLLIN | EPOLLRDHUP,
+		.last_active_ns = control_now_ns(),
+	};
+	if (loop_watch(s->loop, fd, c->watched, client_event, c)) {
 		close(fd);
 		free(c);
 		return;
@@ -356,7 +457,8 @@ static int socket_in_use(const char *path)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, ret;
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a listener whose queue is full answers EAGAIN, not never. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	memcpy(sa.sun_path, path, strlen(path));
@@ -364,7 +466,7 @@ static int socket_in_use(const char *path)
 	if (ret == 0)
 		ret = 1;
 	else
-		ret = errno == ECONNREFUSED ? 0 : -errno;
+		ret = errno == ECONNREFUSED ? 0 : errno == EAGAIN ? 1 : -errno;
 	close(fd);
 	return ret;
 }
@@ -379,22 +481,23 @@ static int control_claim_path(const char *path, struct errmsg *e)
 		if (errno == ENOENT)
 			return 0;
 		ret = -errno;
-		return errmsg_set(e, ret, "--api-socket '%.200s': %s", path, strerror(-ret));
+		return errmsg_set(e, ret, "--api-socket '%s': %s", errmsg_path(path).s,
+				  strerror(-ret));
 	}
 	if (!S_ISSOCK(st.st_mode))
-		return errmsg_set(e, -EEXIST, "--api-socket '%.200s' exists and is not a socket; "
-				  "not replacing it", path);
+		return errmsg_set(e, -EEXIST, "--api-socket '%s' exists and is not a socket; "
+				  "not replacing it", errmsg_path(path).s);
 	ret = socket_in_use(path);
 	if (ret == 1)
-		return errmsg_set(e, -EADDRINUSE, "--api-socket '%.200s' is in use by another "
-				  "process", path);
+		return errmsg_set(e, -EADDRINUSE, "--api-socket '%s' is in use by another "
+				  "process", errmsg_path(path).s);
 	if (ret < 0)
-		return errmsg_set(e, ret, "--api-socket '%.200s': cannot tell whether it is "
-				  "in use: %s", path, strerror(-ret));
+		return errmsg_set(e, ret, "--api-socket '%s': cannot tell whether it is "
+				  "in use: %s", errmsg_path(path).s, strerror(-ret));
 	if (unlink(path) < 0 && errno != ENOENT) {
 		ret = -errno;
-		return errmsg_set(e, ret, "--api-socket '%.200s': cannot remove the stale "
-				  "socket: %s", path, strerror(-ret));
+		return errmsg_set(e, ret, "--api-socket '%s': cannot remove the stale "
+				  "socket: %s", errmsg_path(path).s, strerror(-ret));
 	}
 	return 0;
 }
@@ -409,6 +512,7 @@ int control_open(struct control_server *s, const char *path, struct errmsg *e)
 
 	memset(s, 0, sizeof(*s));
 	s->listen_fd = -1;
+	s->spare_fd = -1;
 	e->bad_input = true;
 	if (!len || len >= sizeof(sa.sun_path) || len >= sizeof(s->path))
 		return errmsg_set(e, -ENAMETOOLONG, "--api-socket path is %zu bytes; 1..%zu fit",
@@ -428,7 +532,8 @@ int control_open(struct control_server *s, const char *path, struct errmsg *e)
 	umask(old_mask);
 	if (ret) {
 		e->bad_input = ret == -ENOENT || ret == -ENOTDIR || ret == -EADDRINUSE;
-		errmsg_set(e, ret, "--api-socket '%.200s': bind failed: %s", path, strerror(-ret));
+		errmsg_set(e, ret, "--api-socket '%s': bind failed: %s", errmsg_path(path).s,
+			   strerror(-ret));
 		goto err;
 	}
 	memcpy(s->path, path, len + 1);
@@ -438,7 +543,8 @@ int control_open(struct control_server *s, const char *path, struct errmsg *e)
 	}
 	if (listen(s->listen_fd, CONTROL_BACKLOG) < 0) {
 		ret = -errno;
-		errmsg_set(e, ret, "--api-socket '%.200s': listen failed: %s", path, strerror(-ret));
+		errmsg_set(e, ret, "--api-socket '%s': listen failed: %s", errmsg_path(path).s,
+			   strerror(-ret));
 		goto err;
 	}
 	return 0;
@@ -454,6 +560,8 @@ int control_attach(struct control_server *s, struct loop *l,
 	s->cmds = cmds;
 	s->nr_cmds = nr_cmds;
 	s->opaque = opaque;
+	/* Kept for taking a connection when out of fds (control_accept_failed()). */
+	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return loop_watch(l, s->listen_fd, EPOLLIN, control_accept, s);
 }
 
@@ -477,6 +585,9 @@ void control_close(struct control_server *s)
 		close(s->listen_fd);
 		s->listen_fd = -1;
 	}
+	if (s->spare_fd >= 0)
+		close(s->spare_fd);
+	s->spare_fd = -1;
 	/* Remove the path only if it is still the socket we made. */
 	if (s->path[0] && lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
 	    st.st_dev == s->dev && st.st_ino == s->ino)

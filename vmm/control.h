@@ -7,10 +7,14 @@
  *   reply:   {"ok":true, ...} or {"ok":false,"error":"..."}
  *
  * Requests longer than CONTROL_MAX_LINE_BYTES get an error reply and are
- * skipped up to their newline; malformed JSON, unknown commands and bad
- * arguments get error replies; the connection stays usable in every case.
- * A client that does not read its replies is dropped once
- * CONTROL_MAX_OUT_BYTES are waiting for it. Nothing a client sends can
+ * skipped up to their newline; malformed JSON (strict, UTF-8), unknown
+ * commands and bad arguments get error replies; the connection stays usable
+ * in every case. A client that shuts its side still gets every reply (a last
+ * request without a newline counts). A client that does not read its
+ * replies is dropped once CONTROL_MAX_OUT_BYTES are waiting for it; when all
+ * CONTROL_MAX_CLIENTS slots are taken, the client idle longest (nothing
+ * half-sent either way) makes room for a new one. A duplicate "cmd" key
+ * takes the last value (json-c keeps the last). Nothing a client sends can
  * affect another client or the VM beyond the commands it issues.
  */
 #ifndef MEMVMM_CONTROL_H
@@ -67,6 +71,8 @@ struct control_server {
 	const struct control_command *cmds;
 	unsigned int nr_cmds;
 	void *opaque;
+	int spare_fd;            /* /dev/null, given up to accept when out of fds */
+	bool accept_muted;       /* out of fds and no spare: not listening for now */
 	struct control_client *client[CONTROL_MAX_CLIENTS];
 	unsigned long long requests;
 };
