@@ -217,18 +217,93 @@ static int vm_stdin_fd(void)
 	return STDIN_FILENO;
 }
 
+/* Copies stdin into the console pipe, for a stdin epoll cannot watch. */
+static void *vm_stdin_feeder(void *arg)
+{
+	struct vm *vm = arg;
+	char buf[4096];
+
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, sizeof(buf)), done = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		while (done < n) {
+			ssize_t w = write(vm->stdin_pipe[1], buf + done, (size_t)(n - done));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				goto out;   /* EPIPE: the VM is going away */
+			done += w;
+		}
+	}
+out:
+	close(vm->stdin_pipe[1]);
+	vm->stdin_pipe[1] = -1;
+	return NULL;
+}
+
+/*
+ * The fd the UART reads console input from. epoll cannot watch a regular
+ * file or /dev/null (EPERM), which the old poll() loop could: for those,
+ * a thread copies stdin into a pipe, so `memvmm run < file` still feeds the
+ * guest. -1: no input.
+ */
+static int vm_console_input_fd(struct vm *vm)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd = vm_stdin_fd(), ep, err;
+
+	if (fd < 0)
+		return -1;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -1;
+	err = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? errno : 0;
+	close(ep);
+	if (!err)
+		return fd;
+	if (err != EPERM || pipe2(vm->stdin_pipe, O_CLOEXEC) < 0)
+		return -1;
+	if (pthread_create(&vm->stdin_thread, NULL, vm_stdin_feeder, vm)) {
+		close(vm->stdin_pipe[0]);
+		close(vm->stdin_pipe[1]);
+		vm->stdin_pipe[0] = vm->stdin_pipe[1] = -1;
+		return -1;
+	}
+	vm->stdin_thread_running = true;
+	return vm->stdin_pipe[0];
+}
+
+/* After the UART is gone: the feeder's next write fails, it ends. */
+static void vm_console_input_close(struct vm *vm)
+{
+	if (vm->stdin_pipe[0] >= 0)
+		close(vm->stdin_pipe[0]);
+	vm->stdin_pipe[0] = -1;
+	if (vm->stdin_thread_running) {
+		(void)pthread_join(vm->stdin_thread, NULL);
+		vm->stdin_thread_running = false;
+	}
+}
+
 /*
  * The devices of this machine, in creation order, with their per-instance
  * configuration. Later issues append what the command line asks for
  * (virtio-mem, balloon) here.
  */
-static unsigned int vm_device_list(struct vm_device_spec *list, unsigned int max,
-				   struct serial_config *com1, struct exit_dev_config *exitc)
+static unsigned int vm_device_list(struct vm *vm, struct vm_device_spec *list,
+				   unsigned int max, struct serial_config *com1,
+				   struct exit_dev_config *exitc)
 {
 	unsigned int n = 0;
 
 	*com1 = (struct serial_config){
-		.port = MACHINE_COM1_PORT, .irq = MACHINE_COM1_IRQ, .input_fd = vm_stdin_fd(),
+		.port = MACHINE_COM1_PORT, .irq = MACHINE_COM1_IRQ,
+		.input_fd = vm_console_input_fd(vm),
 	};
 	*exitc = (struct exit_dev_config){ .port = MACHINE_EXIT_PORT };
 	if (n < max)
@@ -281,7 +356,7 @@ static int vm_create_devices(struct vm *vm, const struct run_config *cfg, struct
 		.watch_fd = vm_watch_fd,
 		.unwatch_fd = vm_unwatch_fd,
 	};
-	n = vm_device_list(list, VM_MAX_DEVICES, &com1, &exitc);
+	n = vm_device_list(vm, list, VM_MAX_DEVICES, &com1, &exitc);
 	for (vm->nr_devices = 0; vm->nr_devices < n; vm->nr_devices++) {
 		const struct vm_device_spec *d = &list[vm->nr_devices];
 		struct vm_device *dev = &vm->dev[vm->nr_devices];
@@ -394,6 +469,7 @@ int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_creat
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
 	vm->stop_efd = vm->started_efd = vm->signal_fd = -1;
 	vm->control.listen_fd = -1;
+	vm->stdin_pipe[0] = vm->stdin_pipe[1] = -1;
 	for (unsigned int i = 0; i < VM_MAX_DEVICE_FDS; i++)
 		vm->dev_fd[i].fd = -1;
 	if (o) {
@@ -669,6 +745,7 @@ void vm_destroy(struct vm *vm)
 
 		dev->ops->destroy(dev->state);
 	}
+	vm_console_input_close(vm);
 	kvm_irq_destroy(vm->irq);
 	vm->irq = NULL;
 	console_destroy(vm->console, &vm->console_stats);

@@ -79,7 +79,10 @@ struct vm {
 	struct bus mmio;
 	bool buses_ready;
 	struct console *console;
-	struct console_stats console_stats;  /* filled when the console is destroyed */
+	struct console_stats console_stats;
+	int stdin_pipe[2];                   /* console input for a stdin epoll refuses */
+	pthread_t stdin_thread;
+	bool stdin_thread_running;  /* filled when the console is destroyed */
 	struct kvm_irq *irq;                 /* GSI routing, irqfd, ioeventfd */
 	struct device_ctx dev_ctx;
 	struct vm_device dev[VM_MAX_DEVICES];
