@@ -79,20 +79,46 @@ static void errno_reason(char *buf, size_t len, const char *what, int err)
 	snprintf(buf, len, "%s: %s", what, name ? name : strerror(err));
 }
 
+/*
+ * shmem's fallocate() gives back what it allocated when a signal interrupts
+ * it, so retrying the same range under a steady stream of signals (a
+ * profiler's timer, a slow host) may never finish. On EINTR the piece is
+ * halved, down to one page (or huge page for a range that is huge-page
+ * aligned), so each call can complete between two signals; progress made by
+ * pieces that completed is kept.
+ */
 int __mem_fallocate(mem_fallocate_fn fn, int fd, int mode, uint64_t off, uint64_t len,
 		    const atomic_bool *cancel)
 {
-	for (unsigned int retries = 0;; retries++) {
+	const uint64_t gran = off % MEM_HUGE_PAGE_BYTES || len % MEM_HUGE_PAGE_BYTES ?
+			      MEM_PAGE_BYTES : MEM_HUGE_PAGE_BYTES;
+	uint64_t piece = len;
+	unsigned int retries = 0;
+
+	while (len) {
+		uint64_t n = piece < len ? piece : len;
 		int err;
 
-		if (fn(fd, mode, (off_t)off, (off_t)len) == 0)
-			return 0;
+		if (fn(fd, mode, (off_t)off, (off_t)n) == 0) {
+			off += n;
+			len -= n;
+			retries = 0;
+			continue;
+		}
 		err = errno;
-		if (err != EINTR || retries == MEM_EINTR_MAX_RETRIES)
+		if (err != EINTR)
 			return -err;
 		if (cancel && atomic_load(cancel))
 			return -ECANCELED;
+		if (piece > gran) {
+			piece = piece / 2 / gran * gran;
+			if (piece < gran)
+				piece = gran;
+		} else if (++retries > MEM_EINTR_MAX_RETRIES) {
+			return -EINTR;
+		}
 	}
+	return 0;
 }
 
 int __mem_madvise(mem_madvise_fn fn, void *addr, size_t len, int advice,
