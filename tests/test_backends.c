@@ -158,6 +158,12 @@ static void check_meters(const struct backend_case *c, const struct mem_region *
 	}
 }
 
+/* KVM_SET_USER_MEMORY_REGION2 where the kernel has it (6.8+), else the old ioctl. */
+static bool region2(int vm)
+{
+	return ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY2) > 0;
+}
+
 static void run_backend(const void *arg)
 {
 	const struct backend_case *c = arg;
@@ -180,9 +186,9 @@ static void run_backend(const void *arg)
 
 	TEST_OK(mem_create(&gm, &cfg, vm, NULL));
 	TEST_ASSERT(gm.nr_regions == 1 && gm.region[0].size == RAM_BYTES, "regions");
-	TEST_OK(mem_register(&gm, true));
+	TEST_OK(mem_register(&gm, region2(vm)));
 	TEST_ASSERT(gm.region[0].registered, "slot 0 not marked registered");
-	TEST_ASSERT(mem_register(&gm, true) == -EEXIST, "registered twice");
+	TEST_ASSERT(mem_register(&gm, region2(vm)) == -EEXIST, "registered twice");
 	for (unsigned m = 0; m < 2 && c->meter[m]; m++)
 		base[m] = c->meter[m](&gm.region[0]);
 	TEST_ASSERT(resident(&gm, 0, RAM_BYTES) == 0, "fresh memory resident");
@@ -240,7 +246,7 @@ static void run_bounds(const void *unused)
 
 	TEST_OK(mem_create(&gm, &cfg, vm, NULL));
 	TEST_ASSERT(gm.nr_regions == 2 && gm.region[1].gpa == MEM_HIGH_RAM_START, "layout");
-	TEST_OK(mem_register(&gm, true));
+	TEST_OK(mem_register(&gm, region2(vm)));
 	TEST_ASSERT(gm.region[1].registered && gm.region[1].slot == 1, "slot 1");
 
 	/* resident() over many mincore() chunks: first page, 64 MiB, last page. */

@@ -20,7 +20,7 @@
 #define MSR_IA32_TSC_ADJUST     0x3bu
 #define MSR_IA32_TSC_DEADLINE   0x6e0u
 #define MSR_KERNEL_GS_BASE      0xc0000102u
-#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01u
+#define HV_X64_MSR_TIME_REF_COUNT 0x40000020u  /* Hyper-V reference counter: moves */
 #define APIC_TMCCT              0x390     /* timer current count */
 
 static void stop_cb(void *opaque, enum vm_stop_reason r, int s) { }
@@ -29,7 +29,7 @@ static void fail_cb(void *opaque, const struct vcpu_failure *f) { }
 static bool msr_moves(uint32_t index)
 {
 	return index == MSR_IA32_TSC || index == MSR_IA32_TSC_ADJUST ||
-	       index == MSR_IA32_TSC_DEADLINE;
+	       index == MSR_IA32_TSC_DEADLINE || index == HV_X64_MSR_TIME_REF_COUNT;
 }
 
 static const struct kvm_msr_entry *find_msr(const struct vcpu_state *st, uint32_t index)
