@@ -120,8 +120,17 @@ static void test_emulation_failure(void)
 
 	run_tiny_guest(code, sizeof(code), NULL, NULL, &r);
 	E2E_EXPECT_STATUS(&r, 1);
-	TEST_ASSERT((strstr(r.err, "internal error") || strstr(r.err, "triple fault")) &&
-		    strstr(r.err, "rip=0x0000000000100000"), "registers of the failure: %s", r.err);
+	/*
+	 * The emulator stops at the int3 with rip there. A triple fault under
+	 * AMD SVM comes back after KVM reset the vCPU (the VMCB is undefined
+	 * after a shutdown intercept), so the registers are the reset state.
+	 */
+	TEST_ASSERT((strstr(r.err, "internal error") &&
+		     strstr(r.err, "rip=0x0000000000100000")) ||
+		    (strstr(r.err, "triple fault") &&
+		     (strstr(r.err, "rip=0x0000000000100000") ||
+		      strstr(r.err, "rip=0x000000000000fff0"))),
+		    "registers of the failure: %s", r.err);
 	e2e_free(&r);
 	TEST_PASS("internal error / fault at entry: exit 1 with registers");
 }
