@@ -94,9 +94,10 @@ void control_close(struct control_server *s);
 
 /*
  * The client side (`memvmm ctl`): send one request built from cmd and
- * key=value pairs, wait up to timeout_ms for the reply line. 0 with *reply
- * (caller frees) or -errno (-ENOENT, -ECONNREFUSED: no server; -ETIMEDOUT;
- * -EPROTO: the server closed without a reply or sent an over-long one).
+ * key=value pairs, and wait for the reply line; the whole exchange (connect,
+ * send, reply) takes at most timeout_ms. 0 with *reply (caller frees) or
+ * -errno (-ENOENT, -ECONNREFUSED: no server; -ETIMEDOUT; -EPROTO: the server
+ * closed without a reply; -EMSGSIZE: a reply over CONTROL_MAX_OUT_BYTES).
  */
 int control_request(const char *path, const char *cmd, unsigned int nr_args,
 		    const char *const *keys, const char *const *values, int timeout_ms,

@@ -40,13 +40,60 @@ static char *request_line(const char *cmd, unsigned int nr_args, const char *con
 	return line;
 }
 
-static int send_all(int fd, const char *buf, size_t len)
+/* Wait until fd is ready for events or the deadline passes: 0, -ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		int64_t left = deadline - mono_ms();
+		int n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n > 0)
+			return 0;
+	}
+}
+
+/*
+ * Non-blocking throughout: a server whose listen queue is full answers
+ * EAGAIN (retried until the deadline), one that never reads makes send()
+ * wait in poll(), never past the deadline.
+ */
+static int connect_by(int fd, const struct sockaddr_un *sa, int64_t deadline)
+{
+	for (;;) {
+		if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if (mono_ms() >= deadline)
+			return -ETIMEDOUT;
+		poll(NULL, 0, 10);   /* the queue is full: try again shortly */
+	}
+}
+
+static int send_all(int fd, const char *buf, size_t len, int64_t deadline)
 {
 	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		int ret;
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ret = wait_fd(fd, POLLOUT, deadline);
+			if (ret)
+				return ret;
+			continue;
+		}
 		if (n < 0)
 			return -errno;
 		buf += n;
@@ -55,44 +102,33 @@ static int send_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Read up to the first newline; the reply is one line. */
-static int read_line(int fd, int timeout_ms, char **reply)
+/* Read up to the first newline; the reply is one line of at most CONTROL_MAX_OUT_BYTES. */
+static int read_line(int fd, int64_t deadline, char **reply)
 {
 	size_t cap = CONTROL_MAX_OUT_BYTES, len = 0;
-	int64_t deadline = mono_ms() + timeout_ms;
 	char *buf = malloc(cap + 1);
-	int ret = -EPROTO;
+	int ret = -EMSGSIZE;
 
 	if (!buf)
 		return -ENOMEM;
 	while (len < cap) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - mono_ms();
 		ssize_t n;
 		char *nl;
 
-		if (left <= 0) {
-			ret = -ETIMEDOUT;
+		ret = wait_fd(fd, POLLIN, deadline);
+		if (ret)
 			break;
-		}
-		n = poll(&p, 1, (int)left);
-		if (n < 0 && errno == EINTR)
+		n = recv(fd, buf + len, cap - len, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0) {
 			ret = -errno;
 			break;
 		}
-		if (n == 0)
-			continue;
-		n = recv(fd, buf + len, cap - len, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
+		if (n == 0) {
+			ret = -EPROTO;   /* closed without a whole line */
 			break;
 		}
-		if (n == 0)
-			break;   /* closed without a whole line */
 		nl = memchr(buf + len, '\n', (size_t)n);
 		len += (size_t)n;
 		if (nl) {
@@ -100,6 +136,7 @@ static int read_line(int fd, int timeout_ms, char **reply)
 			*reply = buf;
 			return 0;
 		}
+		ret = -EMSGSIZE;
 	}
 	free(buf);
 	return ret;
@@ -110,9 +147,10 @@ int control_request(const char *path, const char *cmd, unsigned int nr_args,
 		    char **reply)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int64_t deadline = mono_ms() + timeout_ms;
 	size_t len = strlen(path);
 	char *line;
-	int fd, ret;
+	int fd = -1, ret;
 
 	*reply = NULL;
 	if (!len || len >= sizeof(sa.sun_path))
@@ -121,18 +159,16 @@ int control_request(const char *path, const char *cmd, unsigned int nr_args,
 	line = request_line(cmd, nr_args, keys, values);
 	if (!line)
 		return -ENOMEM;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		ret = -errno;
 		goto out;
 	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	ret = send_all(fd, line, strlen(line));
+	ret = connect_by(fd, &sa, deadline);
 	if (!ret)
-		ret = read_line(fd, timeout_ms, reply);
+		ret = send_all(fd, line, strlen(line), deadline);
+	if (!ret)
+		ret = read_line(fd, deadline, reply);
 out:
 	if (fd >= 0)
 		close(fd);

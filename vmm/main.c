@@ -359,10 +359,32 @@ static int cmd_run(int argc, char **argv, int sfd)
 
 /* ---- memvmm ctl ------------------------------------------------------- */
 
+/* A reply counts as ok only if it is one JSON object, nothing after it, with "ok":true. */
+static bool ctl_reply_ok(const char *reply)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *obj = NULL, *ok;
+	size_t len = strlen(reply), end;
+	bool good = false;
+
+	if (!tok)
+		return false;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	obj = json_tokener_parse_ex(tok, reply, (int)len);
+	end = json_tokener_get_parse_end(tok);
+	while (end < len && (reply[end] == '\n' || reply[end] == '\r' || reply[end] == ' '))
+		end++;
+	if (obj && end == len && json_object_is_type(obj, json_type_object) &&
+	    json_object_object_get_ex(obj, "ok", &ok) && json_object_is_type(ok, json_type_boolean))
+		good = json_object_get_boolean(ok);
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return good;
+}
+
 static int cmd_ctl(int argc, char **argv)
 {
 	struct ctl_config cfg;
-	struct json_object *obj, *ok;
 	char err[256], *reply = NULL;
 	int ret, status;
 
@@ -380,21 +402,19 @@ static int cmd_ctl(int argc, char **argv)
 			      CTL_TIMEOUT_MS, &reply);
 	if (ret == -ENOENT || ret == -ECONNREFUSED || ret == -ENOTSOCK ||
 	    ret == -ENAMETOOLONG || ret == -EACCES) {
-		fprintf(stderr, "memvmm ctl: no memvmm at --api-socket '%.200s': %s\n",
-			cfg.api_socket, strerror(-ret));
+		fprintf(stderr, "memvmm ctl: no memvmm at --api-socket '%s': %s\n",
+			errmsg_path(cfg.api_socket).s, strerror(-ret));
 		return EXIT_USAGE;
 	}
 	if (ret) {
 		fprintf(stderr, "memvmm ctl: %s: %s\n", cfg.command,
 			ret == -EPROTO ? "the server closed the connection without a reply" :
-			strerror(-ret));
+			ret == -EMSGSIZE ? "the reply is longer than 256 KiB" :
+			ret == -ETIMEDOUT ? "no reply within 30 s" : strerror(-ret));
 		return EXIT_FAIL;
 	}
 	fputs(reply, stdout);
-	obj = json_tokener_parse(reply);
-	status = obj && json_object_object_get_ex(obj, "ok", &ok) &&
-		 json_object_get_boolean(ok) ? 0 : EXIT_FAIL;
-	json_object_put(obj);
+	status = ctl_reply_ok(reply) ? 0 : EXIT_FAIL;
 	free(reply);
 	return status;
 }
@@ -472,21 +492,26 @@ int main(int argc, char **argv)
 	if (main_fill_std_fds())
 		return EXIT_FAIL;
 	/*
-	 * Before any thread exists, so every thread inherits the mask and only
-	 * the signalfd ever sees these. They stay blocked until exit.
+	 * `run` only (ctl and probe keep the default: Ctrl-C ends them). Before
+	 * any thread exists, so every thread inherits the mask and only the
+	 * signalfd ever sees these. They stay blocked until exit.
 	 */
-	main_stop_signals(&stop_sigs);
-	if (pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL)) {
-		fprintf(stderr, "memvmm: cannot block signals\n");
-		return EXIT_FAIL;
-	}
-	sfd = signalfd(-1, &stop_sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		fprintf(stderr, "memvmm: signalfd failed: %s\n", strerror(errno));
-		return EXIT_FAIL;
+	sfd = -1;
+	if (argc >= 2 && !strcmp(argv[1], "run")) {
+		main_stop_signals(&stop_sigs);
+		if (pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL)) {
+			fprintf(stderr, "memvmm: cannot block signals\n");
+			return EXIT_FAIL;
+		}
+		sfd = signalfd(-1, &stop_sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+		if (sfd < 0) {
+			fprintf(stderr, "memvmm: signalfd failed: %s\n", strerror(errno));
+			return EXIT_FAIL;
+		}
 	}
 	status = main_finish(main_dispatch(argc, argv, sfd));
-	close(sfd);
+	if (sfd >= 0)
+		close(sfd);
 	return status;
 }
 
