@@ -141,6 +141,8 @@ int mem_region_mincore(const struct mem_region *r, uint64_t off, uint64_t len,
 
 		if (n > MINCORE_CHUNK_PAGES)
 			n = MINCORE_CHUNK_PAGES;
+		if (!n)
+			return -EINVAL;   /* less than a page: never loop on it */
 		if (mincore(r->hva + off, n * MEM_PAGE_BYTES, vec) < 0)
 			return -errno;
 		for (uint64_t i = 0; i < n; i++)

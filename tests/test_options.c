@@ -164,6 +164,16 @@ static void test_run_bad(void)
 	PARSE_BAD("'size' is not key=value", "--memory", "size");
 	PARSE_BAD("needs key=value", "--memory", "");
 	PARSE_BAD("given twice", "--memory", "size=1G", "--memory", "size=2G");
+	PARSE_BAD("--kernel given twice", "--kernel", "a", "--kernel=b");
+	PARSE_BAD("--initrd given twice", "--initrd", "a", "--initrd", "b");
+	PARSE_BAD("--cmdline given twice", "--cmdline", "a", "--cmdline", "b");
+	PARSE_BAD("--vcpus given twice", "--vcpus", "1", "--vcpus", "2");
+	PARSE_BAD("--api-socket given twice", "--api-socket", "/a", "--api-socket", "/b");
+	{
+		struct run_config twice;
+
+		PARSE_OK(&twice, "--debug", "--debug", "--quiet", "--quiet");
+	}
 	PARSE_BAD("invalid count '0'", "--vcpus", "0");
 	PARSE_BAD("invalid count '256'", "--vcpus", "256");
 	PARSE_BAD("invalid count '-1'", "--vcpus", "-1");

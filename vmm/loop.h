@@ -3,7 +3,10 @@
  * The main loop: one epoll instance and the handlers registered on it
  * (signalfd, stop eventfd, the control socket listener and its clients,
  * device fds such as console input). Handlers run on the thread that calls
- * loop_run_once(); fds may be added, changed and removed from any thread.
+ * loop_run_once(); fds may be added, changed and removed from any thread,
+ * but a handler already running on the loop thread may still run to its end
+ * after loop_unwatch() returns on another thread: what its arg points to
+ * must outlive the loop (devices are destroyed after it ends).
  */
 #ifndef MEMVMM_LOOP_H
 #define MEMVMM_LOOP_H

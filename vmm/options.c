@@ -260,9 +260,27 @@ static const struct cli_option run_options[] = {
 	{ NULL, 0, false },
 };
 
-static int run_option(struct run_config *cfg, int id, const char *val, bool *have_memory,
+/* The value options, each at most once: a repeat would silently win otherwise. */
+static int run_option_once(int id, uint32_t *seen, char *err, size_t errlen)
+{
+	uint32_t bit = 1u << (id - CLI_FIRST_ID);
+
+	if (id == RUN_DEBUG || id == RUN_QUIET)
+		return 0;
+	for (const struct cli_option *o = run_options; o->name; o++)
+		if (o->id == id && (*seen & bit))
+			return cli_fail(err, errlen, "--%s given twice", o->name);
+	*seen |= bit;
+	return 0;
+}
+
+static int run_option(struct run_config *cfg, int id, const char *val, uint32_t *seen,
 		      char *err, size_t errlen)
 {
+	int ret = run_option_once(id, seen, err, errlen);
+
+	if (ret)
+		return ret;
 	switch (id) {
 	case RUN_KERNEL:
 		return take_path("--kernel", val, &cfg->kernel, err, errlen);
@@ -280,9 +298,6 @@ static int run_option(struct run_config *cfg, int id, const char *val, bool *hav
 					OPTIONS_MAX_VCPUS);
 		return 0;
 	case RUN_MEMORY:
-		if (*have_memory)
-			return cli_fail(err, errlen, "--memory given twice");
-		*have_memory = true;
 		return parse_memory_group(val, cfg, err, errlen);
 	case RUN_API_SOCKET:
 		return take_socket_path(val, &cfg->api_socket, err, errlen);
@@ -300,7 +315,7 @@ static int run_option(struct run_config *cfg, int id, const char *val, bool *hav
 int options_parse_run(int argc, char **argv, struct run_config *cfg,
 		      char *err, size_t errlen)
 {
-	bool have_memory = false;
+	uint32_t seen = 0;
 	const char *val;
 	struct cli c;
 	int ret;
@@ -317,7 +332,7 @@ int options_parse_run(int argc, char **argv, struct run_config *cfg,
 		if (ret == CLI_ARG)
 			return cli_fail(err, errlen, "unexpected argument '%s' (see memvmm run --help)",
 					CLI_ECHO(val));
-		ret = run_option(cfg, ret, val, &have_memory, err, errlen);
+		ret = run_option(cfg, ret, val, &seen, err, errlen);
 	}
 	if (ret)
 		return ret;

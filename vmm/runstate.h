@@ -66,8 +66,9 @@ enum vm_state runstate_get(struct runstate *rs);
 void runstate_start(struct runstate *rs, unsigned int alive);
 
 /*
- * Park every live vCPU. 0 once they are all parked (also when already
- * paused: -EALREADY), -EINVAL when not running (created, stopping, stopped).
+ * Park every live vCPU: 0 once they are all parked; -EALREADY when already
+ * paused; -EINVAL when not running (created, stopping, stopped) or when a
+ * stop overtook the pause. Not from a vCPU thread (it would wait for itself).
  */
 int runstate_pause(struct runstate *rs) __attribute__((warn_unused_result));
 /* paused -> running; -EINVAL (not paused). */

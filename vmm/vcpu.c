@@ -384,7 +384,11 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&kick);
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	/* This thread's own mask: the kick must interrupt KVM_RUN here. */
-	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	if (pthread_sigmask(SIG_UNBLOCK, &kick, NULL)) {
+		vcpu_fail(v, VM_STOP_ERROR, 1, "cannot unblock the kick signal");
+		runstate_vcpu_exit(env->rs);
+		return NULL;
+	}
 	if (v->id == 0 && env->first_run)
 		env->first_run(env->opaque);
 	for (;;) {
@@ -455,8 +459,9 @@ void vcpu_unkick(struct vcpu *v)
 
 void vcpu_join(struct vcpu *v)
 {
-	if (v->thread_started)
-		pthread_join(v->thread, NULL);
+	/* Fails only for a thread that was never started or already joined. */
+	if (v->thread_started && pthread_join(v->thread, NULL))
+		abort();
 	v->thread_started = false;
 }
 
