@@ -346,9 +346,17 @@ static void case_signals(void)
 				       "--cmdline", "exit=0", NULL };
 		bg_start(&b, args);
 	}
-	for (int i = 0; i < 30000 && rss_bytes(b.pid) < (256ull << 20); i++)
-		sleep_ms(1);
-	TEST_ASSERT(rss_bytes(b.pid) >= (256ull << 20), "population never started:\n%s",
+	{
+		double deadline = now_s() + 60;
+		int st;
+
+		while (rss_bytes(b.pid) < (256ull << 20) && now_s() < deadline) {
+			TEST_ASSERT(waitpid(b.pid, &st, WNOHANG) == 0,
+				    "memvmm ended before 256M were populated:\n%s", slurp(b.err));
+			sleep_ms(1);
+		}
+	}
+	TEST_ASSERT(rss_bytes(b.pid) >= (256ull << 20), "population never reached 256M:\n%s",
 		    slurp(b.err));
 	t_sig = now_s();
 	TEST_ASSERT(kill(b.pid, SIGINT) == 0, "kill");
