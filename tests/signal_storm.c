@@ -5,7 +5,10 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tests/test.h"
 
@@ -67,4 +70,32 @@ void signal_storm_stop(void)
 {
 	atomic_store(&storm_stop, true);
 	TEST_ASSERT(pthread_join(storm_thread, NULL) == 0, "join");
+}
+
+static long storm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+long signal_storm_interval(long min_ns)
+{
+	long best = -1, interval;
+	int fd = memfd_create("memvmm-storm-calibrate", MFD_CLOEXEC);
+
+	TEST_ASSERT(fd >= 0 && ftruncate(fd, 1 << 20) == 0, "calibration memfd");
+	for (int i = 0; i < 16; i++) {
+		long t0 = storm_now_ns(), t;
+
+		TEST_ASSERT(fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)i * 4096, 4096) == 0,
+			    "calibration fallocate");
+		t = storm_now_ns() - t0;
+		if (best < 0 || t < best)
+			best = t;
+	}
+	close(fd);
+	interval = 20 * best;
+	return interval > min_ns ? interval : min_ns;
 }

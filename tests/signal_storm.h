@@ -17,6 +17,12 @@ unsigned int signal_storm_hits(void);
 void signal_storm_reset(void);
 /* Send SIGUSR1 to the calling thread every interval_ns from a new thread... */
 void signal_storm_start(long interval_ns);
+/*
+ * The interval to storm with: min_ns, or 20 times what one page's fallocate
+ * takes on this host if that is longer (a slow, e.g. emulated, host), so that
+ * the code under test can still make progress between two signals.
+ */
+long signal_storm_interval(long min_ns);
 /* ...until this stops and joins it. */
 void signal_storm_stop(void);
 

@@ -22,6 +22,7 @@
 #include "tests/e2e.h"
 #include "tests/hugepages.h"
 #include "tests/test.h"
+#include "tests/thp.h"
 
 #define KiB (1ull << 10)
 #define MiB (1ull << 20)
@@ -180,11 +181,13 @@ static void run_backend(const void *arg)
 
 	/* The old ioctl cannot name a guest_memfd; it works for the others. */
 	TEST_OK(mem_create(&gm, &cfg, vm, NULL));
+	thp_off(&gm);
 	ret = mem_register(&gm, false);
 	TEST_ASSERT(ret == (ops->slot_flags ? -EOPNOTSUPP : 0), "old ioctl: %d", ret);
 	mem_destroy(&gm);
 
 	TEST_OK(mem_create(&gm, &cfg, vm, NULL));
+	thp_off(&gm);
 	TEST_ASSERT(gm.nr_regions == 1 && gm.region[0].size == RAM_BYTES, "regions");
 	TEST_OK(mem_register(&gm, region2(vm)));
 	TEST_ASSERT(gm.region[0].registered, "slot 0 not marked registered");
@@ -245,6 +248,7 @@ static void run_bounds(const void *unused)
 	int vm = vm_create();
 
 	TEST_OK(mem_create(&gm, &cfg, vm, NULL));
+	thp_off(&gm);
 	TEST_ASSERT(gm.nr_regions == 2 && gm.region[1].gpa == MEM_HIGH_RAM_START, "layout");
 	TEST_OK(mem_register(&gm, region2(vm)));
 	TEST_ASSERT(gm.region[1].registered && gm.region[1].slot == 1, "slot 1");
@@ -421,6 +425,7 @@ static void check_gmem_io(int vm, int fd, const uint8_t *map)
 			    "read() differs from the mapping");
 
 	TEST_OK(mem_create(&gm, &cfg, vm, NULL));
+	thp_off(&gm);
 	TEST_OK(mem_region_caps(&gm.region[0], 0, &caps));
 	TEST_ASSERT(caps.write == (write_ok || pwrite_ok) &&
 		    caps.write_serial == (write_ok && !pwrite_ok),

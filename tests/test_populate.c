@@ -23,6 +23,7 @@
 #include "tests/memcg.h"
 #include "tests/signal_storm.h"
 #include "tests/test.h"
+#include "tests/thp.h"
 
 #define MiB (1ull << 20)
 #define PAGE MEM_PAGE_BYTES
@@ -127,6 +128,7 @@ static bool populate_one(const struct mem_backend_ops *b, enum mem_populate_stra
 	snprintf(what, sizeof(what), "%s populate=%s%s threads=%u", b->name, mem_populate_name(s),
 		 src ? (src->buf ? " from a buffer" : " from a file") : "", threads);
 	TEST_OK(mem_create(&gm, &cfg, vm_fd, NULL));
+	thp_off(&gm);
 	TEST_ASSERT(resident(&gm, 0, REGION_BYTES) == 0, "%s: fresh region is empty", what);
 	/*
 	 * fallocate on shmem and guest_memfd allocates pages without zeroing
@@ -186,6 +188,7 @@ static struct mem_populate_caps trial(const struct mem_backend_ops *b)
 	struct guest_mem gm;
 
 	TEST_OK(mem_create(&gm, &cfg, vm_fd, NULL));
+	thp_off(&gm);
 	TEST_OK(mem_region_caps(&gm.region[0], 0, &caps));
 	mem_destroy(&gm);
 	return caps;
@@ -281,7 +284,8 @@ static void test_fallocate_signals(const struct mem_backend_ops *b)
 		int ret;
 
 		TEST_OK(mem_create(&gm, &cfg, vm_fd, NULL));
-		signal_storm_start(STORM_INTERVAL_NS);
+		thp_off(&gm);
+		signal_storm_start(signal_storm_interval(STORM_INTERVAL_NS));
 		ret = mem_populate(&gm, 0, REGION_BYTES, &req, &rep);
 		signal_storm_stop();
 		TEST_ASSERT(ret == 0, "%s: fallocate under %u signals: %d (%s) at %#llx",
@@ -307,6 +311,7 @@ static void test_bad_ranges(const struct mem_backend_ops *b)
 	struct guest_mem gm;
 
 	TEST_OK(mem_create(&gm, &cfg, vm_fd, NULL));
+	thp_off(&gm);
 	TEST_ASSERT(mem_populate(&gm, REGION_BYTES - PAGE, 2 * PAGE, &req, &rep) == -EINVAL,
 		    "past the end of RAM");
 	TEST_ASSERT(mem_populate(&gm, UINT64_MAX - PAGE + 1, PAGE, &req, &rep) == -EINVAL,

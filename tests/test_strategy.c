@@ -252,7 +252,7 @@ static void test_signal_storm(void)
 
 		create(&gm, &mem_backend_memfd);
 		signal_storm_reset();
-		signal_storm_start(STORM_INTERVAL_NS);
+		signal_storm_start(signal_storm_interval(STORM_INTERVAL_NS));
 		ret = mem_populate(&gm, 0, REGION_BYTES, &req, &rep);
 		signal_storm_stop();
 		TEST_ASSERT(ret == 0, "%s under %u signals: %d (%s)", mem_populate_name(req.strategy),
