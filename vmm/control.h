@@ -80,8 +80,9 @@ struct control_server {
 /*
  * Create and bind the socket. Replaces only a stale socket (one nobody
  * accepts on); anything else at path (a file, a directory, a live socket)
- * is refused with e->bad_input set. Call before other threads exist: the
- * socket is created under umask 0177 so that it is 0600 from the start.
+ * is refused with e->bad_input set. Call while no other thread creates
+ * files: the socket is created under umask 0177 so that it is 0600 from the
+ * start.
  */
 int control_open(struct control_server *s, const char *path, struct errmsg *e)
 	__attribute__((warn_unused_result));

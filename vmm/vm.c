@@ -486,7 +486,10 @@ int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_creat
 	if (ret)
 		return ret;
 	if (cfg->api_socket) {
-		/* Before any thread: the socket is created under a temporary umask. */
+		/*
+		 * Before the VM's threads exist: the socket is created under a
+		 * temporary umask (main's signal watcher creates no files).
+		 */
 		ret = control_open(&vm->control, cfg->api_socket, e);
 		if (ret)
 			return ret;
