@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mem/pthread_must.h"
+
 #define CONSOLE_POLL_MS 100
 
 struct console {
@@ -43,16 +45,6 @@ struct console {
 	void *on_room_opaque;
 };
 
-/*
- * For the pthread calls that fail only through a bug (a corrupt mutex or
- * condition, a thread that is not joinable): stop rather than run on unlocked.
- */
-static void must(int err)
-{
-	if (err)
-		abort();
-}
-
 /* Wait until fd takes data or the console is aborted. False on abort. */
 static bool console_wait_writable(struct console *c)
 {
@@ -61,9 +53,9 @@ static bool console_wait_writable(struct console *c)
 	for (;;) {
 		bool abort_now;
 
-		must(pthread_mutex_lock(&c->lock));
+		mem_pthread_must(pthread_mutex_lock(&c->lock));
 		abort_now = c->abort;
-		must(pthread_mutex_unlock(&c->lock));
+		mem_pthread_must(pthread_mutex_unlock(&c->lock));
 		if (abort_now)
 			return false;
 		/* poll() failing (EINTR, ENOMEM) is only another round. */
@@ -82,14 +74,14 @@ static void console_consume(struct console *c, size_t w)
 	was_full = c->full_seen;
 	c->full_seen = false;
 	if (!c->count)
-		must(pthread_cond_broadcast(&c->drained));
+		mem_pthread_must(pthread_cond_broadcast(&c->drained));
 	if (was_full) {
-		must(pthread_mutex_unlock(&c->lock));
-		must(pthread_mutex_lock(&c->cb_lock));
+		mem_pthread_must(pthread_mutex_unlock(&c->lock));
+		mem_pthread_must(pthread_mutex_lock(&c->cb_lock));
 		if (c->on_room)
 			c->on_room(c->on_room_opaque);
-		must(pthread_mutex_unlock(&c->cb_lock));
-		must(pthread_mutex_lock(&c->lock));
+		mem_pthread_must(pthread_mutex_unlock(&c->cb_lock));
+		mem_pthread_must(pthread_mutex_lock(&c->lock));
 	}
 }
 
@@ -97,14 +89,14 @@ static void *console_thread(void *arg)
 {
 	struct console *c = arg;
 
-	must(pthread_mutex_lock(&c->lock));
+	mem_pthread_must(pthread_mutex_lock(&c->lock));
 	for (;;) {
 		size_t n;
 		ssize_t w;
 		int err;
 
 		while (!c->count && !c->finishing && !c->abort)
-			must(pthread_cond_wait(&c->cond, &c->lock));
+			mem_pthread_must(pthread_cond_wait(&c->cond, &c->lock));
 		if (c->abort || !c->count)
 			break;
 		n = CONSOLE_QUEUE_BYTES - c->head;
@@ -112,14 +104,14 @@ static void *console_thread(void *arg)
 			n = c->count;
 		if (n > PIPE_BUF)
 			n = PIPE_BUF;
-		must(pthread_mutex_unlock(&c->lock));
+		mem_pthread_must(pthread_mutex_unlock(&c->lock));
 		if (!console_wait_writable(c)) {
-			must(pthread_mutex_lock(&c->lock));
+			mem_pthread_must(pthread_mutex_lock(&c->lock));
 			break;
 		}
 		w = write(c->fd, c->buf + c->head, n);
 		err = w < 0 ? errno : EIO;   /* write() taking 0 of n bytes: no progress */
-		must(pthread_mutex_lock(&c->lock));
+		mem_pthread_must(pthread_mutex_lock(&c->lock));
 		if (w < 0 && (err == EINTR || err == EAGAIN))
 			continue;
 		if (w > 0) {
@@ -133,8 +125,8 @@ static void *console_thread(void *arg)
 		console_consume(c, (size_t)w);
 	}
 	c->done = true;
-	must(pthread_cond_broadcast(&c->drained));
-	must(pthread_mutex_unlock(&c->lock));
+	mem_pthread_must(pthread_cond_broadcast(&c->drained));
+	mem_pthread_must(pthread_mutex_unlock(&c->lock));
 	return NULL;
 }
 
@@ -150,7 +142,7 @@ static int cond_init_monotonic(pthread_cond_t *cond)
 	ret = -pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	if (!ret)
 		ret = -pthread_cond_init(cond, &attr);
-	must(pthread_condattr_destroy(&attr));
+	mem_pthread_must(pthread_condattr_destroy(&attr));
 	return ret;
 }
 
@@ -186,13 +178,13 @@ int console_create(int out_fd, struct console **out)
 	*out = c;
 	return 0;
 err_drained:
-	must(pthread_cond_destroy(&c->drained));
+	mem_pthread_must(pthread_cond_destroy(&c->drained));
 err_cond:
-	must(pthread_cond_destroy(&c->cond));
+	mem_pthread_must(pthread_cond_destroy(&c->cond));
 err_cb_lock:
-	must(pthread_mutex_destroy(&c->cb_lock));
+	mem_pthread_must(pthread_mutex_destroy(&c->cb_lock));
 err_mutex:
-	must(pthread_mutex_destroy(&c->lock));
+	mem_pthread_must(pthread_mutex_destroy(&c->lock));
 err_buf:
 	free(c->buf);
 err_free:
@@ -202,16 +194,16 @@ err_free:
 
 void console_set_drain_timeout(struct console *c, unsigned int ms)
 {
-	must(pthread_mutex_lock(&c->lock));
+	mem_pthread_must(pthread_mutex_lock(&c->lock));
 	c->drain_ms = ms;
-	must(pthread_mutex_unlock(&c->lock));
+	mem_pthread_must(pthread_mutex_unlock(&c->lock));
 }
 
 void console_stats_get(struct console *c, struct console_stats *stats)
 {
-	must(pthread_mutex_lock(&c->lock));
+	mem_pthread_must(pthread_mutex_lock(&c->lock));
 	*stats = c->stats;
-	must(pthread_mutex_unlock(&c->lock));
+	mem_pthread_must(pthread_mutex_unlock(&c->lock));
 }
 
 void console_destroy(struct console *c, struct console_stats *stats)
@@ -221,7 +213,7 @@ void console_destroy(struct console *c, struct console_stats *stats)
 
 	if (!c)
 		return;
-	must(pthread_mutex_lock(&c->lock));
+	mem_pthread_must(pthread_mutex_lock(&c->lock));
 	/* Without a clock (cannot happen) there is no time to wait: give up at once. */
 	if (clock_gettime(CLOCK_MONOTONIC, &deadline) < 0)
 		deadline = (struct timespec){ 0, 0 };
@@ -232,7 +224,7 @@ void console_destroy(struct console *c, struct console_stats *stats)
 		deadline.tv_nsec -= 1000000000L;
 	}
 	c->finishing = true;
-	must(pthread_cond_signal(&c->cond));
+	mem_pthread_must(pthread_cond_signal(&c->cond));
 	while (!c->done && ret != ETIMEDOUT) {
 		ret = pthread_cond_timedwait(&c->drained, &c->lock, &deadline);
 		if (ret && ret != ETIMEDOUT)
@@ -240,18 +232,18 @@ void console_destroy(struct console *c, struct console_stats *stats)
 	}
 	/* Nobody is reading: give up on what is left. */
 	c->abort = true;
-	must(pthread_cond_signal(&c->cond));
-	must(pthread_mutex_unlock(&c->lock));
-	must(pthread_join(c->thread, NULL));
+	mem_pthread_must(pthread_cond_signal(&c->cond));
+	mem_pthread_must(pthread_mutex_unlock(&c->lock));
+	mem_pthread_must(pthread_join(c->thread, NULL));
 	/* The thread has ended: what is still queued was never written. */
 	c->stats.drain_cut = c->count > 0;
 	c->stats.drain_lost = c->count;
 	if (stats)
 		*stats = c->stats;
-	must(pthread_cond_destroy(&c->drained));
-	must(pthread_cond_destroy(&c->cond));
-	must(pthread_mutex_destroy(&c->cb_lock));
-	must(pthread_mutex_destroy(&c->lock));
+	mem_pthread_must(pthread_cond_destroy(&c->drained));
+	mem_pthread_must(pthread_cond_destroy(&c->cond));
+	mem_pthread_must(pthread_mutex_destroy(&c->cb_lock));
+	mem_pthread_must(pthread_mutex_destroy(&c->lock));
 	free(c->buf);
 	free(c);
 }
@@ -261,10 +253,10 @@ size_t console_write(struct console *c, const void *buf, size_t len)
 	const uint8_t *p = buf;
 	size_t n;
 
-	must(pthread_mutex_lock(&c->lock));
+	mem_pthread_must(pthread_mutex_lock(&c->lock));
 	if (c->broken) {
 		c->stats.lost += len;
-		must(pthread_mutex_unlock(&c->lock));
+		mem_pthread_must(pthread_mutex_unlock(&c->lock));
 		return len;  /* dropped: nobody is listening */
 	}
 	for (n = 0; n < len && c->count < CONSOLE_QUEUE_BYTES; n++, c->count++)
@@ -272,8 +264,8 @@ size_t console_write(struct console *c, const void *buf, size_t len)
 	if (n < len)
 		c->full_seen = true;
 	if (n)
-		must(pthread_cond_signal(&c->cond));
-	must(pthread_mutex_unlock(&c->lock));
+		mem_pthread_must(pthread_cond_signal(&c->cond));
+	mem_pthread_must(pthread_mutex_unlock(&c->lock));
 	return n;
 }
 
@@ -281,18 +273,18 @@ size_t console_room(struct console *c)
 {
 	size_t room;
 
-	must(pthread_mutex_lock(&c->lock));
+	mem_pthread_must(pthread_mutex_lock(&c->lock));
 	room = c->broken ? CONSOLE_QUEUE_BYTES : CONSOLE_QUEUE_BYTES - c->count;
 	if (!room)
 		c->full_seen = true;
-	must(pthread_mutex_unlock(&c->lock));
+	mem_pthread_must(pthread_mutex_unlock(&c->lock));
 	return room;
 }
 
 void console_on_room(struct console *c, void (*fn)(void *opaque), void *opaque)
 {
-	must(pthread_mutex_lock(&c->cb_lock));
+	mem_pthread_must(pthread_mutex_lock(&c->cb_lock));
 	c->on_room = fn;
 	c->on_room_opaque = opaque;
-	must(pthread_mutex_unlock(&c->cb_lock));
+	mem_pthread_must(pthread_mutex_unlock(&c->cb_lock));
 }

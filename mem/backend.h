@@ -10,20 +10,8 @@
 #ifndef MEMVMM_MEM_BACKEND_H
 #define MEMVMM_MEM_BACKEND_H
 
-#include <stdlib.h>
-
 #include "mem/mem.h"
-
-/*
- * For the pthread calls that fail only through a bug (locking a corrupt
- * mutex, joining a thread that is not joinable, destroying a condition
- * someone waits on): stop at once rather than run on unlocked.
- */
-static inline void mem_pthread_must(int err)
-{
-	if (err)
-		abort();
-}
+#include "mem/pthread_must.h"
 
 /* Entries in an array (for populate_order_len). */
 #define MEM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
