@@ -166,7 +166,8 @@ static int mountinfo_line(char *line, struct cgroup_mount *v1, struct cgroup_mou
 	return 0;
 }
 
-static int read_mounts(const char *file, struct cgroup_mount *v1, struct cgroup_mount *v2)
+/* Call fn on each line of file until it returns non-zero; 0 or -errno. */
+static int for_each_line(const char *file, int (*fn)(char *line, void *ctx), void *ctx)
 {
 	FILE *f = fopen(file, "re");
 	size_t cap = 0;
@@ -177,7 +178,7 @@ static int read_mounts(const char *file, struct cgroup_mount *v1, struct cgroup_
 		return -errno;
 	errno = 0;
 	while (!ret && getline(&line, &cap, f) >= 0)
-		ret = mountinfo_line(line, v1, v2);
+		ret = fn(line, ctx);
 	if (!ret && ferror(f))
 		ret = errno ? -errno : -EIO;
 	free(line);
@@ -186,42 +187,59 @@ static int read_mounts(const char *file, struct cgroup_mount *v1, struct cgroup_
 	return ret;
 }
 
+struct mounts {
+	struct cgroup_mount *v1, *v2;
+};
+
+static int mounts_line(char *line, void *ctx)
+{
+	struct mounts *m = ctx;
+
+	return mountinfo_line(line, m->v1, m->v2);
+}
+
+static int read_mounts(const char *file, struct cgroup_mount *v1, struct cgroup_mount *v2)
+{
+	struct mounts m = { v1, v2 };
+
+	return for_each_line(file, mounts_line, &m);
+}
+
+struct self_paths {
+	char *v1, *v2;
+	size_t len;
+};
+
+/* One "ID:controllers:path" line of /proc/self/cgroup (v2 is "0::path"). */
+static int self_line(char *line, void *ctx)
+{
+	struct self_paths *p = ctx;
+	char *ctrl = strchr(line, ':'), *path;
+
+	if (!ctrl || !(path = strchr(ctrl + 1, ':')))
+		return 0;
+	*ctrl++ = '\0';
+	*path++ = '\0';
+	path[strcspn(path, "\n")] = '\0';
+	if (strlen(path) >= p->len)
+		return -ENAMETOOLONG;
+	if (!strcmp(line, "0") && !ctrl[0])
+		strcpy(p->v2, path);
+	else if (list_has(ctrl, ',', "memory"))
+		strcpy(p->v1, path);
+	return 0;
+}
+
 /*
- * This process's v1 memory cgroup path and v2 path from /proc/self/cgroup
- * ("ID:controllers:path"; v2 is "0::path"); "" where there is none.
+ * This process's v1 memory cgroup path and v2 path from /proc/self/cgroup;
+ * "" where there is none.
  */
 static int read_self(const char *file, char *v1, char *v2, size_t len)
 {
-	FILE *f = fopen(file, "re");
-	size_t cap = 0;
-	char *line = NULL;
-	int ret = 0;
+	struct self_paths p = { v1, v2, len };
 
-	if (!f)
-		return -errno;
 	v1[0] = v2[0] = '\0';
-	errno = 0;
-	while (!ret && getline(&line, &cap, f) >= 0) {
-		char *ctrl = strchr(line, ':'), *path;
-
-		if (!ctrl || !(path = strchr(ctrl + 1, ':')))
-			continue;
-		*ctrl++ = '\0';
-		*path++ = '\0';
-		path[strcspn(path, "\n")] = '\0';
-		if (strlen(path) >= len)
-			ret = -ENAMETOOLONG;
-		else if (!strcmp(line, "0") && !ctrl[0])
-			strcpy(v2, path);
-		else if (list_has(ctrl, ',', "memory"))
-			strcpy(v1, path);
-	}
-	if (!ret && ferror(f))
-		ret = errno ? -errno : -EIO;
-	free(line);
-	if (fclose(f) && !ret)
-		ret = -errno;
-	return ret;
+	return for_each_line(file, self_line, &p);
 }
 
 /* Does the cgroup2 hierarchy offer the memory controller (its root's cgroup.controllers)? */
