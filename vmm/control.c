@@ -189,7 +189,7 @@ struct control_client {
 	uint64_t last_active_ns; /* last request or reply, to evict the idlest when full */
 };
 
-static uint64_t control_now_ns(void)
+uint64_t control_now_ns(void)
 {
 	struct timespec ts;
 

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "vmm/errmsg.h"
@@ -56,6 +57,9 @@ struct control_command {
  */
 char *control_handle_line(const struct control_command *cmds, unsigned int nr_cmds,
 			  void *opaque, const char *line, size_t len);
+
+/* CLOCK_MONOTONIC in ns, for the server's idle times and the client's deadline. */
+uint64_t control_now_ns(void);
 
 /* An error reply line (caller frees), for paths that never reach a command. */
 char *control_error_line(const char *error);

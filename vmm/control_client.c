@@ -9,15 +9,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+/* Milliseconds of CLOCK_MONOTONIC. */
 static int64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(control_now_ns() / 1000000u);
 }
 
 /* The request line: {"cmd":cmd,"k":"v",...}\n; caller frees. */
