@@ -5,6 +5,12 @@
  * Discard is MADV_DONTNEED, which frees private anonymous pages (it would
  * not free anything for a shared file mapping; those use a punched hole).
  *
+ * A 4 KiB discard inside a transparent huge page splits its mapping and
+ * frees the page's mapping at once (it reads zero after, RSS falls by 4 KiB),
+ * but the kernel returns the 2 MiB folio's memory only when its deferred
+ * split runs (under memory pressure); memfd's punched hole splits and frees
+ * at once.
+ *
  * Residency is mincore() on the mapping. Note that reading a discarded or
  * never-written page maps the shared zero page, which mincore() reports as
  * resident although it costs no memory.
@@ -12,11 +18,38 @@
 #include "mem/backend.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+
+/*
+ * Name the mapping ("[anon:memvmm-ram-<slot>]" in /proc/PID/maps). Besides
+ * telling users what it is, a name keeps the kernel from merging two
+ * regions' mappings into one, so smaps measures each region on its own
+ * (mem/thp.c). Kernels without CONFIG_ANON_VMA_NAME answer EINVAL: then the
+ * mapping stays unnamed, which costs only that.
+ */
+static int anon_name(struct mem_region *r)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "memvmm-ram-%u", r->slot);
+	if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)r->hva, r->size,
+		  (unsigned long)name) < 0 && errno != EINVAL)
+		return -errno;
+	return 0;
+}
 
 static int anon_create(struct mem_region *r, int vm_fd)
 {
-	return __mem_region_map(r, -1, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+	int ret = __mem_region_map(r, -1, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+
+	if (!ret) {
+		ret = anon_name(r);
+		if (ret)
+			mem_region_release(r);
+	}
+	return ret;
 }
 
 static int anon_discard(struct mem_region *r, uint64_t off, uint64_t len)
@@ -47,4 +80,5 @@ const struct mem_backend_ops mem_backend_anon = {
 	.populate_order = anon_populate_order,
 	.populate_order_len = MEM_ARRAY_LEN(anon_populate_order),
 	.memcg_charged = true,
+	.thp = MEM_THP_KIND_ANON,
 };

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -50,15 +51,67 @@ int mem_backend_always_supported(int vm_fd, char *why, size_t whylen)
 	return 0;
 }
 
+/*
+ * Map so that hva and gpa are congruent modulo 2 MiB (both aligned for boot
+ * RAM): KVM maps a guest range with a 2 MiB entry only where they are and
+ * the host maps it with a huge page, and a file's huge pages need hva
+ * aligned with the file offset (0 at the region's start). A PROT_NONE
+ * reservation 2 MiB larger is made first and the mapping put into it.
+ */
 int __mem_region_map(struct mem_region *r, int fd, int mmap_flags)
 {
-	void *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, mmap_flags, fd, 0);
+	uint64_t span = r->size + MEM_HUGE_PAGE_BYTES, head;
+	uintptr_t base, start;
+	void *res, *p;
 
-	if (p == MAP_FAILED)
+	if (r->size > SIZE_MAX - MEM_HUGE_PAGE_BYTES)
+		return -ENOMEM;
+	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
 		return -errno;
+	base = (uintptr_t)res;
+	/* The first address at or above base with start % 2M == gpa % 2M. */
+	head = ((r->gpa % MEM_HUGE_PAGE_BYTES) - (base % MEM_HUGE_PAGE_BYTES) +
+		MEM_HUGE_PAGE_BYTES) % MEM_HUGE_PAGE_BYTES;
+	start = base + head;
+	p = mmap((void *)start, r->size, PROT_READ | PROT_WRITE, mmap_flags | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED) {
+		int ret = -errno;
+
+		munmap(res, span);
+		return ret;
+	}
+	/* Give back what is left of the reservation before and after. */
+	if ((head && munmap(res, head) < 0) ||
+	    (span - head - r->size &&
+	     munmap((void *)(start + r->size), span - head - r->size) < 0)) {
+		int ret = -errno;
+
+		munmap(res, span);
+		return ret;
+	}
 	r->hva = p;
 	r->fd = fd;
 	return 0;
+}
+
+int mem_region_advise_thp(struct mem_region *r)
+{
+	int advice;
+
+	switch (r->thp_advice) {
+	case MEM_THP_ADVICE_NONE:
+		return 0;
+	case MEM_THP_ADVICE_HUGE:
+		advice = MADV_HUGEPAGE;
+		break;
+	case MEM_THP_ADVICE_NOHUGE:
+		advice = MADV_NOHUGEPAGE;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return madvise(r->hva, r->size, advice) < 0 ? -errno : 0;
 }
 
 int mem_region_adopt_fd(struct mem_region *r, int fd)

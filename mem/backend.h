@@ -19,8 +19,18 @@
 /* supported() for backends that need nothing from KVM. */
 int mem_backend_always_supported(int vm_fd, char *why, size_t whylen) MEM_WUR;
 
-/* mmap r->size bytes of fd (-1 for anonymous) into r->hva; fd is not closed on failure. */
+/*
+ * mmap r->size bytes of fd (-1 for anonymous) into r->hva, hva congruent to
+ * r->gpa modulo 2 MiB; fd is not closed on failure.
+ */
 int __mem_region_map(struct mem_region *r, int fd, int mmap_flags) MEM_WUR;
+
+/*
+ * MADV_HUGEPAGE / MADV_NOHUGEPAGE on the region's mapping as r->thp_advice
+ * says (nothing for MEM_THP_ADVICE_NONE). mem_region_add()/mem_create() call
+ * it after create().
+ */
+int mem_region_advise_thp(struct mem_region *r) MEM_WUR;
 
 /* Map fd MAP_SHARED as the region's memory; on failure fd is closed. */
 int mem_region_adopt_fd(struct mem_region *r, int fd) MEM_WUR;

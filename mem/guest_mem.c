@@ -11,7 +11,7 @@
  * an unused entry (ops NULL) that the next mem_region_add() fills. Memslot
  * numbers come from a bitmap, lowest free first, and go back on removal.
  */
-#include "mem/mem.h"
+#include "mem/backend.h"
 
 #include <errno.h>
 #include <string.h>
@@ -237,9 +237,15 @@ static int region_add(struct guest_mem *gm, const struct mem_region_spec *spec,
 		.fd = -1,
 		.slot = slot,
 		.role = spec->role,
+		.thp_advice = spec->thp_advice,
 		.ops = ops,
 	};
 	ret = ops->create(r, gm->vm_fd);
+	if (!ret) {
+		ret = mem_region_advise_thp(r);
+		if (ret)
+			ops->destroy(r);
+	}
 	if (ret) {
 		slot_free(gm, slot);
 		*r = (struct mem_region){ .fd = -1 };
@@ -288,6 +294,7 @@ int mem_create(struct guest_mem *gm, const struct mem_config *cfg, int vm_fd,
 			.size = layout.range[i].size,
 			.role = MEM_ROLE_BOOT_RAM,
 			.backend = cfg->backend,
+			.thp_advice = cfg->thp_advice,
 		};
 
 		/* Counted only once created, so mem_destroy() can roll back. */

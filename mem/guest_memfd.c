@@ -112,4 +112,5 @@ const struct mem_backend_ops mem_backend_guest_memfd = {
 	.populate_order = gmem_populate_order,
 	.populate_order_len = MEM_ARRAY_LEN(gmem_populate_order),
 	.memcg_charged = true,
+	.thp = MEM_THP_KIND_NONE,
 };

@@ -60,6 +60,29 @@ enum mem_populate_strategy {
 	MEM_POPULATE_NR,
 };
 
+/* --memory thp=: transparent huge pages for guest RAM (see mem/thp.h). */
+enum mem_thp_mode {
+	MEM_THP_AUTO,    /* where the host allows them, saying what was done */
+	MEM_THP_ON,      /* required: refused where the host cannot */
+	MEM_THP_OFF,     /* MADV_NOHUGEPAGE */
+	MEM_THP_NR_MODES,
+};
+
+/* Which host settings give a backend's memory 2 MiB pages (mem/thp.h). */
+enum mem_thp_kind {
+	MEM_THP_KIND_NONE,      /* never huge (guest_memfd: no huge folios yet) */
+	MEM_THP_KIND_ANON,      /* anonymous THP */
+	MEM_THP_KIND_SHMEM,     /* shmem THP */
+	MEM_THP_KIND_HUGETLB,   /* always 2 MiB pages */
+};
+
+/* What a region's mapping is advised at creation. */
+enum mem_thp_advice {
+	MEM_THP_ADVICE_NONE,     /* nothing: the host's default */
+	MEM_THP_ADVICE_HUGE,     /* MADV_HUGEPAGE */
+	MEM_THP_ADVICE_NOHUGE,   /* MADV_NOHUGEPAGE */
+};
+
 /*
  * One backend = one file in mem/ exporting one const table of these.
  * The differences between backends live here, not in if-chains.
@@ -104,6 +127,8 @@ struct mem_backend_ops {
 	 * populated.
 	 */
 	bool memcg_charged;
+	/* Which host THP settings apply (mem/thp.h). */
+	enum mem_thp_kind thp;
 };
 
 extern const struct mem_backend_ops mem_backend_guest_memfd;
@@ -154,6 +179,7 @@ struct mem_region {
 	uint32_t slot;          /* KVM memslot number, allocated (not the index) */
 	bool registered;        /* slot is installed in KVM */
 	enum mem_role role;
+	enum mem_thp_advice thp_advice;      /* given to the mapping at creation */
 	const struct mem_backend_ops *ops;   /* NULL: an unused entry (a removed region) */
 };
 
@@ -177,6 +203,8 @@ struct mem_config {
 	const struct mem_backend_ops *backend;  /* never NULL */
 	/* KVM_CAP_NR_MEMSLOTS, or 0 if unknown: slots come from [0, min(this, MEM_MAX_SLOTS)). */
 	uint32_t nr_slots;
+	/* For every boot RAM region (mem_thp_decide() says which, mem/thp.h). */
+	enum mem_thp_advice thp_advice;
 };
 
 #define MEM_SLOT_WORDS (MEM_MAX_SLOTS / 64)
@@ -197,6 +225,7 @@ struct mem_region_spec {
 	uint64_t size;
 	enum mem_role role;                     /* MEM_ROLE_HOTPLUG or MEM_ROLE_DEVICE */
 	const struct mem_backend_ops *backend;  /* never NULL; may differ from gm->ops */
+	enum mem_thp_advice thp_advice;
 };
 
 /*

@@ -28,4 +28,5 @@ const struct mem_backend_ops mem_backend_memfd = {
 	.populate_order = memfd_populate_order,
 	.populate_order_len = MEM_ARRAY_LEN(memfd_populate_order),
 	.memcg_charged = true,
+	.thp = MEM_THP_KIND_SHMEM,
 };
