@@ -198,7 +198,15 @@ static void print_memory(const struct vm *vm)
 		fprintf(stderr, " %.2f ms", (double)rr->ns / 1e6);
 		if (rr->why[0])
 			fprintf(stderr, " (%s)", rr->why);
+		if (!vm->huge_err && rr->region < MEM_MAX_REGIONS && rr->len)
+			fprintf(stderr, ", %lluM in huge pages (%llu%%)",
+				(unsigned long long)(vm->huge_after_populate[rr->region] >> 20),
+				(unsigned long long)(vm->huge_after_populate[rr->region] * 100 /
+						     rr->len));
 	}
+	fprintf(stderr, "; thp=%s: %s", mem_thp_mode_name(vm->thp_mode), vm->thp.why);
+	if (vm->huge_err)
+		fprintf(stderr, " (huge pages not measured: %s)", strerror(-vm->huge_err));
 	if (pf->used)
 		fprintf(stderr, "; pre-fault: %lluM in %.2f ms, %llu calls\n",
 			(unsigned long long)(pf->bytes >> 20), (double)pf->ns / 1e6,
@@ -336,8 +344,10 @@ static int cmd_run(int argc, char **argv, int sfd)
 		fprintf(stderr, "memvmm: %s\n", e.text);
 		return e.bad_input ? EXIT_USAGE : EXIT_FAIL;
 	}
-	if (!cfg.quiet)
+	if (!cfg.quiet) {
+		vm_measure_huge(&vm);
 		print_memory(&vm);
+	}
 	summary.cfg = &cfg;
 	status = vm_run(&vm, sfd, print_started, &summary);
 	if (status < 0) {

@@ -14,6 +14,7 @@
 
 #include "mem/mem.h"
 #include "mem/populate.h"
+#include "mem/thp.h"
 #include "vmm/cli.h"
 
 /* The longest path a struct sockaddr_un holds with its NUL. */
@@ -40,6 +41,10 @@ const char options_run_help[] =
 	"                                       (default: online CPUs, one per 64M at most)\n"
 	"                       prefault=MODE   auto | on | off: KVM_PRE_FAULT_MEMORY over\n"
 	"                                       RAM before the guest runs (default auto)\n"
+	"                       thp=MODE        auto | on | off: transparent huge pages\n"
+	"                                       for RAM (MADV_HUGEPAGE where the host's\n"
+	"                                       THP settings allow; on: refuse if they do\n"
+	"                                       not; off: MADV_NOHUGEPAGE; default auto)\n"
 	"  --api-socket PATH  serve a JSON control socket at PATH (mode 0600; see\n"
 	"                     memvmm ctl --help)\n"
 	"  --debug            log unclaimed port/MMIO accesses (rate-limited) to stderr\n"
@@ -141,7 +146,7 @@ static int parse_count(const char *s, unsigned int lo, unsigned int hi, unsigned
 	return 0;
 }
 
-enum memory_key { MEM_SIZE, MEM_BACKEND, MEM_POPULATE, MEM_THREADS, MEM_PREFAULT };
+enum memory_key { MEM_SIZE, MEM_BACKEND, MEM_POPULATE, MEM_THREADS, MEM_PREFAULT, MEM_THP };
 
 static const char *const memory_keys[] = {
 	[MEM_SIZE] = "size",
@@ -149,6 +154,7 @@ static const char *const memory_keys[] = {
 	[MEM_POPULATE] = "populate",
 	[MEM_THREADS] = "populate-threads",
 	[MEM_PREFAULT] = "prefault",
+	[MEM_THP] = "thp",
 	NULL,
 };
 
@@ -194,6 +200,9 @@ static int parse_memory_group(const char *group, struct run_config *cfg,
 	if (val[MEM_PREFAULT] && mem_prefault_parse(val[MEM_PREFAULT], &cfg->prefault))
 		return cli_fail(err, errlen, "--memory: unknown prefault '%s' (auto, on, off)",
 				CLI_ECHO(val[MEM_PREFAULT]));
+	if (val[MEM_THP] && mem_thp_parse(val[MEM_THP], &cfg->thp))
+		return cli_fail(err, errlen, "--memory: unknown thp '%s' (auto, on, off)",
+				CLI_ECHO(val[MEM_THP]));
 	return 0;
 }
 
@@ -215,6 +224,10 @@ static int check_memory(const struct run_config *cfg, char *err, size_t errlen)
 				"--memory: size %llu is not a multiple of %lluK, which backend %s needs",
 				(unsigned long long)size,
 				(unsigned long long)(cfg->backend->align >> 10), cfg->backend->name);
+	if (cfg->backend && cfg->backend->thp == MEM_THP_KIND_HUGETLB && cfg->thp == MEM_THP_OFF)
+		return cli_fail(err, errlen, "--memory: thp=off with backend %s, whose pages are "
+				"always 2M (use backend=anon or memfd for small pages)",
+				cfg->backend->name);
 	return 0;
 }
 

@@ -26,6 +26,7 @@ struct run_config {
 	enum mem_populate_strategy populate;
 	unsigned int populate_threads;           /* 0: as many as CPUs online */
 	enum mem_prefault_mode prefault;
+	enum mem_thp_mode thp;                   /* default MEM_THP_AUTO (0) */
 	bool debug;               /* log unclaimed I/O and other debug detail */
 	bool quiet;               /* no summary line on stderr */
 	const char *api_socket;   /* --api-socket PATH: serve the control socket; NULL: none */

@@ -24,6 +24,7 @@
 #include "devices/device.h"
 #include "mem/mem.h"
 #include "mem/populate.h"
+#include "mem/thp.h"
 #include "vmm/control.h"
 #include "vmm/errmsg.h"
 #include "vmm/kvm.h"
@@ -69,6 +70,11 @@ struct vm {
 	uint64_t populate_ns;
 	struct mem_prefault_report prefault;
 	char prefault_note[128];     /* why pre-fault was not used ("" if it was) */
+	enum mem_thp_mode thp_mode;  /* --memory thp= */
+	struct mem_thp_plan thp;     /* what boot RAM was advised, and why */
+	/* Bytes of each region backed by huge pages after population (and pre-fault). */
+	uint64_t huge_after_populate[MEM_MAX_REGIONS];
+	int huge_err;                /* why those could not be measured (0: they were) */
 	const atomic_bool *cancel;   /* set by main on a signal during creation */
 	mem_progress_fn progress;    /* population progress over all RAM (NULL: none) */
 	void *progress_arg;
@@ -127,6 +133,12 @@ struct vm_create_opts {
 	mem_progress_fn progress;
 	void *progress_arg;
 };
+
+/*
+ * Measure the huge pages behind every region (smaps) into
+ * vm->huge_after_populate, or the reason into vm->huge_err.
+ */
+void vm_measure_huge(struct vm *vm);
 
 /*
  * Build the VM from cfg: control socket, KVM, memory, devices, kernel,

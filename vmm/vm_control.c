@@ -25,7 +25,8 @@ static const struct mem_populate_region_report *vm_region_report(const struct vm
 	return NULL;
 }
 
-static struct json_object *vm_region_json(const struct vm *vm, unsigned int i)
+static struct json_object *vm_region_json(const struct vm *vm, unsigned int i,
+					  const uint64_t *huge)
 {
 	const struct mem_region *r = &vm->mem.region[i];
 	const struct mem_populate_region_report *rr = vm_region_report(vm, r->gpa);
@@ -42,6 +43,8 @@ static struct json_object *vm_region_json(const struct vm *vm, unsigned int i)
 	add_u64(o, "slot", r->slot);
 	if (mem_resident(&vm->mem, r->gpa, r->size, &resident) == 0)
 		add_u64(o, "resident", resident);
+	if (huge)
+		add_u64(o, "huge_bytes", huge[i]);
 	if (rr) {
 		json_object_object_add(o, "populate",
 				       json_object_new_string(mem_populate_name(rr->used)));
@@ -57,7 +60,9 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 			 char *err, size_t errlen)
 {
 	struct vm *vm = opaque;
-	struct json_object *mem, *regions;
+	struct json_object *mem, *regions, *thp;
+	uint64_t huge[MEM_MAX_REGIONS];
+	int huge_err = mem_huge_bytes(&vm->mem, huge);
 
 	json_object_object_add(reply, "state", json_object_new_string(runstate_name(vm_state(vm))));
 	json_object_object_add(reply, "uptime_s",
@@ -66,11 +71,20 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 	add_u64(reply, "pauses", vm->rs.pauses);
 	mem = json_object_new_object();
 	regions = json_object_new_array();
-	if (!mem || !regions) {
+	thp = json_object_new_object();
+	if (!mem || !regions || !thp) {
 		json_object_put(mem);
 		json_object_put(regions);
+		json_object_put(thp);
 		return -ENOMEM;
 	}
+	json_object_object_add(thp, "mode", json_object_new_string(mem_thp_mode_name(vm->thp_mode)));
+	json_object_object_add(thp, "huge", json_object_new_boolean(vm->thp.huge));
+	json_object_object_add(thp, "detail", json_object_new_string(vm->thp.why));
+	if (huge_err)
+		json_object_object_add(thp, "measure_error",
+				       json_object_new_string(strerror(-huge_err)));
+	json_object_object_add(mem, "thp", thp);
 	add_u64(mem, "ram_bytes", vm->mem.ram_size);
 	json_object_object_add(mem, "backend", json_object_new_string(vm->mem.ops->name));
 	json_object_object_add(mem, "populate_ms",
@@ -84,7 +98,7 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 	}
 	for (unsigned int i = 0; i < vm->mem.nr_regions; i++)
 		if (mem_region_in_use(&vm->mem.region[i]))
-			json_object_array_add(regions, vm_region_json(vm, i));
+			json_object_array_add(regions, vm_region_json(vm, i, huge_err ? NULL : huge));
 	json_object_object_add(mem, "regions", regions);
 	json_object_object_add(reply, "memory", mem);
 	return 0;

@@ -12,6 +12,7 @@
 
 #include "mem/cgroup.h"
 #include "mem/kvm_compat.h"
+#include "mem/thp.h"
 #include "vmm/options.h"
 
 /* What memvmm itself needs beside guest RAM in its memory cgroup. */
@@ -153,6 +154,32 @@ static int vm_populate(struct vm *vm, const struct run_config *cfg, struct errms
 	return 0;
 }
 
+/* thp=: what boot RAM on this backend is advised; thp=on refused where the host cannot. */
+static int vm_plan_thp(struct vm *vm, const struct run_config *cfg,
+		       const struct mem_backend_ops *backend, struct errmsg *e)
+{
+	struct mem_thp_host host;
+	int ret = mem_thp_host_read("", &host);
+
+	vm->thp_mode = cfg->thp;
+	if (ret)
+		return errmsg_set(e, ret, "cannot read the host's THP settings (%s): %s",
+				  MEM_THP_SYSFS, strerror(-ret));
+	ret = mem_thp_decide(cfg->thp, backend->thp, &host, &vm->thp);
+	if (ret == -EOPNOTSUPP)
+		return errmsg_set(e, ret, "thp=on: no transparent huge pages for %s memory here: %s",
+				  backend->name, vm->thp.why);
+	if (ret)
+		return errmsg_set(e, ret, "%s (backend %s)", vm->thp.why, backend->name);
+	return 0;
+}
+
+/* Huge pages behind each region now (smaps); a failure is kept, not fatal. */
+void vm_measure_huge(struct vm *vm)
+{
+	vm->huge_err = mem_huge_bytes(&vm->mem, vm->huge_after_populate);
+}
+
 int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
 {
 	char why[160] = "";
@@ -168,6 +195,10 @@ int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct errmsg 
 		return errmsg_set(e, -EOPNOTSUPP, "backend %s is not supported here: %s",
 				  mc.backend->name, why);
 	}
+	ret = vm_plan_thp(vm, cfg, mc.backend, e);
+	if (ret)
+		return ret;
+	mc.thp_advice = vm->thp.advice;
 	ret = mem_create(&vm->mem, &mc, vm->kvm.vm_fd, &failed);
 	if (ret)
 		return vm_memory_error(&mc, failed, ret, e);
