@@ -56,17 +56,12 @@ const char *mem_thp_policy_name(enum mem_thp_policy p)
 	}
 }
 
-/* The first line of root + rel, without its newline; -ENOENT if there is no such file. */
-static int read_line(const char *root, const char *rel, char *out, size_t len)
+/* The first line of path, without its newline. */
+static int read_line(const char *path, char *out, size_t len)
 {
-	char path[512];
-	FILE *f;
+	FILE *f = fopen(path, "re");
 	int ret = 0;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s" MEM_THP_SYSFS "%s", root, rel) >=
-	    sizeof(path))
-		return -ENAMETOOLONG;
-	f = fopen(path, "re");
 	if (!f)
 		return -errno;
 	if (!fgets(out, (int)len, f))
@@ -77,18 +72,15 @@ static int read_line(const char *root, const char *rel, char *out, size_t len)
 	return ret;
 }
 
-/*
- * The [selected] word of a sysfs choice file ("always [madvise] never").
- * A missing file leaves out empty and is not an error.
- */
-static int read_choice(const char *root, const char *rel, char *out, size_t len)
+int mem_thp_read_choice(const char *path, char *out, size_t len)
 {
 	char line[THP_LINE_BYTES], *open_b, *close_b;
-	int ret = read_line(root, rel, line, sizeof(line));
+	int ret;
 
+	if (!len)
+		return -EINVAL;
 	out[0] = '\0';
-	if (ret == -ENOENT)
-		return 0;
+	ret = read_line(path, line, sizeof(line));
 	if (ret)
 		return ret;
 	open_b = strchr(line, '[');
@@ -97,6 +89,27 @@ static int read_choice(const char *root, const char *rel, char *out, size_t len)
 		return -EPROTO;
 	snprintf(out, len, "%.*s", (int)(close_b - open_b - 1), open_b + 1);
 	return 0;
+}
+
+/* root + MEM_THP_SYSFS + rel. */
+static int thp_path(char *buf, size_t len, const char *root, const char *rel)
+{
+	if ((size_t)snprintf(buf, len, "%s" MEM_THP_SYSFS "%s", root, rel) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* A choice file below root; a missing file leaves out empty and is not an error. */
+static int read_choice(const char *root, const char *rel, char *out, size_t len)
+{
+	char path[512];
+	int ret = thp_path(path, sizeof(path), root, rel);
+
+	out[0] = '\0';
+	if (ret)
+		return ret;
+	ret = mem_thp_read_choice(path, out, len);
+	return ret == -ENOENT ? 0 : ret;
 }
 
 int mem_thp_host_read(const char *root, struct mem_thp_host *h)
@@ -113,8 +126,9 @@ int mem_thp_host_read(const char *root, struct mem_thp_host *h)
 	if (off < 0)
 		return -errno;
 	h->process_disabled = off > 0;
-	if ((size_t)snprintf(path, sizeof(path), "%s" MEM_THP_SYSFS, root) >= sizeof(path))
-		return -ENAMETOOLONG;
+	ret = thp_path(path, sizeof(path), root, "");
+	if (ret)
+		return ret;
 	if (stat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	h->present = true;
@@ -130,7 +144,9 @@ int mem_thp_host_read(const char *root, struct mem_thp_host *h)
 		ret = read_choice(root, "/defrag", h->defrag, sizeof(h->defrag));
 	if (ret)
 		return ret;
-	ret = read_line(root, "/khugepaged/defrag", line, sizeof(line));
+	ret = thp_path(path, sizeof(path), root, "/khugepaged/defrag");
+	if (!ret)
+		ret = read_line(path, line, sizeof(line));
 	if (ret == -ENOENT)
 		return 0;
 	if (ret)

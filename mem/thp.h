@@ -49,6 +49,13 @@ struct mem_thp_host {
 };
 
 /*
+ * The [selected] word of a sysfs choice file ("always [madvise] never") into
+ * out: -errno (-ENOENT: no such file), -EPROTO if there is no [word] or it
+ * does not fit in len.
+ */
+int mem_thp_read_choice(const char *path, char *out, size_t len) MEM_WUR;
+
+/*
  * Read the settings below root ("" for the real host; tests pass a fake
  * tree). A missing THP directory is not an error (present = false); a file
  * that exists but cannot be read or parsed is (-errno, -EPROTO).
