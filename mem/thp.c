@@ -241,13 +241,16 @@ int mem_thp_decide(enum mem_thp_mode mode, enum mem_thp_kind kind,
 			 " (MADV_NOHUGEPAGE)" : "");
 		return 0;
 	}
+	/* auto says "not used: <reason>"; on is refused with the reason alone. */
 	if (kind != MEM_THP_KIND_NONE && h->process_disabled) {
-		snprintf(plan->why, sizeof(plan->why), "not used: THP is disabled for this "
-			 "process (prctl PR_SET_THP_DISABLE, inherited from its parent)");
+		snprintf(plan->why, sizeof(plan->why), "%sTHP is disabled for this process "
+			 "(prctl PR_SET_THP_DISABLE, inherited from its parent)",
+			 mode == MEM_THP_ON ? "" : "not used: ");
 		return mode == MEM_THP_ON ? -EOPNOTSUPP : 0;
 	}
 	if (p == MEM_THP_POLICY_NEVER) {
-		snprintf(plan->why, sizeof(plan->why), "not used: %s", setting);
+		snprintf(plan->why, sizeof(plan->why), "%s%s", mode == MEM_THP_ON ? "" :
+			 "not used: ", setting);
 		return mode == MEM_THP_ON ? -EOPNOTSUPP : 0;
 	}
 	plan->huge = true;
