@@ -84,7 +84,6 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 	if (huge_err)
 		json_object_object_add(thp, "measure_error",
 				       json_object_new_string(strerror(-huge_err)));
-	json_object_object_add(mem, "thp", thp);
 	add_u64(mem, "ram_bytes", vm->mem.ram_size);
 	json_object_object_add(mem, "backend", json_object_new_string(vm->mem.ops->name));
 	json_object_object_add(mem, "populate_ms",
@@ -99,6 +98,7 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 	for (unsigned int i = 0; i < vm->mem.nr_regions; i++)
 		if (mem_region_in_use(&vm->mem.region[i]))
 			json_object_array_add(regions, vm_region_json(vm, i, huge_err ? NULL : huge));
+	json_object_object_add(mem, "thp", thp);
 	json_object_object_add(mem, "regions", regions);
 	json_object_object_add(reply, "memory", mem);
 	return 0;
