@@ -449,6 +449,20 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The unit threads split a range by: 2 MiB where the range (at region
+ * offset base, and so at the region's hva, congruent to its gpa) is made of
+ * whole 2 MiB pages, so that no huge page is shared by two threads; else
+ * the backend's alignment.
+ */
+static uint64_t populate_unit(const struct mem_region *r, uint64_t base, uint64_t len)
+{
+	if ((r->gpa + base) % MEM_HUGE_PAGE_BYTES == 0 && len % MEM_HUGE_PAGE_BYTES == 0 &&
+	    MEM_HUGE_PAGE_BYTES % r->ops->align == 0)
+		return MEM_HUGE_PAGE_BYTES;
+	return r->ops->align;
+}
+
 /* Run strategy c->s over len bytes of c's range with up to nthreads threads. */
 static int populate_run(struct populate_ctx *c, uint64_t len, unsigned int nthreads,
 			struct progress_relay *relay, struct mem_parallel_result *res)
@@ -465,7 +479,8 @@ static int populate_run(struct populate_ctx *c, uint64_t len, unsigned int nthre
 			goto out;
 		}
 	}
-	ret = mem_parallel_run(len, c->r->ops->align, nthreads, MEM_POPULATE_STEP_BYTES,
+	ret = mem_parallel_run(len, populate_unit(c->r, c->base, len), nthreads,
+			       MEM_POPULATE_STEP_BYTES,
 			       populate_step, c, relay->fn ? progress_relay_fn : NULL, relay,
 			       c->cancel, res);
 out:
