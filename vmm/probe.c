@@ -1,24 +1,28 @@
 // SPDX-License-Identifier: MIT
 /*
  * `memvmm probe`: one row per feature (supported or not, raw value, detail),
- * printed as a table or as JSON. This file holds the KVM capability rows and
- * the output; probe_trials.c finds the rest by trying it. VM-scoped
- * capabilities are asked on a scratch VM, as their answer can depend on the
- * VM type.
+ * printed as a table or as JSON. This file holds the rows read from what the
+ * host declares (KVM capabilities, THP settings) and the output;
+ * probe_trials.c finds the rest by trying it. VM-scoped capabilities are asked
+ * on a scratch VM, as their answer can depend on the VM type.
  */
 #include "vmm/probe.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "mem/kvm_compat.h"
+#include "mem/thp.h"
 #include "vmm/kvm.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MTHP_MAX_SIZES 32
 
 static const char *const gmem_flag_names[] = {
 	[0] = "MMAP",           /* GUEST_MEMFD_FLAG_MMAP */
@@ -155,6 +159,171 @@ static void add_cap_rows(struct probe_report *r, int sys_fd, int vm_fd)
 	add_cap_row(r, sys_fd, "KVM_CAP_PIT2", KVM_CAP_PIT2);
 	add_cap_row(r, sys_fd, "KVM_CAP_IMMEDIATE_EXIT", KVM_CAP_IMMEDIATE_EXIT);
 	add_cap_row(r, sys_fd, "KVM_CAP_MAX_VCPUS", KVM_CAP_MAX_VCPUS);
+}
+
+/*
+ * Transparent huge pages: the host's settings (mem/thp.h) as rows; the trials
+ * of what they give are in probe_trials.c.
+ */
+
+/* A settings row whose word is "" when its file does not exist. */
+static void add_word_row(struct probe_report *r, const char *feature, const char *word,
+			 const char *file)
+{
+	if (!word[0])
+		probe_add(r, feature, false, 0, "no %s", file);
+	else
+		probe_add(r, feature, strcmp(word, "never") && strcmp(word, "deny"), 0, "%s", word);
+}
+
+/* The effective policy for 2 MiB pages: "inherit -> advise (enabled=madvise, ...)". */
+static void add_policy_row(struct probe_report *r, const char *feature,
+			   const struct mem_thp_host *h, enum mem_thp_kind kind,
+			   const char *per_size)
+{
+	char setting[PROBE_DETAIL_LEN];
+	enum mem_thp_policy p = mem_thp_policy(h, kind, setting, sizeof(setting));
+
+	probe_add(r, feature, p != MEM_THP_POLICY_NEVER, p, "%s -> %s (%s)",
+		  per_size[0] ? per_size : "no per-size file", mem_thp_policy_name(p), setting);
+}
+
+static const struct {
+	const char *word, *meaning;
+	bool stalls;   /* faults in MADV_HUGEPAGE regions (memvmm's RAM) compact directly */
+} thp_defrag_words[] = {
+	{ "always", "every THP fault stalls to reclaim and compact", true },
+	{ "defer", "no fault stalls; kswapd/kcompactd compact in the background", false },
+	{ "defer+madvise", "MADV_HUGEPAGE faults stall to compact, others defer", true },
+	{ "madvise", "MADV_HUGEPAGE faults stall to compact, others do not", true },
+	{ "never", "no fault stalls to compact: huge pages only from free 2 MiB blocks", false },
+};
+
+static void add_defrag_rows(struct probe_report *r, const struct mem_thp_host *h)
+{
+	unsigned int i, n = ARRAY_SIZE(thp_defrag_words);
+
+	for (i = 0; i < n && strcmp(h->defrag, thp_defrag_words[i].word); i++)
+		;
+	if (!h->defrag[0])
+		probe_add(r, "THP defrag", false, 0, "no defrag file");
+	else if (i == n)
+		probe_add(r, "THP defrag", false, 0, "%s (unknown word)", h->defrag);
+	else
+		probe_add(r, "THP defrag", thp_defrag_words[i].stalls, 0, "%s: %s", h->defrag,
+			  thp_defrag_words[i].meaning);
+	probe_add(r, "khugepaged defrag", h->khugepaged_defrag == 1, h->khugepaged_defrag, "%s",
+		  h->khugepaged_defrag < 0 ? "no khugepaged/defrag file" :
+		  h->khugepaged_defrag ? "khugepaged compacts to collapse pages into huge ones" :
+		  "khugepaged collapses only into free 2 MiB blocks");
+}
+
+/* The settings rows in order; unreadable settings make each of them a no. */
+static const char *const thp_setting_rows[] = {
+	"THP (anon)", "THP (anon 2M)", "THP (shmem)", "THP (shmem 2M)",
+	"THP defrag", "khugepaged defrag", "THP (this process)",
+};
+
+void probe_thp_settings(struct probe_report *r, const struct mem_thp_host *h, int err)
+{
+	unsigned int i;
+
+	if (err) {
+		for (i = 0; i < ARRAY_SIZE(thp_setting_rows); i++)
+			probe_add(r, thp_setting_rows[i], false, 0, "THP settings: %s",
+				  probe_errname(err));
+		return;
+	}
+	if (h->present) {
+		add_word_row(r, "THP (anon)", h->anon, "enabled file");
+		add_policy_row(r, "THP (anon 2M)", h, MEM_THP_KIND_ANON, h->anon_2m);
+		add_word_row(r, "THP (shmem)", h->shmem, "shmem_enabled file");
+		add_policy_row(r, "THP (shmem 2M)", h, MEM_THP_KIND_SHMEM, h->shmem_2m);
+		add_defrag_rows(r, h);
+	} else {
+		/* All but the last: whether this process disables THP. */
+		for (i = 0; i + 1 < ARRAY_SIZE(thp_setting_rows); i++)
+			probe_add(r, thp_setting_rows[i], false, 0,
+				  "no " MEM_THP_SYSFS " (kernel without THP)");
+	}
+	probe_add(r, "THP (this process)", !h->process_disabled, h->process_disabled, "%s",
+		  h->process_disabled ? "disabled: prctl(PR_SET_THP_DISABLE), inherited from "
+		  "the parent" : "not disabled (PR_GET_THP_DISABLE 0)");
+}
+
+struct mthp_size {
+	unsigned long kib;
+	char value[MEM_THP_WORD_BYTES];
+};
+
+static int mthp_cmp(const void *a, const void *b)
+{
+	const struct mthp_size *x = a, *y = b;
+
+	return (x->kib > y->kib) - (x->kib < y->kib);
+}
+
+/* hugepages-<N>kB/enabled of every mTHP size, sorted by size. */
+static __attribute__((warn_unused_result)) int
+mthp_read(struct mthp_size *sizes, unsigned int max, unsigned int *nr)
+{
+	char path[512];
+	struct dirent *d;
+	unsigned long kib;
+	DIR *dir = opendir(MEM_THP_SYSFS);
+	int ret = 0;
+
+	if (!dir)
+		return -errno;
+	*nr = 0;
+	while ((d = readdir(dir)) && *nr < max) {
+		if (sscanf(d->d_name, "hugepages-%lukB", &kib) != 1)
+			continue;
+		snprintf(path, sizeof(path), MEM_THP_SYSFS "/%s/enabled", d->d_name);
+		ret = mem_thp_read_choice(path, sizes[*nr].value, sizeof(sizes[*nr].value));
+		if (ret == -ENOENT) {   /* a size for files only (shmem/), no anon setting */
+			ret = 0;
+			continue;
+		}
+		if (ret)
+			break;
+		sizes[(*nr)++].kib = kib;
+	}
+	closedir(dir);
+	qsort(sizes, *nr, sizeof(*sizes), mthp_cmp);
+	return ret;
+}
+
+void probe_add_mthp_row(struct probe_report *r, const char *anon)
+{
+	struct mthp_size sizes[MTHP_MAX_SIZES];
+	char list[PROBE_DETAIL_LEN] = "";
+	unsigned int nr = 0, i, on = 0;
+	size_t used = 0;
+	int ret = mthp_read(sizes, MTHP_MAX_SIZES, &nr);
+
+	if (ret && probe_trial_inconclusive(r, "mTHP sizes", MEM_THP_SYSFS "/hugepages-*kB",
+					    -ret))
+		return;
+	if (ret) {
+		probe_add(r, "mTHP sizes", false, 0, MEM_THP_SYSFS ": %s", probe_errname(-ret));
+		return;
+	}
+	if (!nr) {
+		probe_add(r, "mTHP sizes", false, 0, "no hugepages-*kB (kernel before 6.8?)");
+		return;
+	}
+	for (i = 0; i < nr; i++) {
+		if (!strcmp(sizes[i].value, "never"))
+			continue;
+		/* inherit follows THP (anon). */
+		if (strcmp(sizes[i].value, "inherit") || (anon[0] && strcmp(anon, "never")))
+			on++;
+		if (used < sizeof(list))
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%lukB:%s",
+						 used ? " " : "", sizes[i].kib, sizes[i].value);
+	}
+	probe_add(r, "mTHP sizes", on > 0, on, "%s", used ? list : "none enabled");
 }
 
 int probe_collect(struct probe_report *r, struct errmsg *e)

@@ -8,6 +8,8 @@
 
 #include "vmm/errmsg.h"
 
+struct mem_thp_host;
+
 #define PROBE_MAX_ROWS 48
 #define PROBE_DETAIL_LEN 160
 
@@ -65,5 +67,28 @@ bool probe_trial_inconclusive(struct probe_report *r, const char *feature, const
 			      int err);
 /* The rows found by trial on scratch VMs, mappings and userfaultfds. */
 void probe_collect_trials(struct probe_report *r, int sys_fd);
+
+/*
+ * Transparent huge pages; none of it needs KVM.
+ *
+ * probe_collect_thp() reads the host's settings (mem_thp_host_read()) and adds
+ * every THP row: the settings (probe_thp_settings()), "mTHP sizes", and two
+ * trials, "THP trial (anon)" and "THP trial (memfd)": 2 MiB at a 2 MiB-aligned
+ * address advised MADV_HUGEPAGE and populated with MADV_POPULATE_WRITE is
+ * measured in /proc/self/smaps; yes when one 2 MiB page maps it, value = the
+ * huge bytes, detail = why not (the host's policy, this process, an errno).
+ */
+void probe_collect_thp(struct probe_report *r);
+/*
+ * The settings rows from h, in this order: "THP (anon)", "THP (anon 2M)",
+ * "THP (shmem)", "THP (shmem 2M)", "THP defrag", "khugepaged defrag",
+ * "THP (this process)". The 2M rows give mem_thp_policy() (value: enum
+ * mem_thp_policy) as "<per-size word> -> <policy> (<files that decided>)".
+ * err (positive errno): the settings could not be read; every row is a no
+ * naming it, and h is not read. Reads nothing but its arguments.
+ */
+void probe_thp_settings(struct probe_report *r, const struct mem_thp_host *h, int err);
+/* "mTHP sizes": hugepages-<N>kB/enabled of every size; anon: THP (anon)'s word. */
+void probe_add_mthp_row(struct probe_report *r, const char *anon);
 
 #endif /* MEMVMM_PROBE_H */
