@@ -514,9 +514,12 @@ static void run_gmem_conformance(const void *unused)
 	close(vm);
 }
 
-#define MAX_CASES 16
+#define MAX_CASES 32
 
-/* Cases: lookup, one per backend (by its name), bounds, create-errors, gmem-conformance. */
+/*
+ * Cases: lookup, one per backend (by its name), bounds, create-errors,
+ * gmem-conformance, and those about THP (test_backends_thp.c).
+ */
 int main(int argc, char **argv)
 {
 	struct e2e_case list[MAX_CASES] = { { "lookup", run_lookup, NULL } };
@@ -529,7 +532,12 @@ int main(int argc, char **argv)
 	list[n++] = (struct e2e_case){ "bounds", run_bounds, NULL };
 	list[n++] = (struct e2e_case){ "create-errors", run_create_errors, NULL };
 	list[n++] = (struct e2e_case){ "gmem-conformance", run_gmem_conformance, NULL };
-	/* Cases may grow the huge page pool; this process puts it back however they end. */
+	n += backends_thp_cases(list + n, MAX_CASES - n);
+	/*
+	 * Cases may grow the huge page pool and change the host's THP settings;
+	 * this process puts both back however they end.
+	 */
 	hugepages_save();
+	thp_sysfs_save();
 	return e2e_case_main(argc, argv, list, n);
 }
