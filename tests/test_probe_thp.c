@@ -192,10 +192,10 @@ static void check_small_why(const struct probe_row *row, const struct mem_thp_ho
 	char setting[SETTING_BYTES], want[SETTING_BYTES * 2];
 	enum mem_thp_policy p = mem_thp_policy(h, kind, setting, sizeof(setting));
 
-	if (h->process_disabled)
-		snprintf(want, sizeof(want), "4K pages: THP disabled for this process");
-	else if (p == MEM_THP_POLICY_NEVER)
+	if (p == MEM_THP_POLICY_NEVER)
 		snprintf(want, sizeof(want), "4K pages: host policy never (%s)", setting);
+	else if (h->process_disabled)
+		snprintf(want, sizeof(want), "4K pages: THP disabled for this process");
 	else
 		snprintf(want, sizeof(want), "4K pages: no 2M page though the host allows it (%s",
 			 setting);

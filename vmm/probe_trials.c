@@ -667,10 +667,10 @@ static void thp_why_small(const struct mem_thp_host *h, enum mem_thp_kind kind, 
 		return;
 	}
 	p = mem_thp_policy(h, kind, setting, sizeof(setting));
-	if (h->process_disabled)
-		snprintf(out, len, "THP disabled for this process (PR_SET_THP_DISABLE)");
-	else if (p == MEM_THP_POLICY_NEVER)
+	if (p == MEM_THP_POLICY_NEVER)
 		snprintf(out, len, "host policy never (%s)", setting);
+	else if (h->process_disabled)
+		snprintf(out, len, "THP disabled for this process (PR_SET_THP_DISABLE)");
 	else
 		snprintf(out, len, "no 2M page though the host allows it (%s; defrag=%s)",
 			 setting, h->defrag);
