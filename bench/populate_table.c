@@ -7,6 +7,14 @@
  * Every measurement gets fresh memory (created, mapped, then unmapped and
  * closed outside the timed region). Touch loops are single-threaded, one
  * access per 4 KiB page; populate and fallocate are single calls.
+ *
+ * A second table (run first, while the host's free memory is least used)
+ * gives the transparent huge page rows: anon (MAP_PRIVATE) and memfd
+ * (MAP_SHARED) with MADV_HUGEPAGE or MADV_NOHUGEPAGE, mapped 2 MiB-aligned,
+ * written by a touch loop or MADV_POPULATE_WRITE, with the share of the
+ * mapping that smaps then shows in huge pages. Round 1 (the first
+ * allocation, which may have to compact memory) is shown apart from the
+ * warm rounds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +30,7 @@
 #include "bench/bench.h"
 #include "bench/stats.h"
 #include "mem/kvm_compat.h"
+#include "mem/thp.h"
 
 #define PT_DEFAULT_BYTES   (1ull << 30)
 #define PT_SMALL_BYTES     (2ull << 20)
@@ -80,6 +89,7 @@ struct pt_case {
 	enum pt_op op;
 	uint64_t size;
 	char size_label[16];
+	bool align_2m;         /* map at a 2 MiB-aligned address (THP rows) */
 };
 
 /* Shared by all cases of one run. */
@@ -148,6 +158,38 @@ static int gmem_fd(uint64_t size)
 	return fd;
 }
 
+/*
+ * mmap len bytes at a 2 MiB-aligned address, so that huge pages can back
+ * every 2 MiB of it (a file's huge pages also need the address congruent to
+ * the file offset, 0 here): a PROT_NONE reservation 2 MiB larger first, the
+ * mapping put into it, the rest of the reservation given back.
+ */
+static void *mmap_aligned_2m(uint64_t len, int flags, int fd)
+{
+	uint64_t span = len + PT_HUGE_PAGE_BYTES, head, tail;
+	uint8_t *res, *start;
+	void *p;
+	int err;
+
+	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return MAP_FAILED;
+	head = (PT_HUGE_PAGE_BYTES - (uintptr_t)res % PT_HUGE_PAGE_BYTES) % PT_HUGE_PAGE_BYTES;
+	tail = span - head - len;
+	start = res + head;
+	p = mmap(start, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED)
+		goto fail;
+	if ((head && munmap(res, head) < 0) || (tail && munmap(start + len, tail) < 0))
+		goto fail;
+	return p;
+fail:
+	err = errno;
+	munmap(res, span);
+	errno = err;
+	return MAP_FAILED;
+}
+
 static int pt_mem_open(const struct pt_case *pc, struct pt_mem *m)
 {
 	int flags = pc->shared ? MAP_SHARED : MAP_PRIVATE;
@@ -183,7 +225,10 @@ static int pt_mem_open(const struct pt_case *pc, struct pt_mem *m)
 	}
 	if (m->fd < 0 && pc->b != PT_ANON)
 		return m->fd;
-	m->p = mmap(NULL, pc->size, PROT_READ | PROT_WRITE, flags, m->fd, 0);
+	if (pc->align_2m)
+		m->p = mmap_aligned_2m(pc->size, flags, m->fd);
+	else
+		m->p = mmap(NULL, pc->size, PROT_READ | PROT_WRITE, flags, m->fd, 0);
 	if (m->p == MAP_FAILED) {
 		ret = -errno;
 		if (m->fd >= 0)
@@ -314,6 +359,228 @@ static void add_case(struct bench_case *cases, struct pt_case *pcs, unsigned int
 	(*n)++;
 }
 
+/* ---- THP rows ------------------------------------------------------------ */
+
+static const struct {
+	const char *name;          /* table label */
+	const char *key;
+	enum pt_backing b;
+	bool shared;
+	enum mem_thp_kind kind;    /* which host settings decide */
+} thp_backings[] = {
+	{ "anon (MAP_PRIVATE)", "anon", PT_ANON, false, MEM_THP_KIND_ANON },
+	{ "memfd (MAP_SHARED)", "memfd", PT_MEMFD, true, MEM_THP_KIND_SHMEM },
+};
+#define PT_THP_NB (sizeof(thp_backings) / sizeof(thp_backings[0]))
+
+/* populate none (the program's own writes fault the memory in) and madvise. */
+static const enum pt_op thp_ops[] = { PT_WRITE, PT_POP_WRITE };
+#define PT_THP_NO (sizeof(thp_ops) / sizeof(thp_ops[0]))
+
+struct pt_thp_case {
+	struct pt_case pc;
+	size_t backing;                 /* index in thp_backings */
+	bool on;                        /* thp on (MADV_HUGEPAGE) or off */
+	enum mem_thp_advice advice;     /* what mem_thp_decide() says to do */
+	int refuse;                     /* the host cannot: -errno, why says why */
+	char why[MEM_THP_WHY_BYTES + 48];
+};
+
+/* Timed: the write loop or MADV_POPULATE_WRITE; then smaps says how much is huge. */
+static int pt_thp_run(struct bench_case *c, double *metrics)
+{
+	struct pt_thp_case *tc = c->ctx;
+	struct mem_huge_range range;
+	struct pt_mem m;
+	uint64_t t0;
+	int ret, ret2;
+
+	if (tc->refuse) {
+		snprintf(c->why, sizeof(c->why), "%.180s", tc->why);
+		c->why_is_message = true;
+		return tc->refuse;
+	}
+	ret = pt_mem_open(&tc->pc, &m);
+	if (ret)
+		return ret;
+	if (tc->advice != MEM_THP_ADVICE_NONE &&
+	    madvise(m.p, m.size, tc->advice == MEM_THP_ADVICE_HUGE ? MADV_HUGEPAGE :
+		    MADV_NOHUGEPAGE) < 0) {
+		ret = -errno;
+		snprintf(c->why, sizeof(c->why), "madvise(MADV_%sHUGEPAGE)",
+			 tc->advice == MEM_THP_ADVICE_HUGE ? "" : "NO");
+		goto out;
+	}
+	t0 = bench_now_ns();
+	ret = pt_op_run(&tc->pc, &m);
+	metrics[0] = bench_ms_since(t0);
+	if (ret)
+		goto out;
+	range = (struct mem_huge_range){ .start = (uintptr_t)m.p, .len = m.size };
+	ret = mem_huge_measure("/proc/self/smaps", &range, 1);
+	if (ret) {
+		snprintf(c->why, sizeof(c->why), "reading /proc/self/smaps");
+		goto out;
+	}
+	metrics[1] = 100.0 * (double)range.huge_bytes / (double)m.size;
+out:
+	ret2 = pt_mem_close(&m);
+	if (ret2 && !ret) {
+		snprintf(c->why, sizeof(c->why), "unmapping or closing failed");
+		ret = ret2;
+	}
+	return ret;
+}
+
+/* The host's THP settings for the header line and the cases' decisions. */
+struct pt_thp_host {
+	struct mem_thp_host h;
+	int err;                 /* mem_thp_host_read() failed: every row says so */
+};
+
+static void pt_thp_case_init(struct pt_thp_case *tc, struct bench_case *c,
+			     const struct pt_thp_host *host, size_t b, bool on,
+			     enum pt_op op, uint64_t size)
+{
+	struct mem_thp_plan plan;
+	int ret;
+
+	*tc = (struct pt_thp_case){
+		.pc = { .shared = thp_backings[b].shared, .b = thp_backings[b].b, .op = op,
+			.size = size, .align_2m = true },
+		.backing = b,
+		.on = on,
+	};
+	bench_fmt_size(size, tc->pc.size_label, sizeof(tc->pc.size_label));
+	if (host->err) {
+		tc->refuse = host->err;
+		snprintf(tc->why, sizeof(tc->why), "cannot read the host's THP settings (%s): %s",
+			 MEM_THP_SYSFS, bench_errname(-host->err));
+	} else {
+		/* The same decision memvmm's thp=on / thp=off makes for this kind of memory. */
+		ret = mem_thp_decide(on ? MEM_THP_ON : MEM_THP_OFF, thp_backings[b].kind,
+				     &host->h, &plan);
+		if (ret) {
+			tc->refuse = ret;
+			snprintf(tc->why, sizeof(tc->why), "thp=%s refused: %s", on ? "on" : "off",
+				 plan.why);
+		}
+		tc->advice = plan.advice;
+	}
+	*c = (struct bench_case){
+		.label = { thp_backings[b].name, on ? "on (MADV_HUGEPAGE)" : "off (MADV_NOHUGEPAGE)",
+			   op == PT_WRITE ? "write touch" : "POPULATE_WRITE", tc->pc.size_label },
+		.run = pt_thp_run,
+		.ctx = tc,
+	};
+	snprintf(c->key, sizeof(c->key), "thp_%s_%s_%s", thp_backings[b].key, on ? "on" : "off",
+		 ops[op].key);
+}
+
+/* The case with this key if it has numbers, else NULL. */
+static const struct bench_case *thp_ok(struct bench_table *t, const char *key)
+{
+	const struct bench_case *c = bench_table_find(t, key);
+
+	return c && bench_case_ok(c) ? c : NULL;
+}
+
+/* Round 1's value of metric m, NAN if the case has none. */
+static double thp_first(struct bench_table *t, const char *key, unsigned int m)
+{
+	const struct bench_case *c = thp_ok(t, key);
+
+	return c ? c->first[m] : NAN;
+}
+
+/* Lowest huge share over all rounds, round 1 included. */
+static double thp_huge_min(struct bench_table *t, const char *key)
+{
+	const struct bench_case *c = thp_ok(t, key);
+
+	if (!c)
+		return NAN;
+	return isnan(c->min[1]) || c->first[1] < c->min[1] ? c->first[1] : c->min[1];
+}
+
+/*
+ * Run and print the THP table; cases and pcs hold PT_THP_NB * 2 * PT_THP_NO
+ * entries and stay alive for the output file. Returns 0, or 1 (failed).
+ */
+static int pt_thp_table(const struct bench_opts *o, uint64_t size, struct bench_table *t,
+			struct bench_case *cases, struct pt_thp_case *tcs,
+			struct bench_summary *s)
+{
+	struct pt_thp_host host = { .err = 0 };
+	char anon_set[MEM_THP_WHY_BYTES], shmem_set[MEM_THP_WHY_BYTES], sz[32];
+	enum mem_thp_policy anon_p, shmem_p;
+	unsigned int n = 0;
+
+	host.err = mem_thp_host_read("", &host.h);
+	for (size_t b = 0; b < PT_THP_NB; b++)
+		for (size_t op = 0; op < PT_THP_NO; op++)
+			for (int on = 1; on >= 0; on--) {
+				pt_thp_case_init(&tcs[n], &cases[n], &host, b, on, thp_ops[op], size);
+				n++;
+			}
+	*t = (struct bench_table){
+		.bench = "populate-table",
+		.nlabels = 4, .label_names = { "backing", "thp", "operation", "size" },
+		.nmetrics = 2, .metric_names = { "ms", "huge %" },
+		.nextra = 1, .extra_names = { "off/on" },
+		.cases = cases, .ncases = n,
+		.repeat = o->repeat,
+		.first_apart = true,
+		.json_key = "thp",
+	};
+	bench_fmt_size(size, sz, sizeof(sz));
+	if (host.err) {
+		printf("populate-table THP: cannot read the host's THP settings (%s)\n",
+		       bench_errname(-host.err));
+	} else {
+		anon_p = mem_thp_policy(&host.h, MEM_THP_KIND_ANON, anon_set, sizeof(anon_set));
+		shmem_p = mem_thp_policy(&host.h, MEM_THP_KIND_SHMEM, shmem_set, sizeof(shmem_set));
+		printf("populate-table THP: host anon %s (%s); shmem %s (%s); defrag=%s%s\n",
+		       mem_thp_policy_name(anon_p), anon_set, mem_thp_policy_name(shmem_p),
+		       shmem_set, host.h.defrag[0] ? host.h.defrag : "?",
+		       host.h.process_disabled ? "; THP disabled for this process (prctl)" : "");
+	}
+	printf("%u cases x %u interleaved rounds, size %s, each on fresh memory mapped "
+	       "2M-aligned; touch = one write per 4K page, 1 thread;\n'1st' = round 1 (first "
+	       "allocation), warm min/median = rounds 2..%u%s; huge %% = share of the mapping in "
+	       "huge pages (smaps) after the operation\n\n", n, o->repeat, sz, o->repeat,
+	       o->repeat < 2 ? " (none with --repeat 1)" : "");
+	if (bench_table_run(t))
+		return 1;
+	for (unsigned int i = 0; i < n; i++) {
+		char off_key[80];
+
+		if (!tcs[i].on || !bench_case_ok(&cases[i]))
+			continue;
+		snprintf(off_key, sizeof(off_key), "thp_%s_off_%s", thp_backings[tcs[i].backing].key,
+			 ops[tcs[i].pc.op].key);
+		cases[i].extra[0] = bench_table_median(t, off_key, 0) / cases[i].median[0];
+	}
+	bench_table_print(t, stdout);
+	putchar('\n');
+
+	bench_summary_num(s, "thp_anon_on_populate_write_1st_ms",
+			  thp_first(t, "thp_anon_on_populate_write", 0), 1);
+	bench_summary_num(s, "thp_anon_on_populate_write_ms",
+			  bench_table_median(t, "thp_anon_on_populate_write", 0), 1);
+	bench_summary_num(s, "thp_anon_off_populate_write_ms",
+			  bench_table_median(t, "thp_anon_off_populate_write", 0), 1);
+	bench_summary_num(s, "thp_anon_on_write_ms", bench_table_median(t, "thp_anon_on_write", 0),
+			  1);
+	bench_summary_num(s, "thp_anon_off_write_ms",
+			  bench_table_median(t, "thp_anon_off_write", 0), 1);
+	bench_summary_num(s, "thp_anon_on_huge_pct_min",
+			  thp_huge_min(t, "thp_anon_on_populate_write"), 1);
+	bench_summary_str(s, "thp_memfd_on", thp_ok(t, "thp_memfd_on_populate_write") ?
+			  "measured" : "unsupported");
+	return 0;
+}
+
 static void summary_median(struct bench_summary *s, struct bench_table *t, const char *key)
 {
 	char name[80];
@@ -343,13 +610,27 @@ int bench_populate_table(const struct bench_opts *o)
 		.repeat = o->repeat,
 	};
 	struct bench_summary *s = bench_summary_new("populate-table");
+	struct bench_case thp_cases[PT_THP_NB * 2 * PT_THP_NO];
+	struct pt_thp_case thp_tcs[PT_THP_NB * 2 * PT_THP_NO];
+	struct bench_table thp_t = { .ncases = 0 };
+	const struct bench_table *tables[] = { &t, &thp_t };
 	uint64_t hugepages;
 	int kvm_fd = -1, status = 0, ret;
 	char sz[32];
 
 	if (!cases || !pcs || !s) {
 		fprintf(stderr, "populate-table: out of memory\n");
+		free(cases);
+		free(pcs);
+		bench_summary_free(s);
 		return 1;
+	}
+	bench_fmt_size(size, sz, sizeof(sz));
+	bench_summary_str(s, "size", sz);
+	/* First, before the hugetlb pool takes its pages: round 1 is a first allocation. */
+	if (pt_thp_table(o, size, &thp_t, thp_cases, thp_tcs, s)) {
+		status = 1;
+		goto out;
 	}
 	pt_vm_fd = bench_kvm_vm(&kvm_fd);
 	if (pt_vm_fd < 0)
@@ -377,7 +658,6 @@ int bench_populate_table(const struct bench_opts *o)
 	t.cases = cases;
 	t.ncases = n;
 
-	bench_fmt_size(size, sz, sizeof(sz));
 	printf("populate-table: %u cases x %u interleaved rounds, sizes 2M and %s; "
 	       "touch = one access per 4K page, 1 thread\n\n", n, o->repeat, sz);
 	ret = bench_table_run(&t);
@@ -389,7 +669,6 @@ int bench_populate_table(const struct bench_opts *o)
 	for (unsigned int i = 0; i < n; i++)
 		if (!bench_case_ok(&cases[i]))
 			unsupported++;
-	bench_summary_str(s, "size", sz);
 	bench_summary_num(s, "cases", n, 0);
 	bench_summary_num(s, "unsupported", unsupported, 0);
 	for (size_t i = 0; i < sizeof(summary_keys) / sizeof(summary_keys[0]); i++)
@@ -397,7 +676,7 @@ int bench_populate_table(const struct bench_opts *o)
 	if (o->out) {
 		json_object *opts = bench_opts_json(o, size);
 
-		ret = bench_write_output(o->out, &t, s, opts);
+		ret = bench_write_outputs(o->out, tables, 2, s, opts);
 		json_object_put(opts);
 		if (ret) {
 			fprintf(stderr, "populate-table: cannot write '%s': %s\n", o->out,
@@ -408,11 +687,15 @@ int bench_populate_table(const struct bench_opts *o)
 	for (unsigned int i = 0; i < n; i++)
 		if (cases[i].err && cases[i].err_round > 0)
 			status = 1;    /* worked, then failed: not a host limitation */
+	for (unsigned int i = 0; i < thp_t.ncases; i++)
+		if (thp_cases[i].err && thp_cases[i].err_round > 0)
+			status = 1;
 	putchar('\n');
 	bench_summary_print(s, stdout);
 out:
 	bench_hugepages_restore();
 	bench_table_free(&t);
+	bench_table_free(&thp_t);
 	bench_summary_free(s);
 	free(cases);
 	free(pcs);

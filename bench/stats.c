@@ -174,8 +174,18 @@ int bench_table_run(struct bench_table *t)
 	for (unsigned int i = 0; i < n; i++) {
 		struct bench_case *c = &t->cases[i];
 
-		for (unsigned int m = 0; m < t->nmetrics; m++)
-			min_median(c->samples[m], c->n, &c->min[m], &c->median[m]);
+		/* A case that failed in round 1 has no samples; else samples[m][0] is round 1. */
+		for (unsigned int m = 0; m < t->nmetrics; m++) {
+			c->first[m] = NAN;
+			if (!t->first_apart) {
+				min_median(c->samples[m], c->n, &c->min[m], &c->median[m]);
+				continue;
+			}
+			if (c->n)
+				c->first[m] = c->samples[m][0];
+			min_median(c->samples[m] + (c->n ? 1 : 0), c->n ? c->n - 1 : 0,
+				   &c->min[m], &c->median[m]);
+		}
 	}
 	return 0;
 }
@@ -217,7 +227,7 @@ static void fmt_num(char *buf, size_t len, double v)
 		snprintf(buf, len, "%.1f", v);
 }
 
-#define MAX_COLS (BENCH_MAX_LABELS + 2 * BENCH_MAX_METRICS + BENCH_MAX_EXTRA + 1)
+#define MAX_COLS (BENCH_MAX_LABELS + 3 * BENCH_MAX_METRICS + BENCH_MAX_EXTRA + 1)
 
 /* The cells of one row, numbers right-aligned; *span: row is labels + one message. */
 static unsigned int row_cells(const struct bench_table *t, const struct bench_case *c,
@@ -233,6 +243,8 @@ static unsigned int row_cells(const struct bench_table *t, const struct bench_ca
 		return k;
 	}
 	for (unsigned int m = 0; m < t->nmetrics; m++) {
+		if (t->first_apart)
+			fmt_num(cells[k++], 200, c->first[m]);
 		fmt_num(cells[k++], 200, c->min[m]);
 		fmt_num(cells[k++], 200, c->median[m]);
 	}
@@ -254,8 +266,12 @@ void bench_table_print(const struct bench_table *t, FILE *f)
 	for (unsigned int l = 0; l < t->nlabels; l++)
 		snprintf(head[ncols++], 64, "%s", t->label_names[l]);
 	for (unsigned int m = 0; m < t->nmetrics; m++) {
-		snprintf(head[ncols++], 64, "%s min", t->metric_names[m]);
-		snprintf(head[ncols++], 64, "%s median", t->metric_names[m]);
+		const char *warm = t->first_apart ? " warm" : "";
+
+		if (t->first_apart)
+			snprintf(head[ncols++], 64, "%s 1st", t->metric_names[m]);
+		snprintf(head[ncols++], 64, "%s%s min", t->metric_names[m], warm);
+		snprintf(head[ncols++], 64, "%s%s median", t->metric_names[m], warm);
 	}
 	for (unsigned int e = 0; e < t->nextra; e++)
 		snprintf(head[ncols++], 64, "%s", t->extra_names[e]);
@@ -426,6 +442,8 @@ static json_object *table_json(const struct bench_table *t)
 
 			for (unsigned int s = 0; s < c->n; s++)
 				json_object_array_add(samples, json_num(c->samples[m][s]));
+			if (t->first_apart)
+				json_object_object_add(mo, "first", json_num(c->first[m]));
 			json_object_object_add(mo, "min", json_num(c->min[m]));
 			json_object_object_add(mo, "median", json_num(c->median[m]));
 			json_object_object_add(mo, "samples", samples);
@@ -473,6 +491,10 @@ static void write_csv(FILE *f, const struct bench_table *t)
 	for (unsigned int l = 0; l < t->nlabels; l++)
 		csv_field(f, t->label_names[l], l == 0);
 	for (unsigned int m = 0; m < t->nmetrics; m++) {
+		if (t->first_apart) {
+			snprintf(name, sizeof(name), "%s 1st", t->metric_names[m]);
+			csv_field(f, name, false);
+		}
 		snprintf(name, sizeof(name), "%s min", t->metric_names[m]);
 		csv_field(f, name, false);
 		snprintf(name, sizeof(name), "%s median", t->metric_names[m]);
@@ -491,6 +513,8 @@ static void write_csv(FILE *f, const struct bench_table *t)
 		for (unsigned int l = 0; l < t->nlabels; l++)
 			csv_field(f, c->label[l] ? c->label[l] : "", l == 0);
 		for (unsigned int m = 0; m < t->nmetrics; m++) {
+			if (t->first_apart)
+				csv_num(f, ok ? c->first[m] : NAN);
 			csv_num(f, ok ? c->min[m] : NAN);
 			csv_num(f, ok ? c->median[m] : NAN);
 		}
@@ -506,22 +530,49 @@ static void write_csv(FILE *f, const struct bench_table *t)
 int bench_write_output(const char *path, const struct bench_table *t,
 		       const struct bench_summary *s, json_object *opts)
 {
+	const struct bench_table *one[] = { t };
+
+	return bench_write_outputs(path, one, 1, s, opts);
+}
+
+int bench_write_outputs(const char *path, const struct bench_table *const *t, unsigned int nt,
+			const struct bench_summary *s, json_object *opts)
+{
 	size_t len = strlen(path);
-	FILE *f = fopen(path, "w");
+	FILE *f;
 	int ret = 0;
 
+	if (!nt)
+		return -EINVAL;
+	f = fopen(path, "w");
 	if (!f)
 		return -errno;
 	if (len >= 4 && !strcmp(path + len - 4, ".csv")) {
-		write_csv(f, t);
+		for (unsigned int i = 0; i < nt; i++) {
+			if (i)
+				fputc('\n', f);
+			write_csv(f, t[i]);
+		}
 	} else {
 		json_object *root = json_object_new_object();
 
-		json_object_object_add(root, "bench", json_object_new_string(t->bench));
+		json_object_object_add(root, "bench", json_object_new_string(t[0]->bench));
 		json_object_object_add(root, "host", host_json());
 		json_object_object_add(root, "options", json_object_get(opts));
-		json_object_object_add(root, "repeat", json_object_new_int((int)t->repeat));
-		json_object_object_add(root, "cases", table_json(t));
+		json_object_object_add(root, "repeat", json_object_new_int((int)t[0]->repeat));
+		if (t[0]->first_apart)
+			json_object_object_add(root, "first_round_apart",
+					       json_object_new_boolean(true));
+		json_object_object_add(root, "cases", table_json(t[0]));
+		for (unsigned int i = 1; i < nt; i++) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "repeat", json_object_new_int((int)t[i]->repeat));
+			json_object_object_add(o, "first_round_apart",
+					       json_object_new_boolean(t[i]->first_apart));
+			json_object_object_add(o, "cases", table_json(t[i]));
+			json_object_object_add(root, t[i]->json_key ? t[i]->json_key : "more", o);
+		}
 		if (s)
 			json_object_object_add(root, "summary", json_object_get(s->obj));
 		fprintf(f, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));

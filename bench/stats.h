@@ -16,7 +16,7 @@
 #include <stdio.h>
 
 #define BENCH_MAX_LABELS   4
-#define BENCH_MAX_METRICS  3
+#define BENCH_MAX_METRICS  4
 #define BENCH_MAX_EXTRA    3
 #define BENCH_MAX_REPEAT   1000u
 
@@ -43,6 +43,7 @@ struct bench_case {
 	char why[200];                /* shown instead of the numbers */
 	bool why_is_message;          /* run() set why to a full message: no errno */
 	double min[BENCH_MAX_METRICS], median[BENCH_MAX_METRICS];
+	double first[BENCH_MAX_METRICS];   /* round 1's value (first_apart), else NAN */
 	/* Filled in by the benchmark after the run; NAN prints as "-". */
 	double extra[BENCH_MAX_EXTRA];
 	char note[160];
@@ -60,6 +61,13 @@ struct bench_table {
 	struct bench_case *cases;
 	unsigned int ncases;
 	unsigned int repeat;
+	/*
+	 * Round 1 on its own: each metric gets a "1st" column (the case's first
+	 * measurement, e.g. a first allocation that has to compact memory) and
+	 * min/median are over rounds 2..N only ("-" with --repeat 1).
+	 */
+	bool first_apart;
+	const char *json_key;                         /* bench_write_outputs: t[1..] */
 };
 
 /* Monotonic clock in nanoseconds / milliseconds. */
@@ -102,5 +110,13 @@ void bench_summary_free(struct bench_summary *s);
 struct json_object;
 int bench_write_output(const char *path, const struct bench_table *t,
 		       const struct bench_summary *s, struct json_object *opts);
+/*
+ * The same for a benchmark that prints several tables (nt >= 1): JSON has
+ * t[0]'s cases under "cases" and every further table as {"repeat",
+ * "first_round_apart", "cases"} under its json_key; CSV has the tables one
+ * after another, each with its header line, separated by an empty line.
+ */
+int bench_write_outputs(const char *path, const struct bench_table *const *t, unsigned int nt,
+			const struct bench_summary *s, struct json_object *opts);
 
 #endif /* MEMVMM_BENCH_STATS_H */

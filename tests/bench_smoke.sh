@@ -66,11 +66,13 @@ gmem-fill)
 	;;
 guest-touch)
 	need_kvm
-	check guest-touch "auto_vs_none" --size 16M
+	check guest-touch "auto_vs_none anon_thp_touch_speedup memfd_thp_on" --size 16M
 	;;
 populate-table)
-	# Without KVM its guest_memfd rows say "unsupported"; the rest still run.
-	check populate-table "size cases" --size 4M
+	# Without KVM its guest_memfd rows say "unsupported"; the rest still run,
+	# the THP rows too (a thp=on row the host's policy rules out says why).
+	check populate-table "size cases thp_anon_on_huge_pct_min thp_memfd_on" --size 4M
+	grep -q "on (MADV_HUGEPAGE)" "$out/populate-table.txt" || fail "no THP rows in the table"
 	;;
 vs-qemu)
 	lacks=
