@@ -20,6 +20,11 @@
 #include <sys/stat.h>
 
 #define THP_LINE_BYTES 256
+
+/* PR_SET_THP_DISABLE's flag (6.18 uapi): THP stays on where MADV_HUGEPAGE asks. */
+#ifndef PR_THP_DISABLE_EXCEPT_ADVISED
+#define PR_THP_DISABLE_EXCEPT_ADVISED (1 << 1)
+#endif
 #define THP_2M_DIR     "/hugepages-2048kB"
 
 static const char *const thp_mode_names[MEM_THP_NR_MODES] = {
@@ -125,7 +130,12 @@ int mem_thp_host_read(const char *root, struct mem_thp_host *h)
 	off = prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0);
 	if (off < 0)
 		return -errno;
-	h->process_disabled = off > 0;
+	/*
+	 * 1: no THP at all; 3 (6.18+, PR_THP_DISABLE_EXCEPT_ADVISED): none
+	 * except where MADV_HUGEPAGE asks, as memvmm's RAM does.
+	 */
+	h->process_except_advised = off > 0 && (off & PR_THP_DISABLE_EXCEPT_ADVISED);
+	h->process_disabled = off > 0 && !h->process_except_advised;
 	ret = thp_path(path, sizeof(path), root, "");
 	if (ret)
 		return ret;
@@ -309,8 +319,9 @@ static void add_mapping(struct mem_huge_range *ranges, unsigned int nr,
 
 int mem_huge_measure(const char *path, struct mem_huge_range *ranges, unsigned int nr)
 {
-	char line[THP_LINE_BYTES + 4096];
 	uintptr_t start = 0, end = 0;
+	char *line = NULL;
+	size_t cap = 0;
 	uint64_t huge = 0;
 	bool mapping = false;
 	FILE *f;
@@ -321,7 +332,8 @@ int mem_huge_measure(const char *path, struct mem_huge_range *ranges, unsigned i
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	while (fgets(line, sizeof(line), f)) {
+	/* getline(): a line of any length (an escaped path) stays one line. */
+	while (getline(&line, &cap, f) >= 0) {
 		uintptr_t s, e;
 
 		if (smaps_mapping(line, &s, &e)) {
@@ -335,8 +347,11 @@ int mem_huge_measure(const char *path, struct mem_huge_range *ranges, unsigned i
 	}
 	if (ferror(f))
 		ret = -EIO;
+	else if (!feof(f))
+		ret = -ENOMEM;   /* getline() could not grow its buffer */
 	else if (mapping)
 		add_mapping(ranges, nr, start, end, huge);
+	free(line);
 	fclose(f);
 	return ret;
 }

@@ -45,7 +45,9 @@ struct mem_thp_host {
 	char shmem_2m[MEM_THP_WORD_BYTES];   /* hugepages-2048kB/shmem_enabled: + inherit */
 	char defrag[MEM_THP_WORD_BYTES];     /* defrag: always | defer | defer+madvise | madvise | never */
 	int khugepaged_defrag;               /* khugepaged/defrag: 0 or 1; -1 if unknown */
-	bool process_disabled;               /* prctl(PR_SET_THP_DISABLE) is in effect */
+	bool process_disabled;               /* prctl(PR_SET_THP_DISABLE): no THP at all */
+	/* PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED: MADV_HUGEPAGE still works */
+	bool process_except_advised;
 };
 
 /*

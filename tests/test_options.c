@@ -125,7 +125,8 @@ static void test_run_defaults_and_values(void)
 
 	TEST_OK(parse(&cfg, none));
 	TEST_ASSERT(!cfg.kernel && !cfg.initrd && !strcmp(cfg.cmdline, "") && cfg.vcpus == 1 &&
-		    cfg.mem_size == OPTIONS_DEFAULT_MEM_BYTES && !cfg.backend, "defaults");
+		    cfg.mem_size == OPTIONS_DEFAULT_MEM_BYTES && !cfg.backend &&
+		    cfg.thp == MEM_THP_AUTO, "defaults");
 
 	PARSE_OK(&cfg, "--kernel", "vmlinux", "--initrd=initrd.img", "--cmdline",
 		 "console=ttyS0 touch=1G", "--vcpus=4", "--memory", "size=1G,backend=memfd");
@@ -141,6 +142,12 @@ static void test_run_defaults_and_values(void)
 		    cfg.mem_size == OPTIONS_DEFAULT_MEM_BYTES, "size keeps its default");
 	PARSE_OK(&cfg, "--cmdline", "");
 	TEST_ASSERT(!strcmp(cfg.cmdline, ""), "empty cmdline");
+	PARSE_OK(&cfg, "--memory", "backend=anon,thp=off");
+	TEST_ASSERT(cfg.thp == MEM_THP_OFF && cfg.backend == &mem_backend_anon, "thp=off");
+	PARSE_OK(&cfg, "--memory", "thp=on");
+	TEST_ASSERT(cfg.thp == MEM_THP_ON, "thp=on");
+	PARSE_OK(&cfg, "--memory", "backend=hugetlb,size=4M,thp=on");
+	TEST_ASSERT(cfg.thp == MEM_THP_ON, "thp=on with hugetlb");
 	{
 		const char *const help[] = { "--vcpus", "2", "--help", NULL };
 
@@ -160,6 +167,9 @@ static void test_run_bad(void)
 	PARSE_BAD("not a multiple of 4K", "--memory", "size=4097K");
 	PARSE_BAD("which backend hugetlb needs", "--memory", "size=5M,backend=hugetlb");
 	PARSE_BAD("unknown backend 'foo'", "--memory", "backend=foo");
+	PARSE_BAD("unknown thp 'yes' (auto, on, off)", "--memory", "thp=yes");
+	PARSE_BAD("unknown thp ''", "--memory", "thp=");
+	PARSE_BAD("thp=off with backend hugetlb", "--memory", "size=4M,backend=hugetlb,thp=off");
 	PARSE_BAD("unknown key 'sise'", "--memory", "sise=1G");
 	PARSE_BAD("'size' is not key=value", "--memory", "size");
 	PARSE_BAD("needs key=value", "--memory", "");
@@ -202,7 +212,7 @@ static void test_memory_group_strict(void)
 	PARSE_BAD("populate given twice", "--memory=populate=none,size=1G,populate=write");
 	PARSE_BAD("'=1G' has no key", "--memory", "=1G");
 	PARSE_BAD("unknown key 'sizes'", "--memory", "sizes=1G");
-	PARSE_BAD("unknown key 'x' (size, backend, populate, populate-threads, prefault)",
+	PARSE_BAD("unknown key 'x' (size, backend, populate, populate-threads, prefault, thp)",
 		  "--memory", "size=1G,x");
 	PARSE_BAD("invalid size ''", "--memory", "size=");
 	PARSE_BAD("unknown backend ''", "--memory", "size=1G,backend=");
@@ -298,7 +308,7 @@ static void test_long_values(void)
 	PARSE_BAD("is too long (256 bytes, at most 255)", "--memory", group);
 	PARSE_BAD("(guest_memfd, memfd, anon, hugetlb)", "--memory", backend);
 	PARSE_BAD("...", "--memory", backend);
-	PARSE_BAD("(size, backend, populate, populate-threads, prefault)", "--memory",
+	PARSE_BAD("(size, backend, populate, populate-threads, prefault, thp)", "--memory",
 		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=1");

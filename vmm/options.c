@@ -63,8 +63,11 @@ const char options_probe_help[] =
 	"mappings: guest_memfd and its MMAP/INIT_SHARED flags, write() on guest_memfd,\n"
 	"KVM_PRE_FAULT_MEMORY, MADV_POPULATE_READ/WRITE, MADV_PAGEOUT and swap,\n"
 	"userfaultfd (COPY, MOVE, MINOR_SHMEM, WP, on guest_memfd), dirty logging on\n"
-	"guest_memfd and anonymous slots, THP/mTHP settings, free 2M huge pages and\n"
-	"VM types.\n"
+	"guest_memfd and anonymous slots, THP (anon and shmem: the setting, the\n"
+	"policy for 2 MiB pages, defrag, khugepaged defrag, THP disabled for this\n"
+	"process), mTHP sizes, a trial of MADV_HUGEPAGE + MADV_POPULATE_WRITE of\n"
+	"2 MiB on anonymous memory and on a memfd (is it one huge page?), free 2M\n"
+	"huge pages and VM types.\n"
 	"\n"
 	"  --json       the same rows as JSON: {\"features\":[{feature, supported, value, detail}]}\n"
 	"  -h, --help   this text\n";

@@ -246,9 +246,13 @@ void probe_thp_settings(struct probe_report *r, const struct mem_thp_host *h, in
 			probe_add(r, thp_setting_rows[i], false, 0,
 				  "no " MEM_THP_SYSFS " (kernel without THP)");
 	}
-	probe_add(r, "THP (this process)", !h->process_disabled, h->process_disabled, "%s",
-		  h->process_disabled ? "disabled: prctl(PR_SET_THP_DISABLE), inherited from "
-		  "the parent" : "not disabled (PR_GET_THP_DISABLE 0)");
+	if (h->process_except_advised)
+		probe_add(r, "THP (this process)", true, 3, "disabled except where MADV_HUGEPAGE "
+			  "asks (PR_THP_DISABLE_EXCEPT_ADVISED, from the parent), as memvmm's RAM does");
+	else
+		probe_add(r, "THP (this process)", !h->process_disabled, h->process_disabled, "%s",
+			  h->process_disabled ? "disabled: prctl(PR_SET_THP_DISABLE), inherited from "
+			  "the parent" : "not disabled (PR_GET_THP_DISABLE 0)");
 }
 
 struct mthp_size {
