@@ -67,6 +67,19 @@ int __mem_region_map(struct mem_region *r, int fd, int mmap_flags)
 	if (r->size > SIZE_MAX - MEM_HUGE_PAGE_BYTES)
 		return -ENOMEM;
 	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED && errno == ENOMEM) {
+		/*
+		 * No room for the extra 2 MiB (an RLIMIT_AS just above what is
+		 * needed): map where the kernel likes. Only the huge-page share
+		 * (reported after population) can suffer from it.
+		 */
+		p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, mmap_flags, fd, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		r->hva = p;
+		r->fd = fd;
+		return 0;
+	}
 	if (res == MAP_FAILED)
 		return -errno;
 	base = (uintptr_t)res;

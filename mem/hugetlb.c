@@ -92,6 +92,14 @@ static void hugetlb_explain_create_error(uint64_t size, int err, char *buf, size
 	buf[0] = '\0';
 	if (err != -ENOMEM || mem_hugetlb_free_pages(&free_pages, &total_pages))
 		return;
+	if (free_pages >= size / MEM_HUGE_PAGE_BYTES) {
+		/* Not the pool: the mapping itself (an address-space limit, ulimit -v). */
+		snprintf(buf, len, "the 2M pool has enough free pages (%llu of %llu for %llu); "
+			 "the address space may be limited (ulimit -v)",
+			 (unsigned long long)free_pages, (unsigned long long)total_pages,
+			 (unsigned long long)(size / MEM_HUGE_PAGE_BYTES));
+		return;
+	}
 	snprintf(buf, len, "it needs %llu huge pages of 2M, %llu of %llu are free "
 		 "(see /proc/sys/vm/nr_hugepages)",
 		 (unsigned long long)(size / MEM_HUGE_PAGE_BYTES),

@@ -69,8 +69,9 @@ static int read_line(const char *path, char *out, size_t len)
 
 	if (!f)
 		return -errno;
+	errno = 0;
 	if (!fgets(out, (int)len, f))
-		ret = ferror(f) ? -EIO : -ENODATA;
+		ret = !ferror(f) ? -ENODATA : errno ? -errno : -EIO;
 	fclose(f);
 	if (!ret)
 		out[strcspn(out, "\n")] = '\0';
@@ -216,6 +217,10 @@ enum mem_thp_policy mem_thp_policy(const struct mem_thp_host *h, enum mem_thp_ki
 	if (per_size[0] && strcmp(per_size, "inherit")) {
 		snprintf(setting, len, "%s=%s", pname, per_size);
 		return word_policy(per_size);
+	}
+	if (!global[0]) {
+		snprintf(setting, len, "no %s file", gname);
+		return MEM_THP_POLICY_NEVER;
 	}
 	if (per_size[0])
 		snprintf(setting, len, "%s=%s, %s=inherit", gname, global, pname);

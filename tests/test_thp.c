@@ -267,7 +267,7 @@ static void run_policy(const void *unused)
 	h = host("something_new", "inherit", "", "");
 	expect_policy(&h, ANON, NEVER, "enabled=something_new, hugepages-2048kB/enabled=inherit");
 	h = host("", "", "", "");
-	expect_policy(&h, ANON, NEVER, "enabled=");
+	expect_policy(&h, ANON, NEVER, "no enabled file");
 	TEST_PASS("anon: per-size overrides the global word, inherit and old kernels use it");
 
 	/* Shmem: the same, except that deny and force override everything. */

@@ -167,8 +167,9 @@ static int vm_plan_thp(struct vm *vm, const struct run_config *cfg,
 				  MEM_THP_SYSFS, strerror(-ret));
 	ret = mem_thp_decide(cfg->thp, backend->thp, &host, &vm->thp);
 	if (ret == -EOPNOTSUPP)
-		return errmsg_set(e, ret, "thp=on: no transparent huge pages for %s memory here: %s",
-				  backend->name, vm->thp.why);
+		return errmsg_set(e, ret, "thp=on: no transparent huge pages for %s memory here: "
+				  "%s%s", backend->name, vm->thp.why, cfg->backend ? "" :
+				  " (the default backend; backend=anon or memfd can have them)");
 	if (ret)
 		return errmsg_set(e, ret, "%s (backend %s)", vm->thp.why, backend->name);
 	return 0;
