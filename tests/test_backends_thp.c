@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -446,6 +447,52 @@ static void run_on_refused(const void *unused)
 	refuse_one("never", "madvise", true, has_2m);
 }
 
+/* ---- rlimit-as ---- */
+
+/* This process's address space in bytes (VmSize: /proc/self/statm's first field). */
+static uint64_t vm_size_bytes(void)
+{
+	unsigned long long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	TEST_ASSERT(f && fscanf(f, "%llu", &pages) == 1, "/proc/self/statm");
+	fclose(f);
+	return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Under an RLIMIT_AS that leaves room for the region but not for the 2 MiB
+ * reservation around it, anon and memfd regions are still created (mapped
+ * where the kernel puts them) and work.
+ */
+static void run_rlimit_as(const void *unused)
+{
+	static const struct mem_backend_ops *const backends[] = {
+		&mem_backend_anon, &mem_backend_memfd,
+	};
+
+	for (unsigned int i = 0; i < 2; i++) {
+		const struct mem_backend_ops *b = backends[i];
+		struct mem_config cfg = { .size = SMALL_BYTES, .backend = b };
+		struct rlimit old, lim;
+		struct guest_mem gm;
+		uint64_t word = 0x1234567890abcdefull, back = 0;
+
+		TEST_ASSERT(getrlimit(RLIMIT_AS, &old) == 0, "getrlimit");
+		lim = old;
+		lim.rlim_cur = vm_size_bytes() + SMALL_BYTES + HUGE / 2;
+		TEST_ASSERT(setrlimit(RLIMIT_AS, &lim) == 0, "setrlimit(RLIMIT_AS)");
+		TEST_OK(mem_create(&gm, &cfg, -1, NULL));
+		TEST_OK(mem_write(&gm, SMALL_BYTES - 8, &word, sizeof(word)));
+		TEST_OK(mem_read(&gm, SMALL_BYTES - 8, &back, sizeof(back)));
+		TEST_ASSERT(back == word, "%s: read back %#llx", b->name, (unsigned long long)back);
+		mem_destroy(&gm);
+		TEST_ASSERT(setrlimit(RLIMIT_AS, &old) == 0, "setrlimit back");
+		printf("ok - %s: created under an RLIMIT_AS with no room for the 2 MiB reservation\n",
+		       b->name);
+	}
+}
+
 size_t backends_thp_cases(struct e2e_case *list, size_t max)
 {
 	size_t n = 0;
@@ -459,12 +506,13 @@ size_t backends_thp_cases(struct e2e_case *list, size_t max)
 		list[n] = (struct e2e_case){ names[n], run_congruent, *b };
 		n++;
 	}
-	if (n + 5 > max)
+	if (n + 6 > max)
 		return n;
 	list[n++] = (struct e2e_case){ "thp-anon", run_huge_fraction, &thp_anon };
 	list[n++] = (struct e2e_case){ "thp-memfd", run_huge_fraction, &thp_memfd };
 	list[n++] = (struct e2e_case){ "thp-on-refused", run_on_refused, NULL };
 	list[n++] = (struct e2e_case){ "discard-huge-anon", run_discard_huge, &thp_anon };
 	list[n++] = (struct e2e_case){ "discard-huge-memfd", run_discard_huge, &thp_memfd };
+	list[n++] = (struct e2e_case){ "rlimit-as", run_rlimit_as, NULL };
 	return n;
 }
