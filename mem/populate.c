@@ -83,15 +83,15 @@ static void errno_reason(char *buf, size_t len, const char *what, int err)
  * shmem's fallocate() gives back what it allocated when a signal interrupts
  * it, so retrying the same range under a steady stream of signals (a
  * profiler's timer, a slow host) may never finish. On EINTR the piece is
- * halved, down to one page (or huge page for a range that is huge-page
- * aligned), so each call can complete between two signals; progress made by
- * pieces that completed is kept.
+ * halved, down to unit (the backend's alignment: one page, a huge page for
+ * hugetlb), so each call can complete between two signals; progress made by
+ * pieces that completed is kept. (Measured: under a signal every 100 us in a
+ * nested, emulated KVM host, 2 MiB pieces of a memfd never completed.)
  */
 int __mem_fallocate(mem_fallocate_fn fn, int fd, int mode, uint64_t off, uint64_t len,
-		    const atomic_bool *cancel)
+		    uint64_t unit, const atomic_bool *cancel)
 {
-	const uint64_t gran = off % MEM_HUGE_PAGE_BYTES || len % MEM_HUGE_PAGE_BYTES ?
-			      MEM_PAGE_BYTES : MEM_HUGE_PAGE_BYTES;
+	const uint64_t gran = unit && off % unit == 0 && len % unit == 0 ? unit : MEM_PAGE_BYTES;
 	uint64_t piece = len;
 	unsigned int retries = 0;
 
@@ -161,7 +161,8 @@ int mem_region_caps(struct mem_region *r, uint64_t off, struct mem_populate_caps
 			 "%s memory has no file", r->ops->name);
 		return 0;
 	}
-	ret = __mem_fallocate(fallocate, r->fd, FALLOC_FL_KEEP_SIZE, off, block, NULL);
+	ret = __mem_fallocate(fallocate, r->fd, FALLOC_FL_KEEP_SIZE, off, block, r->ops->align,
+			      NULL);
 	if (ret == 0)
 		caps->fallocate = true;
 	else
@@ -411,7 +412,7 @@ static int populate_step(void *ctx, unsigned int thread, uint64_t off, uint64_t 
 	case MEM_POPULATE_FALLOCATE:
 		/* guest_memfd stops for any pending signal, e.g. SIGCONT after Ctrl-Z/fg. */
 		ret = __mem_fallocate(fallocate, r->fd, FALLOC_FL_KEEP_SIZE, c->base + off, len,
-				      c->cancel);
+				      r->ops->align, c->cancel);
 		break;
 	case MEM_POPULATE_MADVISE:
 		ret = __mem_madvise(madvise, r->hva + c->base + off, len, MADV_POPULATE_WRITE,

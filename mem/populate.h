@@ -164,12 +164,13 @@ typedef int (*mem_madvise_fn)(void *addr, size_t len, int advice);
  * fallocate(fd, mode, off, len) / madvise(addr, len, advice), retried on
  * EINTR unless cancel (may be NULL) is set, which gives -ECANCELED. 0 or
  * -errno. fallocate halves the piece it asks for on each EINTR (shmem undoes
- * an interrupted call), down to a page, then retries up to
+ * an interrupted call), down to unit (the backend's alignment; a page when
+ * off or len is not a multiple of it), then retries up to
  * MEM_EINTR_MAX_RETRIES times in a row; madvise retries the same range up
  * to MEM_EINTR_MAX_RETRIES times in a row (what it populated stays).
  */
 int __mem_fallocate(mem_fallocate_fn fn, int fd, int mode, uint64_t off, uint64_t len,
-		    const atomic_bool *cancel) MEM_WUR;
+		    uint64_t unit, const atomic_bool *cancel) MEM_WUR;
 int __mem_madvise(mem_madvise_fn fn, void *addr, size_t len, int advice,
 		  const atomic_bool *cancel) MEM_WUR;
 

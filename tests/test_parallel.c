@@ -397,9 +397,50 @@ static int fake_madvise(void *addr, size_t len, int advice)
 
 static int call_sys(bool fallocate, atomic_bool *cancel)
 {
-	return fallocate ? __mem_fallocate(fake_fallocate, 7, 1, 4096, 8192, cancel) :
+	return fallocate ? __mem_fallocate(fake_fallocate, 7, 1, 4096, 8192, 4096, cancel) :
 			   __mem_madvise(fake_madvise, (void *)4096, 8192, MADV_POPULATE_WRITE,
 					 cancel);
+}
+
+/* A file whose fallocate() is interrupted whenever it asks for more than fk_max bytes. */
+static uint64_t fk_max, fk_min_piece, fk_done;
+
+static int fake_fallocate_small(int fd, int mode, off_t off, off_t len)
+{
+	if ((uint64_t)len > fk_max) {
+		errno = EINTR;
+		return -1;
+	}
+	if (!fk_min_piece || (uint64_t)len < fk_min_piece)
+		fk_min_piece = (uint64_t)len;
+	fk_done += (uint64_t)len;
+	return 0;
+}
+
+/* The piece shrinks to the unit it is given (a page; a huge page for hugetlb), no further. */
+static void test_fallocate_unit(void)
+{
+	const uint64_t huge = 2ull << 20, range = 4ull << 20;
+
+	fk_max = 4096, fk_min_piece = 0, fk_done = 0;
+	TEST_OK(__mem_fallocate(fake_fallocate_small, 7, 1, 0, range, 4096, NULL));
+	TEST_ASSERT(fk_done == range && fk_min_piece == 4096,
+		    "unit 4K: done %llu, smallest piece %llu", (unsigned long long)fk_done,
+		    (unsigned long long)fk_min_piece);
+
+	fk_max = huge, fk_min_piece = 0, fk_done = 0;
+	TEST_OK(__mem_fallocate(fake_fallocate_small, 7, 1, 0, range, huge, NULL));
+	TEST_ASSERT(fk_done == range && fk_min_piece == huge, "unit 2M: pieces of 2M");
+
+	fk_max = 4096, fk_done = 0;
+	TEST_ASSERT(__mem_fallocate(fake_fallocate_small, 7, 1, 0, range, huge, NULL) == -EINTR &&
+		    fk_done == 0, "unit 2M: never below a huge page, gives up with EINTR");
+
+	/* A range not made of whole units goes down to a page. */
+	fk_max = 4096, fk_min_piece = 0, fk_done = 0;
+	TEST_OK(__mem_fallocate(fake_fallocate_small, 7, 1, 4096, huge, huge, NULL));
+	TEST_ASSERT(fk_done == huge && fk_min_piece == 4096, "unaligned range: 4K pieces");
+	TEST_PASS("fallocate: an interrupted piece halves down to the backend's unit");
 }
 
 static void test_eintr(void)
@@ -599,6 +640,7 @@ int main(void)
 	test_thread_create_failure();
 	test_single_thread_progress();
 	test_eintr();
+	test_fallocate_unit();
 	test_prefault_loop();
 	test_prefault_cancel();
 	return 0;
