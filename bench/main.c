@@ -27,13 +27,17 @@ static const struct {
 	const char *help;
 } benches[] = {
 	{ "populate-table", bench_populate_table,
-	  "MADV_POPULATE table (private/shared x backing x operation x size);\n"
+	  "THP table (anon/memfd x thp on/off x write touch/POPULATE_WRITE,\n"
+	  "                  huge-page share, round 1 apart), then the MADV_POPULATE\n"
+	  "                  table (private/shared x backing x operation x size);\n"
 	  "                  --size default 1G" },
 	{ "gmem-fill", bench_gmem_fill,
 	  "fill guest_memfd from a buffer: memcpy, populate+memcpy, write(),\n"
 	  "                  mem_populate auto, UFFDIO_COPY/MOVE, floor; --size default 3G" },
 	{ "guest-touch", bench_guest_touch,
-	  "memvmm run per backend x populate, guest touches --size (default 512M)" },
+	  "memvmm run per backend x thp on/off x populate none/madvise (round 1\n"
+	  "                  apart, huge-page share), then per backend x populate;\n"
+	  "                  the guest touches --size (default 512M)" },
 	{ "vs-qemu", bench_vs_qemu,
 	  "QEMU memory-backend-memfd prealloc=on/off vs memvmm populate=auto/none;\n"
 	  "                  --size default 1G" },
