@@ -158,36 +158,17 @@ static int gmem_fd(uint64_t size)
 	return fd;
 }
 
-/*
- * mmap len bytes at a 2 MiB-aligned address, so that huge pages can back
- * every 2 MiB of it (a file's huge pages also need the address congruent to
- * the file offset, 0 here): a PROT_NONE reservation 2 MiB larger first, the
- * mapping put into it, the rest of the reservation given back.
- */
+/* mmap len bytes at a 2 MiB-aligned address (mem_map_congruent()); MAP_FAILED and errno on failure. */
 static void *mmap_aligned_2m(uint64_t len, int flags, int fd)
 {
-	uint64_t span = len + PT_HUGE_PAGE_BYTES, head, tail;
-	uint8_t *res, *start;
 	void *p;
-	int err;
+	int ret = mem_map_congruent(len, 0, flags, fd, &p);
 
-	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (res == MAP_FAILED)
+	if (ret) {
+		errno = -ret;
 		return MAP_FAILED;
-	head = (PT_HUGE_PAGE_BYTES - (uintptr_t)res % PT_HUGE_PAGE_BYTES) % PT_HUGE_PAGE_BYTES;
-	tail = span - head - len;
-	start = res + head;
-	p = mmap(start, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
-	if (p == MAP_FAILED)
-		goto fail;
-	if ((head && munmap(res, head) < 0) || (tail && munmap(start + len, tail) < 0))
-		goto fail;
+	}
 	return p;
-fail:
-	err = errno;
-	munmap(res, span);
-	errno = err;
-	return MAP_FAILED;
 }
 
 static int pt_mem_open(const struct pt_case *pc, struct pt_mem *m)

@@ -5,6 +5,7 @@
  * of these it uses and how it creates its memory.
  */
 #include "mem/backend.h"
+#include "mem/thp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,58 +52,60 @@ int mem_backend_always_supported(int vm_fd, char *why, size_t whylen)
 	return 0;
 }
 
+int mem_map_congruent(uint64_t len, uint64_t phase, int flags, int fd, void **out)
+{
+	uint64_t span = len + MEM_HUGE_PAGE_BYTES, head, tail;
+	uintptr_t base, start;
+	void *res, *p;
+	int ret;
+
+	if (!len || len > SIZE_MAX - MEM_HUGE_PAGE_BYTES)
+		return -ENOMEM;
+	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return -errno;
+	base = (uintptr_t)res;
+	/* The first address at or above base with start % 2M == phase % 2M. */
+	head = ((phase % MEM_HUGE_PAGE_BYTES) - (base % MEM_HUGE_PAGE_BYTES) +
+		MEM_HUGE_PAGE_BYTES) % MEM_HUGE_PAGE_BYTES;
+	tail = span - head - len;
+	start = base + head;
+	p = mmap((void *)start, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED)
+		goto fail;
+	/* Give back what is left of the reservation before and after. */
+	if ((head && munmap(res, head) < 0) || (tail && munmap((void *)(start + len), tail) < 0))
+		goto fail;
+	*out = p;
+	return 0;
+fail:
+	ret = -errno;
+	munmap(res, span);
+	return ret;
+}
+
 /*
  * Map so that hva and gpa are congruent modulo 2 MiB (both aligned for boot
  * RAM): KVM maps a guest range with a 2 MiB entry only where they are and
  * the host maps it with a huge page, and a file's huge pages need hva
- * aligned with the file offset (0 at the region's start). A PROT_NONE
- * reservation 2 MiB larger is made first and the mapping put into it.
+ * aligned with the file offset (0 at the region's start).
  */
 int __mem_region_map(struct mem_region *r, int fd, int mmap_flags)
 {
-	uint64_t span = r->size + MEM_HUGE_PAGE_BYTES, head;
-	uintptr_t base, start;
-	void *res, *p;
+	void *p;
+	int ret = mem_map_congruent(r->size, r->gpa, mmap_flags, fd, &p);
 
-	if (r->size > SIZE_MAX - MEM_HUGE_PAGE_BYTES)
-		return -ENOMEM;
-	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (res == MAP_FAILED && errno == ENOMEM) {
+	if (ret == -ENOMEM) {
 		/*
 		 * No room for the extra 2 MiB (an RLIMIT_AS just above what is
 		 * needed): map where the kernel likes. Only the huge-page share
 		 * (reported after population) can suffer from it.
 		 */
 		p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, mmap_flags, fd, 0);
-		if (p == MAP_FAILED)
-			return -errno;
-		r->hva = p;
-		r->fd = fd;
-		return 0;
+		ret = p == MAP_FAILED ? -errno : 0;
 	}
-	if (res == MAP_FAILED)
-		return -errno;
-	base = (uintptr_t)res;
-	/* The first address at or above base with start % 2M == gpa % 2M. */
-	head = ((r->gpa % MEM_HUGE_PAGE_BYTES) - (base % MEM_HUGE_PAGE_BYTES) +
-		MEM_HUGE_PAGE_BYTES) % MEM_HUGE_PAGE_BYTES;
-	start = base + head;
-	p = mmap((void *)start, r->size, PROT_READ | PROT_WRITE, mmap_flags | MAP_FIXED, fd, 0);
-	if (p == MAP_FAILED) {
-		int ret = -errno;
-
-		munmap(res, span);
+	if (ret)
 		return ret;
-	}
-	/* Give back what is left of the reservation before and after. */
-	if ((head && munmap(res, head) < 0) ||
-	    (span - head - r->size &&
-	     munmap((void *)(start + r->size), span - head - r->size) < 0)) {
-		int ret = -errno;
-
-		munmap(res, span);
-		return ret;
-	}
 	r->hva = p;
 	r->fd = fd;
 	return 0;

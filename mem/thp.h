@@ -98,6 +98,15 @@ int mem_thp_parse(const char *s, enum mem_thp_mode *out) MEM_WUR;
 /* "never", "advise", "always". */
 const char *mem_thp_policy_name(enum mem_thp_policy p);
 
+/*
+ * mmap len bytes of fd (-1: anonymous) read-write with flags, at an address
+ * congruent to phase modulo 2 MiB (phase 0: 2 MiB-aligned), so that huge
+ * pages can back every whole 2 MiB of it: a PROT_NONE reservation 2 MiB
+ * larger first, the mapping put into it, the rest given back. 0 with *out
+ * set, or -errno (-ENOMEM also when only the reservation did not fit).
+ */
+int mem_map_congruent(uint64_t len, uint64_t phase, int flags, int fd, void **out) MEM_WUR;
+
 /* A range of this process's address space to measure. */
 struct mem_huge_range {
 	uintptr_t start;
