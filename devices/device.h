@@ -18,6 +18,7 @@
 
 struct console;
 struct guest_mem;
+struct pci_host;
 
 enum vm_stop_reason {
 	VM_STOP_NONE = 0,
@@ -58,6 +59,8 @@ struct device_ctx {
 	 * mem_discard(), mem_populate()), never by mapping or madvising it.
 	 */
 	struct guest_mem *mem;
+	/* The PCI host bridge PCI devices join (pci_dev_add()); NULL: no PCI. */
+	struct pci_host *pci;
 	/*
 	 * MSI through KVM GSI routing: msi_route() sets *gsi's route to
 	 * (addr, data), allocating a GSI when *gsi < 0; msi_route_free()

@@ -33,3 +33,39 @@ int mem_layout_build(uint64_t ram_size, struct mem_layout *out)
 	}
 	return 0;
 }
+
+static uint64_t layout_align_up(uint64_t v, uint64_t align)
+{
+	return (v + align - 1) / align * align;
+}
+
+int mem_machine_layout_build(uint64_t ram_size, uint64_t hotplug_size,
+			     struct mem_machine_layout *out)
+{
+	uint64_t top;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	ret = mem_layout_build(ram_size, &out->ram);
+	if (ret)
+		return ret;
+	if (hotplug_size % MACHINE_HOTPLUG_ALIGN || hotplug_size > MEM_MAX_BYTES)
+		return -EINVAL;
+
+	top = out->ram.range[out->ram.nr - 1].gpa + out->ram.range[out->ram.nr - 1].size;
+	if (top < MEM_HIGH_RAM_START)
+		top = MEM_HIGH_RAM_START;
+	top = layout_align_up(top, MACHINE_HOTPLUG_ALIGN);
+	if (hotplug_size) {
+		out->hotplug_gpa = top;
+		out->hotplug_size = hotplug_size;
+		top += hotplug_size;
+	}
+	out->pci_mmio32_base = MACHINE_PCI_MMIO32_BASE;
+	out->pci_mmio32_size = MACHINE_PCI_MMIO32_END - MACHINE_PCI_MMIO32_BASE;
+	out->pci_mmio64_base = layout_align_up(top, MACHINE_PCI_MMIO64_ALIGN);
+	out->pci_mmio64_size = MACHINE_PCI_MMIO64_SIZE;
+	return 0;
+}

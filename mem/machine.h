@@ -56,6 +56,53 @@
 #define MACHINE_I8042_COMMAND_PORT 0x64
 #define MACHINE_I8042_CMD_RESET    0xfe
 
+/* ---- PCI ------------------------------------------------------------------ */
+
+/*
+ * One PCI host bridge (00:00.0) and devices on bus 0, configured through
+ * configuration mechanism #1: write (1 << 31) | bus << 16 | device << 11 |
+ * function << 8 | (register & 0xfc) to the 4-byte address port, then access
+ * 1, 2 or 4 bytes at data port + (register & 3).
+ */
+#define MACHINE_PCI_CONF1_ADDR_PORT   0xcf8
+#define MACHINE_PCI_CONF1_DATA_PORT   0xcfc
+#define MACHINE_PCI_CONF1_ENABLE      0x80000000u
+#define MACHINE_PCI_MAX_SLOTS         32
+
+/*
+ * memvmm assigns every BAR itself (there is no firmware). 32-bit memory
+ * BARs get addresses in [MMIO32 base, MMIO32 end): the MMIO hole below the
+ * IOAPIC. 64-bit memory BARs get addresses in a window of MMIO64 size bytes
+ * that starts at the first MMIO64-aligned address above all guest memory,
+ * hotplug memory included (mem_machine_layout_build() computes it, so that
+ * ACPI can describe the same windows).
+ */
+#define MACHINE_PCI_MMIO32_BASE       MACHINE_MMIO_HOLE_START
+#define MACHINE_PCI_MMIO32_END        MACHINE_IOAPIC_BASE
+#define MACHINE_PCI_MMIO64_ALIGN      (1ull << 30)
+#define MACHINE_PCI_MMIO64_SIZE       (64ull << 30)
+
+/*
+ * INTx fallback: pin INTA..INTD (1..4) of the device in slot S is wired to
+ * IOAPIC input MACHINE_PCI_INTX_GSI_BASE + (S + pin - 1) % 4, level
+ * triggered, active high; the config space's Interrupt Line says which.
+ */
+#define MACHINE_PCI_INTX_GSI_BASE     16
+#define MACHINE_PCI_INTX_GSIS         4
+
+/* IDs: the host bridge (Red Hat's generic PCIe host) and virtio devices (spec §4.1.2). */
+#define MACHINE_PCI_HOST_VENDOR       0x1b36
+#define MACHINE_PCI_HOST_DEVICE       0x0008
+#define MACHINE_PCI_VIRTIO_VENDOR     0x1af4
+#define MACHINE_PCI_VIRTIO_DEVICE_BASE 0x1040   /* + virtio device id, modern only */
+
+/*
+ * virtio-mem: its memory lies above all boot RAM (and at or above 4 GiB),
+ * aligned to Linux's x86 memory block size, and is not in the guest's
+ * memory map: the guest finds it through the device.
+ */
+#define MACHINE_HOTPLUG_ALIGN         (128ull << 20)
+
 /* ---- CPUID ----------------------------------------------------------------- */
 
 /*

@@ -48,6 +48,30 @@ struct mem_layout {
  */
 int mem_layout_build(uint64_t ram_size, struct mem_layout *out) MEM_WUR;
 
+/*
+ * The whole guest-physical machine, described once: boot RAM, the hotplug
+ * (virtio-mem) region, and the PCI MMIO windows BARs are assigned from.
+ * ACPI tables and the PCI host take their windows from here.
+ */
+struct mem_machine_layout {
+	struct mem_layout ram;
+	uint64_t hotplug_gpa;     /* MACHINE_HOTPLUG_ALIGN-aligned, >= 4 GiB, above RAM */
+	uint64_t hotplug_size;    /* 0: no hotplug region */
+	uint64_t pci_mmio32_base; /* 32-bit BARs: [base, base + size) */
+	uint64_t pci_mmio32_size;
+	uint64_t pci_mmio64_base; /* 64-bit BARs: above everything else */
+	uint64_t pci_mmio64_size;
+};
+
+/*
+ * Lay out ram_size bytes of boot RAM (as mem_layout_build()) and a hotplug
+ * region of hotplug_size bytes (0: none; else a multiple of
+ * MACHINE_HOTPLUG_ALIGN, at most MEM_MAX_BYTES), then the PCI windows
+ * (mem/machine.h). -EINVAL for sizes it refuses.
+ */
+int mem_machine_layout_build(uint64_t ram_size, uint64_t hotplug_size,
+			     struct mem_machine_layout *out) MEM_WUR;
+
 struct mem_region;
 
 /* How memory is populated before the guest runs (see mem/populate.h). */

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-mem (virtio 1.2 §5.15) over virtio-pci: a hotplug region of guest
+ * memory that the guest plugs and unplugs block by block.
+ *
+ *   PLUG        ACK once every block of the range is backed: the blocks are
+ *               populated through mem_populate() with the configured
+ *               strategy. A population failure (ENOMEM, a memory cgroup
+ *               limit, ...) is a NACK, with whatever was populated
+ *               discarded again; plugging beyond the requested size is a
+ *               NACK too.
+ *   UNPLUG      ACK after mem_discard() of the range: the memory goes back
+ *               to the host (the backend's way) and reads zero when plugged
+ *               again. A discard failure is a NACK (blocks stay plugged).
+ *   UNPLUG_ALL  ACK (everything discarded), NACK if a discard failed.
+ *   STATE       PLUGGED, UNPLUGGED or MIXED for the range.
+ *   ERROR       unaligned address, zero blocks, a range outside the usable
+ *               region (or wrapping), plugging a plugged block, unplugging
+ *               an unplugged one, an unknown request type, a request or
+ *               response buffer too short.
+ * A malformed chain (devices/virtqueue.h) is a violation: NEEDS_RESET.
+ *
+ * The usable region grows with the requested size (requested + 256 MiB,
+ * block aligned, at most the region) and shrinks only where no block is
+ * plugged. VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE is offered; the memslot
+ * covers the whole region, so a driver that reads unplugged memory anyway
+ * gets zeros (and the page it faulted in is given back at the next
+ * unplug or UNPLUG_ALL of that block).
+ *
+ * A driver reset (device status 0) keeps blocks plugged (§5.15.5: the
+ * device does not change block states on reset); a machine reset
+ * (device_ops.reset) unplugs everything, as on power-on.
+ */
+#ifndef MEMVMM_VIRTIO_MEM_H
+#define MEMVMM_VIRTIO_MEM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/device.h"
+#include "mem/mem.h"
+
+#define VIRTIO_MEM_WUR __attribute__((warn_unused_result))
+
+/* Block sizes: powers of two from 2 MiB (Linux needs at least a pageblock) up to 1 GiB. */
+#define VMEM_MIN_BLOCK_BYTES      (2ull << 20)
+#define VMEM_MAX_BLOCK_BYTES      (1ull << 30)
+#define VMEM_DEFAULT_BLOCK_BYTES  VMEM_MIN_BLOCK_BYTES
+/* The usable region reaches this far past the requested size. */
+#define VMEM_USABLE_EXTENT_BYTES  (256ull << 20)
+/* Queue size offered for the request queue. */
+#define VMEM_QUEUE_SIZE           128u
+
+/* device_ops create()'s cfg. */
+struct vmem_config {
+	unsigned int region;             /* index of its MEM_ROLE_HOTPLUG region in ctx->mem */
+	uint64_t block_size;             /* power of two, VMEM_MIN..MAX_BLOCK_BYTES, region aligned */
+	uint64_t requested;              /* initial requested size, a multiple of block_size */
+	enum mem_populate_strategy populate;   /* for every plug */
+	unsigned int populate_threads;   /* 0: as many as CPUs */
+	uint16_t node_id;
+};
+
+extern const struct device_ops virtio_mem_device_ops;
+
+/* What `status` shows. */
+struct vmem_status {
+	uint64_t gpa, region_size, block_size;
+	uint64_t requested, plugged, usable;
+	uint64_t resident;               /* host memory behind the region now (mem_resident) */
+	uint64_t plugs, unplugs, unplug_alls, states;   /* requests ACKed */
+	uint64_t nacks, errors;
+	enum mem_populate_strategy populate_used;       /* by the last plug (AUTO: none yet) */
+	uint64_t plug_ns;                /* time spent populating, all plugs */
+	uint64_t unplug_ns;              /* time spent discarding */
+	int last_nack_err;               /* -errno behind the last NACK, 0 if none */
+	bool needs_reset;
+	const char *last_violation;      /* NULL if none */
+};
+
+/*
+ * Set the requested size (the control socket): a multiple of the block
+ * size, at most the region size (-EINVAL otherwise). Updates the usable
+ * region, counts a config change and interrupts the driver.
+ */
+int virtio_mem_set_requested(void *state, uint64_t bytes) VIRTIO_MEM_WUR;
+void virtio_mem_get_status(void *state, struct vmem_status *st);
+
+#endif /* MEMVMM_VIRTIO_MEM_H */
