@@ -63,31 +63,46 @@ struct virtqueue {
 
 /* Initialize an unconfigured queue of at most max_size entries. */
 void vq_init(struct virtqueue *vq, struct guest_mem *mem, uint16_t max_size);
-/* Back to unconfigured (transport reset, queue reset): size max_size, addresses 0. */
+/*
+ * Back to unconfigured (transport reset, queue reset): size max_size,
+ * addresses 0, not enabled, not broken, indices 0, indirect false (the
+ * transport sets it again from the negotiated features before vq_enable()).
+ */
 void vq_reset(struct virtqueue *vq);
 
 /*
  * The driver enabled the queue: check the size (a power of two, 1..max)
  * and that the three rings lie in RAM with their alignments (desc 16,
- * avail 2, used 4). -EINVAL (and vq->broken, with why_broken) otherwise.
+ * avail 2, used 4; sizes 16*size, 6+2*size and 6+8*size bytes, the event
+ * fields included). -EINVAL (and vq->broken, with why_broken) otherwise;
+ * -EINVAL, changing nothing, on a queue already broken.
  */
 int vq_enable(struct virtqueue *vq) VQ_WUR;
 
 /*
  * Take the next available chain. 1: *c filled; 0: nothing available (or
  * the queue is not enabled); -EBADMSG: a violation (the queue is now
- * broken, nothing was taken).
+ * broken, nothing was taken, *c is garbage), or the queue was broken
+ * already. A buffer of length 0 is accepted wherever it points (nothing
+ * is ever accessed through it).
  */
 int vq_pop(struct virtqueue *vq, struct vq_chain *c) VQ_WUR;
 
 /*
  * Give chain head back with written bytes written into its device-writable
  * buffers: used ring entry, then (after a release barrier) the used index.
- * -EFAULT if the used ring left RAM (the queue is then broken).
+ * -EFAULT if the used ring left RAM (the queue is then broken); -EBADMSG
+ * on a broken queue, -EINVAL on one not enabled or for head >= size
+ * (nothing written). written is not checked against the chain: the caller
+ * passes what it wrote.
  */
 int vq_push(struct virtqueue *vq, uint16_t head, uint32_t written) VQ_WUR;
 
-/* False while the driver sets VRING_AVAIL_F_NO_INTERRUPT (or on a read failure: true). */
+/*
+ * False while the driver sets VRING_AVAIL_F_NO_INTERRUPT (or on a read
+ * failure: true). Call it after vq_push(): it starts with a full barrier,
+ * so the used index is visible before the flags are read.
+ */
 bool vq_wants_interrupt(const struct virtqueue *vq);
 
 /*
