@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * Command-line parsing: sizes, the --memory group, --api-socket, ctl, every
- * kind of bad value, messages that keep their reason with huge values.
+ * Command-line parsing: sizes, the --memory and --virtio-mem groups,
+ * --api-socket, ctl, every kind of bad value, messages that keep their
+ * reason with huge values.
  */
 #include <stdbool.h>
 #include <string.h>
 #include <sys/un.h>
 
+#include "devices/virtio_mem.h"
 #include "mem/mem.h"
 #include "tests/test.h"
 #include "vmm/cli.h"
@@ -219,6 +221,121 @@ static void test_memory_group_strict(void)
 	TEST_PASS("run: --memory refuses empty items, stray commas, repeated keys");
 }
 
+/* --virtio-mem: values, defaults taken from --memory whatever the order. */
+static void test_vmem_good(void)
+{
+	struct run_config cfg;
+
+	PARSE_OK(&cfg, "--vcpus", "2");
+	TEST_ASSERT(!cfg.vmem.enabled, "no virtio-mem by default");
+	PARSE_OK(&cfg, "--virtio-mem", "size=4G");
+	TEST_ASSERT(cfg.vmem.enabled && cfg.vmem.size == 4ull << 30 && cfg.vmem.requested == 0 &&
+		    cfg.vmem.block == VMEM_DEFAULT_BLOCK_BYTES && !cfg.vmem.backend &&
+		    cfg.vmem.populate == MEM_POPULATE_AUTO, "defaults: requested 0, block 2M, "
+		    "the default backend, populate auto");
+	TEST_ASSERT(VMEM_DEFAULT_BLOCK_BYTES == 2ull << 20, "default block 2M");
+	PARSE_OK(&cfg, "--virtio-mem=size=1G,requested=512M,block=4M,backend=memfd,"
+		 "populate=fallocate");
+	TEST_ASSERT(cfg.vmem.size == 1ull << 30 && cfg.vmem.requested == 512ull << 20 &&
+		    cfg.vmem.block == 4ull << 20 && cfg.vmem.backend == &mem_backend_memfd &&
+		    cfg.vmem.populate == MEM_POPULATE_FALLOCATE, "every key");
+	PARSE_OK(&cfg, "--virtio-mem", "requested=128M,size=128M");
+	TEST_ASSERT(cfg.vmem.size == 128ull << 20 && cfg.vmem.requested == 128ull << 20,
+		    "the smallest region, fully requested, keys in any order");
+	PARSE_OK(&cfg, "--virtio-mem", "size=1T,requested=1T,block=1G");
+	TEST_ASSERT(cfg.vmem.size == MEM_MAX_BYTES && cfg.vmem.block == VMEM_MAX_BLOCK_BYTES,
+		    "the largest region and block");
+	PARSE_OK(&cfg, "--virtio-mem", "size=2G,block=1g,requested=0");
+	TEST_ASSERT(cfg.vmem.block == 1ull << 30 && cfg.vmem.requested == 0, "block=1g, requested=0");
+
+	/* backend and populate follow --memory's, before or after it. */
+	PARSE_OK(&cfg, "--virtio-mem", "size=256M", "--memory", "backend=anon,populate=madvise");
+	TEST_ASSERT(cfg.vmem.backend == &mem_backend_anon &&
+		    cfg.vmem.populate == MEM_POPULATE_MADVISE, "--memory after --virtio-mem");
+	PARSE_OK(&cfg, "--memory", "backend=memfd,populate=none", "--virtio-mem", "size=256M");
+	TEST_ASSERT(cfg.vmem.backend == &mem_backend_memfd && cfg.vmem.populate == MEM_POPULATE_NONE,
+		    "--memory before --virtio-mem");
+	PARSE_OK(&cfg, "--memory", "backend=memfd,populate=none", "--virtio-mem",
+		 "size=256M,backend=guest_memfd,populate=auto");
+	TEST_ASSERT(cfg.vmem.backend == &mem_backend_guest_memfd &&
+		    cfg.vmem.populate == MEM_POPULATE_AUTO && cfg.backend == &mem_backend_memfd &&
+		    cfg.populate == MEM_POPULATE_NONE, "its own backend and populate; RAM keeps its");
+	PARSE_OK(&cfg, "--memory", "size=4M,backend=hugetlb", "--virtio-mem", "size=128M,block=2M");
+	TEST_ASSERT(cfg.vmem.backend == &mem_backend_hugetlb, "hugetlb from --memory");
+	PARSE_OK(&cfg, "--memory", "thp=off", "--virtio-mem", "size=128M,backend=anon");
+	TEST_ASSERT(cfg.thp == MEM_THP_OFF && cfg.vmem.backend == &mem_backend_anon, "thp=off, anon");
+	TEST_ASSERT(strstr(options_run_help, "--virtio-mem GROUP") &&
+		    strstr(options_run_help, "requested=SIZE") &&
+		    strstr(options_run_help, "block=SIZE") &&
+		    strstr(options_ctl_help, "virtio-mem requested=SIZE"), "help texts");
+	TEST_PASS("run: --virtio-mem values and defaults (backend, populate from --memory)");
+}
+
+/* --virtio-mem refusals, each naming the bad value. */
+static void test_vmem_bad(void)
+{
+	PARSE_BAD("--virtio-mem: size=MAX is required", "--virtio-mem", "requested=1G");
+	PARSE_BAD("--virtio-mem: invalid size '4Q'", "--virtio-mem", "size=4Q");
+	PARSE_BAD("--virtio-mem: invalid size ''", "--virtio-mem", "size=");
+	PARSE_BAD("--virtio-mem: size '99999999999T' is too large", "--virtio-mem",
+		  "size=99999999999T");
+	PARSE_BAD("--virtio-mem: size '0' is out of range (128M..1024G)", "--virtio-mem", "size=0");
+	PARSE_BAD("--virtio-mem: size '64M' is out of range", "--virtio-mem", "size=64M");
+	PARSE_BAD("--virtio-mem: size '2T' is out of range", "--virtio-mem", "size=2T");
+	PARSE_BAD("--virtio-mem: size '1025G' is out of range", "--virtio-mem", "size=1025G");
+	PARSE_BAD("--virtio-mem: size '200M' is not a multiple of 128M", "--virtio-mem",
+		  "size=200M");
+	PARSE_BAD("size '134217729' is not a multiple of 128M", "--virtio-mem",
+		  "size=134217729");
+	PARSE_BAD("--virtio-mem: block '3M' is not a power of two from 2M to 1G", "--virtio-mem",
+		  "size=1G,block=3M");
+	PARSE_BAD("block '1M' is not a power of two from 2M to 1G", "--virtio-mem",
+		  "size=1G,block=1M");
+	PARSE_BAD("block '4K' is not a power of two", "--virtio-mem", "size=1G,block=4K");
+	PARSE_BAD("block '2G' is not a power of two from 2M to 1G", "--virtio-mem",
+		  "size=2G,block=2G");
+	PARSE_BAD("block '0' is not a power of two", "--virtio-mem", "size=1G,block=0");
+	PARSE_BAD("--virtio-mem: block '256M' does not divide size '384M'", "--virtio-mem",
+		  "size=384M,block=256M");
+	PARSE_BAD("--virtio-mem: invalid block 'big'", "--virtio-mem", "size=1G,block=big");
+	PARSE_BAD("--virtio-mem: requested '2G' is more than size '1G'", "--virtio-mem",
+		  "size=1G,requested=2G");
+	PARSE_BAD("--virtio-mem: requested '3M' is not a multiple of block '2M'", "--virtio-mem",
+		  "size=1G,requested=3M");
+	PARSE_BAD("requested '64M' is not a multiple of block '128M'", "--virtio-mem",
+		  "size=1G,block=128M,requested=64M");
+	PARSE_BAD("--virtio-mem: invalid requested '1.5G'", "--virtio-mem",
+		  "size=2G,requested=1.5G");
+	PARSE_BAD("--virtio-mem: unknown backend 'pmem' (guest_memfd, memfd, anon, hugetlb)",
+		  "--virtio-mem", "size=1G,backend=pmem");
+	PARSE_BAD("--virtio-mem: unknown populate 'eager'", "--virtio-mem",
+		  "size=1G,populate=eager");
+	PARSE_BAD("--virtio-mem: backend hugetlb with --memory thp=off", "--memory", "thp=off",
+		  "--virtio-mem", "size=128M,backend=hugetlb");
+	/* The group's own strictness, as --memory's. */
+	PARSE_BAD("--virtio-mem given twice", "--virtio-mem", "size=1G", "--virtio-mem", "size=2G");
+	PARSE_BAD("size given twice in 'size=1G,size=2G'", "--virtio-mem", "size=1G,size=2G");
+	PARSE_BAD("unknown key 'max' (size, requested, block, backend, populate)", "--virtio-mem",
+		  "max=1G");
+	PARSE_BAD("empty item (a stray comma) in 'size=1G,'", "--virtio-mem", "size=1G,");
+	PARSE_BAD("'size' is not key=value", "--virtio-mem", "size");
+	PARSE_BAD("--virtio-mem needs a value", "--virtio-mem");
+	PARSE_BAD("unknown option '--virtio'", "--virtio", "size=1G");
+	{
+		char group[CLI_GROUP_MAX_BYTES];
+
+		memcpy(group, "size=", 5);
+		memset(group + 5, '9', sizeof(group) - 6);
+		group[sizeof(group) - 1] = '\0';
+		PARSE_BAD("is too large", "--virtio-mem", group);
+		PARSE_BAD("...", "--virtio-mem", group);
+	}
+	/* --memory's own errors come first. */
+	PARSE_BAD("--memory: unknown backend 'x'", "--virtio-mem", "size=1G", "--memory",
+		  "backend=x");
+	TEST_PASS("run: --virtio-mem refusals name the bad value");
+}
+
 /* getopt_long's abbreviations and forms are refused the way the old parser did. */
 static void test_getopt_edges(void)
 {
@@ -317,7 +434,7 @@ static void test_long_values(void)
 		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
 	PARSE_BAD("holds at most", "--api-socket", huge);
 	PARSE_BAD_WITH(PROBE, "(see memvmm probe --help)", opt);
-	CTL_BAD("(status, pause, resume, quit)", "--api-socket", "s", huge);
+	CTL_BAD("(status, pause, resume, quit, virtio-mem)", "--api-socket", "s", huge);
 	CTL_BAD("is not key=value", "--api-socket", "s", "status", huge);
 	CTL_BAD("key is 5000 bytes, at most 63", "--api-socket", "s", "status", kv);
 	TEST_PASS("long values are shortened, reasons kept");
@@ -451,7 +568,7 @@ static void test_ctl(void)
 		TEST_ASSERT(parse_with(CTL, &u, none) == -EINVAL &&
 			    strstr(err, "--api-socket PATH is required"), "no arguments: %s", err);
 	}
-	CTL_BAD("missing COMMAND (status, pause, resume, quit)", "--api-socket", "s");
+	CTL_BAD("missing COMMAND (status, pause, resume, quit, virtio-mem)", "--api-socket", "s");
 	CTL_BAD("--api-socket needs a value", "status", "--api-socket");
 	CTL_BAD("--api-socket: empty path", "--api-socket=", "status");
 	CTL_BAD("holds at most", "--api-socket",
@@ -471,8 +588,16 @@ static void test_ctl(void)
 	CTL_BAD("unknown option '--socket' (see memvmm ctl --help)", "--socket", "s", "status");
 	CTL_BAD("unknown option '--api'", "--api", "s", "status");
 	CTL_BAD("unknown option '-s'", "-s", "status");
-	for (i = 0; i < 4; i++) {
-		static const char *const cmd[] = { "status", "pause", "resume", "quit" };
+	{
+		const char *const vm[] = { "--api-socket", "s", "virtio-mem", "requested=1G", NULL };
+
+		c = ctl_ok(&u, vm);
+		TEST_ASSERT(!strcmp(c->command, "virtio-mem") && c->nr_args == 1 &&
+			    !strcmp(c->key[0], "requested") && !strcmp(c->value[0], "1G"),
+			    "virtio-mem requested=1G passes as a key=value argument");
+	}
+	for (i = 0; i < 5; i++) {
+		static const char *const cmd[] = { "status", "pause", "resume", "quit", "virtio-mem" };
 
 		TEST_ASSERT(strstr(options_ctl_help, cmd[i]), "help lacks %s", cmd[i]);
 	}
@@ -487,6 +612,8 @@ int main(void)
 	test_run_defaults_and_values();
 	test_run_bad();
 	test_memory_group_strict();
+	test_vmem_good();
+	test_vmem_bad();
 	test_getopt_edges();
 	test_api_socket();
 	test_long_values();

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "devices/virtio_mem.h"
 #include "mem/mem.h"
 #include "mem/populate.h"
 #include "mem/thp.h"
@@ -46,6 +47,24 @@ const char options_run_help[] =
 	"                                       THP settings allow; on: refuse if they do\n"
 	"                                       not; off: MADV_NOHUGEPAGE, refused for\n"
 	"                                       hugetlb; default auto)\n"
+	"  --virtio-mem GROUP memory hotplug: a virtio-mem device (virtio-pci) and its\n"
+	"                     region above all RAM, plugged and unplugged by the guest\n"
+	"                     block by block; comma-separated key=value list:\n"
+	"                       size=SIZE       region size, a multiple of 128M, at\n"
+	"                                       most 1T (required)\n"
+	"                       requested=SIZE  what the guest is asked to plug at\n"
+	"                                       start, a multiple of block, at most\n"
+	"                                       size (default 0; change it at run\n"
+	"                                       time: memvmm ctl ... virtio-mem\n"
+	"                                       requested=SIZE)\n"
+	"                       block=SIZE      block size, a power of two from 2M\n"
+	"                                       to 1G dividing size (default 2M)\n"
+	"                       backend=NAME    as --memory's (default: the backend\n"
+	"                                       boot RAM uses)\n"
+	"                       populate=HOW    how a plug backs its blocks before it\n"
+	"                                       is acknowledged: as --memory's\n"
+	"                                       (default: --memory's populate; none\n"
+	"                                       leaves them to the guest's faults)\n"
 	"  --api-socket PATH  serve a JSON control socket at PATH (mode 0600; see\n"
 	"                     memvmm ctl --help)\n"
 	"  --debug            log unclaimed port/MMIO accesses (rate-limited) to stderr\n"
@@ -83,10 +102,14 @@ const char options_ctl_help[] =
 	"commands:\n"
 	"  status     run state, uptime, vCPUs, every memory region (role, backend,\n"
 	"             size, resident bytes, bytes in huge pages), what population\n"
-	"             did and what thp= decided\n"
+	"             did and what thp= decided; with --virtio-mem its device\n"
+	"             (requested, plugged and resident bytes, request counters)\n"
 	"  pause      stop every vCPU; replies once all are parked\n"
 	"  resume     let the vCPUs run again\n"
 	"  quit       end memvmm (it exits 0)\n"
+	"  virtio-mem requested=SIZE: ask the guest to plug or unplug memory until\n"
+	"             SIZE of the virtio-mem region is plugged (a multiple of its\n"
+	"             block size, at most its size; K/M/G/T suffixes)\n"
 	"\n"
 	"  --api-socket PATH  the control socket (required)\n"
 	"  -h, --help         this text\n"
@@ -236,6 +259,148 @@ static int check_memory(const struct run_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+enum vmem_key { VMEM_SIZE, VMEM_REQUESTED, VMEM_BLOCK, VMEM_BACKEND, VMEM_POPULATE };
+
+static const char *const vmem_keys[] = {
+	[VMEM_SIZE] = "size",
+	[VMEM_REQUESTED] = "requested",
+	[VMEM_BLOCK] = "block",
+	[VMEM_BACKEND] = "backend",
+	[VMEM_POPULATE] = "populate",
+	NULL,
+};
+
+static const struct cli_group vmem_group = {
+	.option = "--virtio-mem",
+	.keys = vmem_keys,
+	.example = "size=4G,requested=1G",
+};
+
+/* A size with a unit for messages: "2M", "1G", "4097K", "12345". */
+static const char *size_name(uint64_t v, char *buf, size_t len)
+{
+	static const struct { uint64_t unit; char suffix; } units[] = {
+		{ 1ull << 40, 'T' }, { 1ull << 30, 'G' }, { 1ull << 20, 'M' }, { 1ull << 10, 'K' },
+	};
+
+	for (unsigned int i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (v && v % units[i].unit == 0) {
+			snprintf(buf, len, "%llu%c", (unsigned long long)(v / units[i].unit),
+				 units[i].suffix);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+	return buf;
+}
+#define SIZE_NAME(v) size_name((v), (char[24]){ 0 }, 24)
+
+/* One size of the group: syntax, then a message naming key and value. */
+static int vmem_size(const char *key, const char *val, uint64_t *out, char *err, size_t errlen)
+{
+	int ret = options_parse_size(val, out);
+
+	if (ret == -ERANGE)
+		return cli_fail(err, errlen, "--virtio-mem: %s '%s' is too large", key, CLI_ECHO(val));
+	if (ret)
+		return cli_fail(err, errlen, "--virtio-mem: invalid %s '%s' (use e.g. 2M, 512M, 4G)",
+				key, CLI_ECHO(val));
+	return 0;
+}
+
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* The region and block sizes, and the requested size against both. */
+static int check_vmem_sizes(const struct run_vmem_config *v, const char *const *val,
+			    char *err, size_t errlen)
+{
+	const char *block = val[VMEM_BLOCK] ? CLI_ECHO(val[VMEM_BLOCK]) : SIZE_NAME(v->block);
+	const char *size = CLI_ECHO(val[VMEM_SIZE]);
+
+	if (v->size < MACHINE_HOTPLUG_ALIGN || v->size > MEM_MAX_BYTES)
+		return cli_fail(err, errlen, "--virtio-mem: size '%s' is out of range (%lluM..%lluG)",
+				size, (unsigned long long)(MACHINE_HOTPLUG_ALIGN >> 20),
+				(unsigned long long)(MEM_MAX_BYTES >> 30));
+	if (v->size % MACHINE_HOTPLUG_ALIGN)
+		return cli_fail(err, errlen, "--virtio-mem: size '%s' is not a multiple of %lluM "
+				"(Linux's memory block)", size,
+				(unsigned long long)(MACHINE_HOTPLUG_ALIGN >> 20));
+	if (!is_pow2(v->block) || v->block < VMEM_MIN_BLOCK_BYTES ||
+	    v->block > VMEM_MAX_BLOCK_BYTES)
+		return cli_fail(err, errlen, "--virtio-mem: block '%s' is not a power of two from "
+				"%lluM to %lluG", block,
+				(unsigned long long)(VMEM_MIN_BLOCK_BYTES >> 20),
+				(unsigned long long)(VMEM_MAX_BLOCK_BYTES >> 30));
+	if (v->size % v->block)
+		return cli_fail(err, errlen, "--virtio-mem: block '%s' does not divide size '%s'",
+				block, size);
+	if (v->backend && v->block % v->backend->align)
+		return cli_fail(err, errlen, "--virtio-mem: block '%s' is not a multiple of %lluK, "
+				"which backend %s needs", block,
+				(unsigned long long)(v->backend->align >> 10), v->backend->name);
+	if (v->backend && v->size % v->backend->align)
+		return cli_fail(err, errlen, "--virtio-mem: size '%s' is not a multiple of %lluK, "
+				"which backend %s needs", size,
+				(unsigned long long)(v->backend->align >> 10), v->backend->name);
+	if (v->requested > v->size)
+		return cli_fail(err, errlen, "--virtio-mem: requested '%s' is more than size '%s'",
+				CLI_ECHO(val[VMEM_REQUESTED]), size);
+	if (v->requested % v->block)
+		return cli_fail(err, errlen, "--virtio-mem: requested '%s' is not a multiple of "
+				"block '%s'", CLI_ECHO(val[VMEM_REQUESTED]), block);
+	return 0;
+}
+
+/*
+ * --virtio-mem, read once every other option is known: backend and
+ * populate default to --memory's.
+ */
+static int parse_vmem_group(const char *group, struct run_config *cfg, char *err, size_t errlen)
+{
+	struct run_vmem_config *v = &cfg->vmem;
+	const char *val[CLI_GROUP_MAX_KEYS];
+	char buf[CLI_GROUP_MAX_BYTES + 1];
+	int ret;
+
+	ret = cli_group_parse(&vmem_group, group, val, buf, err, errlen);
+	if (ret)
+		return ret;
+	*v = (struct run_vmem_config){
+		.enabled = true,
+		.block = VMEM_DEFAULT_BLOCK_BYTES,
+		.backend = cfg->backend,
+		.populate = cfg->populate,
+	};
+	if (!val[VMEM_SIZE])
+		return cli_fail(err, errlen, "--virtio-mem: size=MAX is required (e.g. %s)",
+				vmem_group.example);
+	ret = vmem_size("size", val[VMEM_SIZE], &v->size, err, errlen);
+	if (!ret && val[VMEM_REQUESTED])
+		ret = vmem_size("requested", val[VMEM_REQUESTED], &v->requested, err, errlen);
+	if (!ret && val[VMEM_BLOCK])
+		ret = vmem_size("block", val[VMEM_BLOCK], &v->block, err, errlen);
+	if (ret)
+		return ret;
+	if (val[VMEM_BACKEND]) {
+		v->backend = mem_backend_find(val[VMEM_BACKEND]);
+		if (!v->backend)
+			return cli_fail(err, errlen, "--virtio-mem: unknown backend '%s' "
+					"(guest_memfd, memfd, anon, hugetlb)",
+					CLI_ECHO(val[VMEM_BACKEND]));
+	}
+	if (val[VMEM_POPULATE] && mem_populate_parse(val[VMEM_POPULATE], &v->populate))
+		return cli_fail(err, errlen, "--virtio-mem: unknown populate '%s' "
+				"(auto, none, fallocate, madvise, write)",
+				CLI_ECHO(val[VMEM_POPULATE]));
+	if (v->backend && v->backend->thp == MEM_THP_KIND_HUGETLB && cfg->thp == MEM_THP_OFF)
+		return cli_fail(err, errlen, "--virtio-mem: backend %s with --memory thp=off: its "
+				"pages are always 2M", v->backend->name);
+	return check_vmem_sizes(v, val, err, errlen);
+}
+
 /* A file name, which must not be empty. */
 static int take_path(const char *opt, const char *val, const char **path,
 		     char *err, size_t errlen)
@@ -263,7 +428,7 @@ static int take_socket_path(const char *val, const char **path, char *err, size_
 
 enum run_option {
 	RUN_KERNEL = CLI_FIRST_ID, RUN_INITRD, RUN_CMDLINE, RUN_VCPUS, RUN_MEMORY,
-	RUN_API_SOCKET, RUN_DEBUG, RUN_QUIET,
+	RUN_VIRTIO_MEM, RUN_API_SOCKET, RUN_DEBUG, RUN_QUIET,
 };
 
 static const struct cli_option run_options[] = {
@@ -272,6 +437,7 @@ static const struct cli_option run_options[] = {
 	{ "cmdline", RUN_CMDLINE, true },
 	{ "vcpus", RUN_VCPUS, true },
 	{ "memory", RUN_MEMORY, true },
+	{ "virtio-mem", RUN_VIRTIO_MEM, true },
 	{ "api-socket", RUN_API_SOCKET, true },
 	{ "debug", RUN_DEBUG, false },
 	{ "quiet", RUN_QUIET, false },
@@ -292,8 +458,9 @@ static int run_option_once(int id, uint32_t *seen, char *err, size_t errlen)
 	return 0;
 }
 
+/* vmem_arg: --virtio-mem's value, parsed after the loop (it depends on --memory). */
 static int run_option(struct run_config *cfg, int id, const char *val, uint32_t *seen,
-		      char *err, size_t errlen)
+		      const char **vmem_arg, char *err, size_t errlen)
 {
 	int ret = run_option_once(id, seen, err, errlen);
 
@@ -317,6 +484,9 @@ static int run_option(struct run_config *cfg, int id, const char *val, uint32_t 
 		return 0;
 	case RUN_MEMORY:
 		return parse_memory_group(val, cfg, err, errlen);
+	case RUN_VIRTIO_MEM:
+		*vmem_arg = val;
+		return 0;
 	case RUN_API_SOCKET:
 		return take_socket_path(val, &cfg->api_socket, err, errlen);
 	case RUN_DEBUG:
@@ -333,8 +503,8 @@ static int run_option(struct run_config *cfg, int id, const char *val, uint32_t 
 int options_parse_run(int argc, char **argv, struct run_config *cfg,
 		      char *err, size_t errlen)
 {
+	const char *val, *vmem = NULL;
 	uint32_t seen = 0;
-	const char *val;
 	struct cli c;
 	int ret;
 
@@ -350,11 +520,14 @@ int options_parse_run(int argc, char **argv, struct run_config *cfg,
 		if (ret == CLI_ARG)
 			return cli_fail(err, errlen, "unexpected argument '%s' (see memvmm run --help)",
 					CLI_ECHO(val));
-		ret = run_option(cfg, ret, val, &seen, err, errlen);
+		ret = run_option(cfg, ret, val, &seen, &vmem, err, errlen);
 	}
 	if (ret)
 		return ret;
-	return check_memory(cfg, err, errlen);
+	ret = check_memory(cfg, err, errlen);
+	if (!ret && vmem)
+		ret = parse_vmem_group(vmem, cfg, err, errlen);
+	return ret;
 }
 
 enum probe_option { PROBE_JSON = CLI_FIRST_ID };
@@ -400,7 +573,7 @@ static bool ctl_word(const char *s, size_t len)
 	return true;
 }
 
-#define CTL_COMMANDS "status, pause, resume, quit"
+#define CTL_COMMANDS "status, pause, resume, quit, virtio-mem"
 
 static int ctl_arg(struct ctl_config *cfg, const char *arg, char *err, size_t errlen)
 {

@@ -16,6 +16,20 @@
 
 #include "mem/populate.h"
 
+/*
+ * --virtio-mem size=MAX,requested=SIZE[,block=,backend=,populate=]: a
+ * hotplug region of size bytes above all RAM, behind a virtio-mem device.
+ * Checked against devices/virtio_mem.h's limits when parsed.
+ */
+struct run_vmem_config {
+	bool enabled;                            /* --virtio-mem given */
+	uint64_t size;                           /* a multiple of MACHINE_HOTPLUG_ALIGN */
+	uint64_t requested;                      /* initial requested size (default 0) */
+	uint64_t block;                          /* power of two, dividing size */
+	const struct mem_backend_ops *backend;   /* NULL: boot RAM's (--memory's or the default) */
+	enum mem_populate_strategy populate;     /* for every plug (default: --memory's) */
+};
+
 struct run_config {
 	const char *kernel;       /* NULL: the bundled test guest */
 	const char *initrd;       /* NULL: none */
@@ -30,6 +44,7 @@ struct run_config {
 	bool debug;               /* log unclaimed I/O and other debug detail */
 	bool quiet;               /* no summary line on stderr */
 	const char *api_socket;   /* --api-socket PATH: serve the control socket; NULL: none */
+	struct run_vmem_config vmem;
 };
 
 struct probe_config {
