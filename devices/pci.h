@@ -13,7 +13,7 @@
  *
  * MSI-X: a device that asks for vectors gets an MSI-X capability and a
  * 32-bit memory BAR of its own holding the table (at offset 0) and the PBA
- * (at PCI_MSIX_PBA_OFFSET). pci_msix_notify() raises a vector: with MSI-X
+ * (at PCI_MSIX_PBA_BAR_OFFSET). pci_msix_notify() raises a vector: with MSI-X
  * enabled, the function and the vector unmasked and bus mastering on, it
  * goes out through an irqfd on a KVM GSI route for the vector's (address,
  * data); otherwise its pending bit is set and it goes out when unmasked.
@@ -26,7 +26,12 @@
  * callbacks; the MSI-X state has its own lock. A device's BAR handlers
  * and callbacks must therefore never call into pci except pci_msix_notify(),
  * pci_intx_set(), pci_dev_command() and pci_dev_bus_master(), which do not
- * take the config lock (see bus.h's rule on bus_unregister()).
+ * take the config lock (see bus.h's rule on bus_unregister()), and
+ * pci_dev_slot(), pci_dev_bar_addr(), pci_msix_enabled(); the callbacks
+ * (never the BAR handlers) may also call pci_dev_cfg_get() and
+ * pci_dev_cfg_set(), which know that their thread holds the lock already.
+ * Lock order: config lock, then a device's own lock (its callbacks), then
+ * the MSI-X/INTx lock.
  *
  * Nothing here prints; fallible calls return 0 or -errno.
  */
@@ -46,9 +51,13 @@
 #define PCI_NR_BARS          6u
 /* BAR sizes: powers of two from 4 KiB (a page, so KVM can map around them). */
 #define PCI_BAR_MIN_BYTES    4096ull
-/* MSI-X: most vectors per device, and where the PBA sits in the MSI-X BAR. */
-#define PCI_MSIX_MAX_VECTORS 64u
-#define PCI_MSIX_PBA_OFFSET  2048u
+/*
+ * MSI-X: most vectors per device, the size of the MSI-X BAR and where the
+ * PBA sits in it (not PCI_MSIX_PBA_OFFSET: <linux/pci_regs.h> has that name).
+ */
+#define PCI_MSIX_MAX_VECTORS     64u
+#define PCI_MSIX_BAR_BYTES       4096u
+#define PCI_MSIX_PBA_BAR_OFFSET  2048u
 /* Highest guest-physical address a BAR may be mapped at (exclusive). */
 #define PCI_MAX_BAR_ADDR     (1ull << 52)
 
@@ -115,7 +124,7 @@ struct pci_host_config {
 };
 
 /*
- * Create the host bridge and claim the conf1 ports on ctx->pio. ctx must
+ * Create the host bridge and claim the conf1 ports (0xcf8-0xcff) on ctx->pio. ctx must
  * outlive the host. Destroy after every device on it.
  */
 int pci_host_create(const struct device_ctx *ctx, const struct pci_host_config *cfg,
@@ -131,7 +140,10 @@ void pci_host_destroy(struct pci_host *h);
  */
 int pci_dev_add(struct pci_host *h, const struct pci_dev_desc *desc,
 		struct pci_dev **out) PCI_WUR;
-/* Take it off the bus (its BARs, MSI-X routes and irqfds released). NULL is fine. */
+/*
+ * Take it off the bus (its BARs, MSI-X routes and irqfds released, INTx
+ * lowered). No callback runs: the device is going away. NULL is fine.
+ */
 void pci_dev_remove(struct pci_dev *d);
 
 /*
@@ -142,11 +154,15 @@ void pci_dev_remove(struct pci_dev *d);
  */
 int pci_dev_add_cap(struct pci_dev *d, const void *cap, unsigned int len,
 		    const uint8_t *wmask, unsigned int *off) PCI_WUR;
-/* Read or change config space bytes the device owns (its capabilities), under the config lock. */
+/*
+ * Read or change config space bytes the device owns (its capabilities),
+ * under the config lock (or from the device's callbacks, which hold it).
+ * Out-of-range parts (off + len past 256) are not touched.
+ */
 void pci_dev_cfg_get(struct pci_dev *d, unsigned int off, void *buf, unsigned int len);
 void pci_dev_cfg_set(struct pci_dev *d, unsigned int off, const void *buf, unsigned int len);
 
-/* Slot number (bus 0) and current BAR address (0: not mapped). */
+/* Slot number (bus 0) and current BAR address (0: not mapped); lock-free. */
 unsigned int pci_dev_slot(const struct pci_dev *d);
 uint64_t pci_dev_bar_addr(struct pci_dev *d, unsigned int bar);
 /* The command register, and its bus-master bit (lock-free: callable from handlers). */
@@ -155,7 +171,9 @@ bool pci_dev_bus_master(const struct pci_dev *d);
 
 /*
  * Machine reset: command 0, BARs back at their assigned addresses (and
- * unmapped), MSI-X disabled, masked and cleared, INTx low.
+ * unmapped), MSI-X disabled, masked and cleared, INTx low (the device's
+ * level too), every guest-writable config bit back to its power-on value.
+ * The bar_map and command callbacks run for what changed.
  */
 void pci_dev_reset(struct pci_dev *d);
 
@@ -175,7 +193,11 @@ void pci_intx_set(struct pci_dev *d, bool level);
  * Guest-visible state (config space, BAR addresses, MSI-X table, PBA and
  * INTx level) for the device's save/restore hooks, in dev_blob form. Save
  * and restore while the VM is paused; restore remaps BARs and re-routes
- * vectors. -ENOSPC (*len: what is needed) / -EINVAL as device_ops.
+ * vectors (calling bar_map and command as a guest write would). Only bits
+ * the guest can write are restored from config space; the header's
+ * read-only bytes must match this device's (else -EINVAL: another
+ * device), and the device restores what it set with pci_dev_cfg_set().
+ * -ENOSPC (*len: what is needed) / -EINVAL as device_ops.
  */
 int pci_dev_save(struct pci_dev *d, void *buf, size_t *len) PCI_WUR;
 int pci_dev_restore(struct pci_dev *d, const void *buf, size_t len) PCI_WUR;
