@@ -186,7 +186,12 @@ bool pci_msix_enabled(const struct pci_dev *d);
  * 0 when it was sent or left pending; KVM's error when sending failed.
  */
 int pci_msix_notify(struct pci_dev *d, unsigned int v) PCI_WUR;
-/* Set the INTx level (ignored without intx; held low while INTx is disabled). */
+/*
+ * Set the INTx level (ignored without intx). The IOAPIC input is held low
+ * while the command register's INTx disable bit is set or MSI-X is
+ * enabled, and follows the level again when both are clear; the status
+ * register's Interrupt Status bit always shows the level.
+ */
 void pci_intx_set(struct pci_dev *d, bool level);
 
 /*

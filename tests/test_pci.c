@@ -41,8 +41,9 @@ struct bar_event {
 struct tdev {
 	struct pci_dev *pci;
 	atomic_uint reads, writes;
-	uint64_t last_off, last_val;
-	unsigned int last_size;
+	/* Atomics: the hostile test's reader thread runs the handlers too. */
+	_Atomic uint64_t last_off, last_val;
+	atomic_uint last_size;
 	struct bar_event ev[MAX_EVENTS];
 	unsigned int nev;
 	unsigned int commands;
@@ -561,6 +562,18 @@ static void test_caps(void)
 		    fake_cfg_read(&f, 1, msix, 1) == PCI_CAP_ID_MSIX, "cfg_set outside caps");
 	pci_dev_cfg_set(t.pci, 250, buf, 4);     /* clipped at 256 */
 	pci_dev_cfg_get(t.pci, 300, buf, 4);     /* nothing */
+	/* Capabilities start on dwords whatever the length before them. */
+	{
+		const uint8_t odd[5] = { PCI_CAP_ID_VNDR_, 0, 5 };
+		unsigned int o1, o2;
+
+		TEST_OK(pci_dev_add_cap(t.pci, odd, sizeof(odd), NULL, &o1));
+		TEST_OK(pci_dev_add_cap(t.pci, odd, 3, NULL, &o2));
+		TEST_ASSERT(o1 == off + VENDOR_CAP_LEN && o2 == o1 + 8, "caps at 0x%x, 0x%x", o1, o2);
+		TEST_ASSERT(fake_cfg_read(&f, 1, off + 1, 1) == o1 &&
+			    fake_cfg_read(&f, 1, o1 + 1, 1) == o2 && fake_cfg_read(&f, 1, o2 + 1, 1) == 0,
+			    "next pointers");
+	}
 	/* Errors: too short, too long for what is left. */
 	TEST_ASSERT(pci_dev_add_cap(t.pci, vcap, 1, NULL, NULL) == -EINVAL, "1-byte cap");
 	{
@@ -705,6 +718,15 @@ static void test_msix_masks(void)
 	TEST_ASSERT(fake_irqfd_take(&e.f, gsi) == 0 && pba(&e) == 1, "sent without bus master");
 	set_command(&e.f, 1, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	TEST_ASSERT(fake_irqfd_take(&e.f, gsi) == 1 && pba(&e) == 0, "not sent on bus master");
+	/* Unmasked while bus mastering is off: still pending. */
+	set_command(&e.f, 1, PCI_COMMAND_MEMORY);
+	vmask(&e, 0, true);
+	TEST_OK(pci_msix_notify(e.t.pci, 0));
+	vmask(&e, 0, false);
+	TEST_ASSERT(fake_irqfd_take(&e.f, gsi) == 0 && pba(&e) == 1,
+		    "sent on unmask without bus master");
+	set_command(&e.f, 1, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	TEST_ASSERT(fake_irqfd_take(&e.f, gsi) == 1 && pba(&e) == 0, "not sent on bus master");
 
 	/* Disable: irqfds and routes released (irqfd first); notifies pend. */
 	msix_ctl(&e, 0);
@@ -760,6 +782,15 @@ static void test_msix_routes(void)
 	TEST_OK(pci_msix_notify(e.t.pci, 0));
 	TEST_ASSERT(e.f.route[gsi - FAKE_FIRST_MSI_GSI].changes == 3, "route set again");
 	TEST_ASSERT(fake_irqfd_take(&e.f, gsi) == 1, "second send");
+	/* Only the address (high dword) changed. */
+	fake_mmio_write(&e.f, entry(&e, 0, PCI_MSIX_ENTRY_UPPER_ADDR), 4, 1);
+	TEST_OK(pci_msix_notify(e.t.pci, 0));
+	TEST_ASSERT(fake_msi_route_get(&e.f, gsi, &addr, NULL) &&
+		    addr == (1ull << 32 | MSI_ADDR | 0x5000), "address-only change not routed");
+	fake_mmio_write(&e.f, entry(&e, 0, PCI_MSIX_ENTRY_UPPER_ADDR), 4, 0);
+	TEST_OK(pci_msix_notify(e.t.pci, 0));
+	TEST_ASSERT(fake_irqfd_take(&e.f, gsi) == 2 &&
+		    e.f.route[gsi - FAKE_FIRST_MSI_GSI].changes == 5, "address changes");
 
 	/* No route to be had: sent directly. */
 	e.f.fail_msi_route = -ENOSPC;
@@ -993,6 +1024,18 @@ static void test_save_restore(void)
 			bad[i] = (uint8_t)(i * 37 + n);
 		TEST_ASSERT(pci_dev_restore(e.t.pci, bad, n) == -EINVAL, "garbage of %zu bytes", n);
 	}
+	/* Status error bits (write-one-to-clear) come back from a blob; a 1 clears them. */
+	memcpy(bad, blob, len);
+	bad[8 + PCI_STATUS + 1] |= PCI_STATUS_DETECTED_PARITY >> 8;
+	TEST_OK(pci_dev_restore(e.t.pci, bad, len));
+	TEST_ASSERT(fake_cfg_read(&e.f, 1, PCI_STATUS, 2) & PCI_STATUS_DETECTED_PARITY,
+		    "error bit not restored");
+	fake_cfg_write(&e.f, 1, PCI_STATUS, 2, 0);
+	TEST_ASSERT(fake_cfg_read(&e.f, 1, PCI_STATUS, 2) & PCI_STATUS_DETECTED_PARITY,
+		    "a 0 cleared the error bit");
+	fake_cfg_write(&e.f, 1, PCI_STATUS, 2, PCI_STATUS_DETECTED_PARITY);
+	TEST_ASSERT(!(fake_cfg_read(&e.f, 1, PCI_STATUS, 2) & PCI_STATUS_DETECTED_PARITY),
+		    "a 1 did not clear the error bit");
 	/* Only guest-writable bits come from the blob: RO capability bytes stay. */
 	memcpy(bad, blob, len);
 	bad[8 + e.cap + PCI_MSIX_FLAGS] = 0x3f;    /* table size: read-only */
