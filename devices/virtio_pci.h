@@ -78,6 +78,7 @@ struct virtio_device_ops {
 	void (*reset)(void *dev);
 };
 
+struct pci_dev;
 struct virtio_pci;
 
 /* Counters for status and tests. */
@@ -85,10 +86,12 @@ struct virtio_pci_stats {
 	uint64_t notifies;           /* queue notifications handled (ioeventfd or trapped) */
 	uint64_t trapped_notifies;   /* of those, writes that exited to memvmm */
 	uint64_t interrupts;         /* MSI-X vectors raised or INTx asserted */
+	uint64_t interrupt_errors;   /* pci_msix_notify() failures (KVM refused the irqfd write) */
 	uint64_t violations;         /* times DEVICE_NEEDS_RESET was set */
 	const char *last_violation;  /* static string, NULL if none */
 	uint8_t status;              /* device status register */
 	uint64_t driver_features;
+	uint8_t config_generation;
 };
 
 /*
@@ -113,6 +116,12 @@ void virtio_pci_used(struct virtio_pci *vp, unsigned int q);
 /* The device configuration changed: generation + 1 and, after DRIVER_OK, the config interrupt. */
 void virtio_pci_config_changed(struct virtio_pci *vp);
 /*
+ * A configuration field changed as the answer to the driver's own request
+ * (virtio-mem's plugged_size, or usable_region_size shrinking on
+ * UNPLUG_ALL): generation + 1, no interrupt (§5.15.4: no config update).
+ */
+void virtio_pci_config_bump(struct virtio_pci *vp);
+/*
  * The driver broke a rule on queue q (a static string why): the queue
  * stops, DEVICE_NEEDS_RESET is set and the config interrupt sent.
  */
@@ -136,5 +145,8 @@ void virtio_pci_machine_reset(struct virtio_pci *vp);
  */
 int virtio_pci_save(struct virtio_pci *vp, void *buf, size_t *len) VIRTIO_PCI_WUR;
 int virtio_pci_restore(struct virtio_pci *vp, const void *buf, size_t len) VIRTIO_PCI_WUR;
+
+/* The PCI device (its slot for status and tests: pci_dev_slot()). Lock not needed. */
+struct pci_dev *virtio_pci_pci_dev(struct virtio_pci *vp);
 
 #endif /* MEMVMM_VIRTIO_PCI_H */
