@@ -4,7 +4,7 @@
  * (tests/fake_ctx.h) and the independent driver (tests/virtio_driver.h)
  * bound to it. Shared by test_virtio_driver.c (discovery, features,
  * requests, reset) and test_virtio_driver_faults.c (broken chains,
- * interrupts, bus mastering).
+ * framing, interrupts, bus mastering, the driver's own checks).
  */
 #ifndef MEMVMM_TEST_VIRTIO_DRIVER_RIG_H
 #define MEMVMM_TEST_VIRTIO_DRIVER_RIG_H
@@ -90,5 +90,7 @@ void run_corrupt(const void *arg);
 void run_msix(const void *arg);
 void run_intx(const void *arg);
 void run_bus_master(const void *arg);
+void run_framing(const void *arg);
+void run_driver_caps(const void *arg);
 
 #endif /* MEMVMM_TEST_VIRTIO_DRIVER_RIG_H */

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_virtio_driver's cases for a guest that breaks the rules (corrupted
- * chains), for interrupts (MSI-X with masks and pending bits, INTx with
- * ISR status) and for the command register's bus-master bit.
+ * test_virtio_driver's cases on the edges: a guest that breaks the rules
+ * (corrupted chains), requests framed oddly, interrupts (MSI-X with masks
+ * and pending bits, INTx with ISR status), the command register's
+ * bus-master bit, and the driver's own checks against a broken config
+ * space.
  */
 #include <endian.h>
+#include <errno.h>
 #include <string.h>
 
 #include <linux/pci_regs.h>
@@ -221,10 +224,37 @@ void run_msix(const void *arg)
 	TEST_ASSERT(rig_msis(&r, MSI_ADDR, MSI_DATA_QUEUE) == 0, "interrupt despite NO_INTERRUPT");
 	DRV_OK(&r, vdrv_avail_flags_set(d, 0, 0));
 
-	/* A requested_size change raises the config vector. */
+	/* §5.15.4.2: no config notification for plugged_size (SHOULD NOT). */
+	REQ_EXPECT(&r, VIRTIO_MEM_REQ_PLUG, r.base, 1, VIRTIO_MEM_RESP_ACK);
+	TEST_ASSERT(rig_msis(&r, MSI_ADDR, MSI_DATA_CONFIG) == 0,
+		    "config notification for a plugged_size change");
+	(void)vdrv_isr(d);
+
+	/*
+	 * A requested_size change raises the config vector; §4.1.4.5.1 sets the
+	 * ISR config bit before any config notification, MSI-X or not.
+	 */
 	TEST_OK(virtio_mem_set_requested(r.vmem, REQUESTED_BYTES * 2));
 	vdrv_run(d);
 	TEST_ASSERT(rig_msis(&r, MSI_ADDR, MSI_DATA_CONFIG) == 1, "config vector not raised");
+	TEST_ASSERT(vdrv_isr(d) & VIRTIO_PCI_ISR_CONFIG,
+		    "ISR config bit not set before the MSI-X config notification");
+
+	/* §4.1.5.1.2.1: a mapping the device cannot make reads back NO_VECTOR. */
+	vdrv_common_write(d, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	vdrv_common_write(d, VIRTIO_PCI_COMMON_Q_MSIX, 2, d->msix_vectors);
+	TEST_ASSERT(vdrv_common_read(d, VIRTIO_PCI_COMMON_Q_MSIX, 2) == VIRTIO_MSI_NO_VECTOR,
+		    "vector %u (past the table) reads back 0x%x", d->msix_vectors,
+		    vdrv_common_read(d, VIRTIO_PCI_COMMON_Q_MSIX, 2));
+	vdrv_common_write(d, VIRTIO_PCI_COMMON_Q_MSIX, 2, 1);
+
+	/* §2.1.2: NEEDS_RESET after DRIVER_OK: a config notification, on its vector. */
+	corrupt(&r, C_LOOP);
+	DRV_OK(&r, vdrv_notify(d, 0));
+	run_machine(&r);
+	TEST_ASSERT(vdrv_status(d) & VIRTIO_CONFIG_S_NEEDS_RESET, "no NEEDS_RESET");
+	TEST_ASSERT(rig_msis(&r, MSI_ADDR, MSI_DATA_CONFIG) == 1,
+		    "NEEDS_RESET without the config vector");
 
 	/* §4.1.5.1.2.1: a reset unmaps every event. */
 	DRV_OK(&r, vdrv_reset(d));
@@ -312,4 +342,171 @@ void run_bus_master(const void *arg)
 		    le16toh(resp[4]));
 	rig_down(&r);
 	TEST_PASS("bus master off: the queue waits; on: it is served");
+}
+
+/*
+ * §2.6.4: "The device MUST NOT make assumptions about the particular
+ * arrangement of descriptors": a request and a response each split over
+ * two buffers. §2.7.4: the device does not write device-readable buffers.
+ */
+void run_framing(const void *arg)
+{
+	const uint64_t rq = TEST_BUF_GPA, rs = TEST_BUF_GPA + 4096;
+	struct virtio_mem_req req, back;
+	uint8_t resp[sizeof(struct virtio_mem_resp)];
+	uint32_t used_len;
+	struct rig r;
+	(void)arg;
+
+	rig_up(&r, NULL, VIRTIO_MSI_NO_VECTOR);
+	REQ_EXPECT(&r, VIRTIO_MEM_REQ_PLUG, r.base, 1, VIRTIO_MEM_RESP_ACK);
+	for (unsigned int split = 1; split < sizeof(req); split += 5) {
+		const struct vdrv_buf bufs[4] = {
+			{ .gpa = rq, .len = split },
+			{ .gpa = rq + 512, .len = (uint32_t)sizeof(req) - split },
+			{ .gpa = rs, .len = 4, .device_writes = true },
+			{ .gpa = rs + 512, .len = sizeof(resp) - 4, .device_writes = true },
+		};
+
+		memset(&req, PAD_BYTE, sizeof(req));
+		req.type = htole16(VIRTIO_MEM_REQ_STATE);
+		req.u.state.addr = htole64(r.base);
+		req.u.state.nb_blocks = htole16(2);
+		TEST_OK(rig_mem_write(&r.f, rq, &req, split));
+		TEST_OK(rig_mem_write(&r.f, rq + 512, (uint8_t *)&req + split, sizeof(req) - split));
+		DRV_OK(&r, vdrv_submit(&r.d, 0, bufs, 4, &used_len));
+		TEST_OK(rig_mem_read(&r.f, rs, resp, 4));
+		TEST_OK(rig_mem_read(&r.f, rs + 512, resp + 4, sizeof(resp) - 4));
+		TEST_ASSERT(resp[0] == VIRTIO_MEM_RESP_ACK && resp[1] == 0 &&
+			    resp[8] == VIRTIO_MEM_STATE_MIXED && resp[9] == 0,
+			    "split %u: response %u state %u", split, resp[0], resp[8]);
+		TEST_ASSERT(used_len == sizeof(resp), "split %u: used len %u", split, used_len);
+		TEST_OK(rig_mem_read(&r.f, rq, &back, split));
+		TEST_OK(rig_mem_read(&r.f, rq + 512, (uint8_t *)&back + split, sizeof(req) - split));
+		TEST_ASSERT(!memcmp(&back, &req, sizeof(req)), "split %u: request buffer written",
+			    split);
+	}
+	rig_down(&r);
+	TEST_PASS("requests and responses split over descriptors anywhere");
+}
+
+/* ---- the driver's own checks, on a config space made up here ---- */
+
+#define FAKE_SLOT 3u
+
+struct cfgspace {
+	uint32_t addr;           /* the conf1 address port */
+	uint8_t b[256];          /* 00:03.0; read-only */
+};
+
+static bool cs_pio_read(void *o, uint16_t port, unsigned int size, uint32_t *val)
+{
+	struct cfgspace *cs = o;
+	unsigned int off = (cs->addr & 0xfcu) + (port & 3u);
+
+	*val = 0xffffffffu;
+	if (port < 0xcfc || port > 0xcff)
+		return false;
+	if (cs->addr != (0x80000000u | FAKE_SLOT << 11 | (cs->addr & 0xfcu)))
+		return true;
+	*val = 0;
+	memcpy(val, cs->b + off, size);
+	return true;
+}
+
+static bool cs_pio_write(void *o, uint16_t port, unsigned int size, uint32_t val)
+{
+	struct cfgspace *cs = o;
+
+	if (port == 0xcf8 && size == 4)
+		cs->addr = val;
+	return port >= 0xcf8 && port <= 0xcff;
+}
+
+static bool cs_mmio_read(void *o, uint64_t gpa, unsigned int size, uint64_t *val)
+{
+	*val = UINT64_MAX;
+	return false;
+}
+
+static bool cs_mmio_write(void *o, uint64_t gpa, unsigned int size, uint64_t val)
+{
+	return false;
+}
+
+static int cs_mem_read(void *o, uint64_t gpa, void *buf, size_t len)
+{
+	return -EFAULT;
+}
+
+static int cs_mem_write(void *o, uint64_t gpa, const void *buf, size_t len)
+{
+	return -EFAULT;
+}
+
+/* Caps from 0x40 on, 4 bytes apart: ids[i], next = nexts[i]. */
+static int cs_walk(struct cfgspace *cs, struct vdrv *d, uint8_t first, unsigned int n,
+		   const uint8_t *nexts)
+{
+	memset(cs->b + 0x40, 0, sizeof(cs->b) - 0x40);
+	cs->b[PCI_CAPABILITY_LIST] = first;
+	for (unsigned int i = 0; i < n; i++) {
+		cs->b[0x40 + 4 * i] = 0x01;   /* power management: skipped by the driver */
+		cs->b[0x40 + 4 * i + 1] = nexts[i];
+	}
+	return vdrv_caps_parse(d);
+}
+
+void run_driver_caps(const void *arg)
+{
+	struct cfgspace cs = { 0 };
+	const struct vdrv_machine m = {
+		.opaque = &cs, .pio_read = cs_pio_read, .pio_write = cs_pio_write,
+		.mmio_read = cs_mmio_read, .mmio_write = cs_mmio_write,
+		.mem_read = cs_mem_read, .mem_write = cs_mem_write,
+	};
+	const struct vdrv_config dc = { .scratch_gpa = SCRATCH_GPA, .scratch_bytes = SCRATCH_BYTES };
+	uint8_t nexts[VDRV_MAX_CAPS];
+	struct vdrv d;
+	(void)arg;
+
+	cs.b[0] = 0xf4;
+	cs.b[1] = 0x1a;
+	cs.b[2] = (uint8_t)VMEM_PCI_ID;
+	cs.b[3] = VMEM_PCI_ID >> 8;
+	cs.b[PCI_STATUS] = PCI_STATUS_CAP_LIST;
+	TEST_OK(vdrv_init(&d, &m, &dc));
+	TEST_ASSERT(vdrv_find(&d, 0x1af4, VMEM_PCI_ID) == 0 && d.slot == (int)FAKE_SLOT,
+		    "find: slot %d (%s)", d.slot, d.err);
+	TEST_ASSERT(vdrv_bars_probe(&d) == 0 && !d.bar[4].size, "BARs: %s", d.err);
+
+	/* A loop: two caps pointing at each other. */
+	nexts[0] = 0x44;
+	nexts[1] = 0x40;
+	TEST_ASSERT(cs_walk(&cs, &d, 0x40, 2, nexts) == -EPROTO && strstr(d.err, "loop"),
+		    "looped list: %s", d.err);
+	/* Pointers into the header or not dword aligned. */
+	nexts[0] = 0x20;
+	TEST_ASSERT(cs_walk(&cs, &d, 0x40, 1, nexts) == -EPROTO && strstr(d.err, "0x20"),
+		    "pointer 0x20: %s", d.err);
+	nexts[0] = 0x45;
+	TEST_ASSERT(cs_walk(&cs, &d, 0x40, 1, nexts) == -EPROTO && strstr(d.err, "0x45"),
+		    "pointer 0x45: %s", d.err);
+	TEST_ASSERT(cs_walk(&cs, &d, 0x3c, 0, nexts) == -EPROTO, "first pointer 0x3c: %s", d.err);
+	/* 48 caps, every dword from 0x40 to 0xfc: walked to the end (then no virtio caps). */
+	for (unsigned int i = 0; i < VDRV_MAX_CAPS; i++)
+		nexts[i] = i + 1 < VDRV_MAX_CAPS ? (uint8_t)(0x40 + 4 * (i + 1)) : 0;
+	TEST_ASSERT(cs_walk(&cs, &d, 0x40, VDRV_MAX_CAPS, nexts) == -EPROTO &&
+		    d.nr_caps == VDRV_MAX_CAPS && strstr(d.err, "no common"), "48 caps: %s", d.err);
+	/* A virtio structure in a BAR that does not exist. */
+	nexts[0] = 0;
+	(void)cs_walk(&cs, &d, 0x40, 1, nexts);
+	cs.b[0x40] = PCI_CAP_ID_VNDR;
+	cs.b[0x42] = 16;
+	cs.b[0x43] = VIRTIO_PCI_CAP_COMMON_CFG;
+	cs.b[0x44] = 4;
+	cs.b[0x4c] = 0x38;
+	TEST_ASSERT(vdrv_caps_parse(&d) == -EPROTO && strstr(d.err, "no memory BAR"),
+		    "common cfg in a missing BAR: %s", d.err);
+	TEST_PASS("the driver's capability walk is bounded and checks what it finds");
 }
