@@ -8,8 +8,9 @@
  * writing all ones, write a new address): the range on the MMIO bus moves
  * with it and the device hears of it (pci_dev_callbacks.bar_map), so that
  * it can move its ioeventfds. A BAR is on the bus only while the command
- * register's memory-space bit is set and its address is usable (the whole
- * BAR below 2^52 and not overlapping another claimed range).
+ * register's memory-space bit is set and its address is usable (not 0,
+ * not the sizing pattern (a register with all its address bits set), the
+ * whole BAR below 2^52 and not overlapping another claimed range).
  *
  * MSI-X: a device that asks for vectors gets an MSI-X capability and a
  * 32-bit memory BAR of its own holding the table (at offset 0) and the PBA
@@ -124,8 +125,10 @@ struct pci_host_config {
 };
 
 /*
- * Create the host bridge and claim the conf1 ports (0xcf8-0xcff) on ctx->pio. ctx must
- * outlive the host. Destroy after every device on it.
+ * Create the host bridge and claim the conf1 ports (0xcf8-0xcff) on
+ * ctx->pio. ctx must outlive the host. Destroy after every device on it.
+ * -EINVAL for a window that is unaligned (4 KiB), wraps, or ends past
+ * 4 GiB (32-bit) or PCI_MAX_BAR_ADDR (64-bit).
  */
 int pci_host_create(const struct device_ctx *ctx, const struct pci_host_config *cfg,
 		    struct pci_host **out) PCI_WUR;
@@ -157,7 +160,8 @@ int pci_dev_add_cap(struct pci_dev *d, const void *cap, unsigned int len,
 /*
  * Read or change config space bytes the device owns (its capabilities),
  * under the config lock (or from the device's callbacks, which hold it).
- * Out-of-range parts (off + len past 256) are not touched.
+ * cfg_set changes only the capability area (from 0x40), never pci's own
+ * MSI-X capability; parts past 256 are not touched.
  */
 void pci_dev_cfg_get(struct pci_dev *d, unsigned int off, void *buf, unsigned int len);
 void pci_dev_cfg_set(struct pci_dev *d, unsigned int off, const void *buf, unsigned int len);
