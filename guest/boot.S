@@ -227,6 +227,9 @@ pt_pdpt:
 	.globl pt_pd_pool
 pt_pd_pool:
 	.skip MAX_MAPPED_GIB * PAGE_SIZE
+	.globl pt_dyn_pool
+pt_dyn_pool:                            /* paging_map() clears what it takes */
+	.skip PT_DYN_PAGES * PAGE_SIZE
 	.balign 16
 	.skip KERNEL_STACK_SIZE
 kernel_stack_top:

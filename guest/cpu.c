@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* TSS, IDT, exception reports, the page-table extension and test faults. */
+/* TSS, IDT, exception reports and test faults. */
 #include "console.h"
 #include "cpu.h"
 
@@ -86,27 +86,6 @@ void trap_report(const struct trap_frame *f)
 	con_printf("memvmm-guest: exception vector=%lu error=0x%lx rip=0x%lx "
 		   "cr2=0x%lx\n", f->vector, f->error, f->rip, cr2);
 	guest_exit(EXIT_EXCEPTION + (uint32_t)f->vector);
-}
-
-uint64_t paging_map_up_to(uint64_t top)
-{
-	uint64_t gib = top >> GIB_SHIFT;
-
-	if (top & ((1ull << GIB_SHIFT) - 1))
-		gib++;
-	if (gib > MAX_MAPPED_GIB)
-		gib = MAX_MAPPED_GIB;
-	/* Entries 0..BOOT_MAPPED_GIB-1 were written by boot.S; the new ones were
-	 * not present, so no TLB entry can be stale. */
-	for (uint64_t g = BOOT_MAPPED_GIB; g < gib; g++) {
-		uint64_t *pd = pt_pd_pool[g];
-		uint64_t entry = g << GIB_SHIFT | PTE_LARGE;
-
-		for (int i = 0; i < 512; i++, entry += 1ull << LARGE_PAGE_SHIFT)
-			pd[i] = entry;
-		pt_pdpt[g] = (uint64_t)pd | PTE_TABLE;
-	}
-	return (gib > BOOT_MAPPED_GIB ? gib : BOOT_MAPPED_GIB) << GIB_SHIFT;
 }
 
 void cpu_raise_fault(enum cpu_fault fault)

@@ -29,7 +29,9 @@
 #define PTE_P        (1 << 0)
 #define PTE_W        (1 << 1)
 #define PTE_U        (1 << 2)
-#define PTE_PS       (1 << 7)   /* 2 MiB page in a page directory */
+#define PTE_PWT      (1 << 3)
+#define PTE_PCD      (1 << 4)   /* with PWT: uncached under the power-on PAT */
+#define PTE_PS       (1 << 7)   /* 2 MiB page in a PD, 1 GiB page in a PDPT */
 #define PTE_TABLE    (PTE_P | PTE_W | PTE_U)
 #define PTE_LARGE    (PTE_P | PTE_W | PTE_U | PTE_PS)
 
@@ -38,16 +40,21 @@
 #define GIB_SHIFT          30
 #define BOOT_MAPPED_GIB    4    /* mapped by boot.S before long mode */
 #define MAX_MAPPED_GIB     64   /* one page directory per GiB in the pool */
+/* Page-table pages for paging_map() (device and hotplug memory). */
+#define PT_DYN_PAGES       64
 
 #define KERNEL_STACK_SIZE  16384
 #define USER_STACK_SIZE    16384
 
 #ifndef __ASSEMBLER__
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Defined in boot.S and the linker script. */
 extern uint64_t pt_pdpt[512];
 extern uint64_t pt_pd_pool[MAX_MAPPED_GIB][512];
+extern uint64_t pt_pml4[512];
+extern uint64_t pt_dyn_pool[PT_DYN_PAGES][512];
 extern char _end[];
 
 static inline void outb(uint16_t port, uint8_t v)
@@ -58,6 +65,27 @@ static inline void outb(uint16_t port, uint8_t v)
 static inline void outl(uint16_t port, uint32_t v)
 {
 	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline void outw(uint16_t port, uint16_t v)
+{
+	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint16_t inw(uint16_t port)
+{
+	uint16_t v;
+
+	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
 }
 
 static inline uint8_t inb(uint16_t port)
@@ -97,6 +125,16 @@ void cpu_init(void);
  * end of the identity map (at least 4 GiB).
  */
 uint64_t paging_map_up_to(uint64_t top);
+
+/*
+ * Identity-maps [start, end), widened to 2 MiB boundaries, below 128 TiB:
+ * 1 GiB pages where the CPU has them and a whole aligned GiB is inside the
+ * range, 2 MiB pages elsewhere, uncached (PCD|PWT) when UNCACHED (device
+ * memory), write-back otherwise. Entries already there are rewritten with
+ * the new attributes. Returns NULL, or why it could not (the page-table
+ * pool, PT_DYN_PAGES pages, is used up; the range is out of reach).
+ */
+const char *paging_map(uint64_t start, uint64_t end, bool uncached);
 
 /*
  * Runs fn(arg) in ring 3, where code runs natively instead of in KVM's

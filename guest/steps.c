@@ -7,14 +7,21 @@
 #include "cpu.h"
 #include "steps.h"
 #include "user.h"
+#include "vmem_steps.h"
 #include "mem/machine.h"
 
 #define READ_MAX_BYTES 4096
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+enum step_value {
+	VALUE_NONE,             /* "name" */
+	VALUE_REQUIRED,         /* "name=value" */
+	VALUE_OPTIONAL,         /* either; run() gets "" without a value */
+};
+
 struct step {
 	const char *name;
-	bool takes_value;
+	enum step_value value;
 	const char *(*run)(struct workload *w, const char *value);
 };
 
@@ -52,8 +59,7 @@ static bool parse_decimal(const char *s, uint64_t max, uint64_t *out)
 	return parse_u64(s, &end, out) && !*end && *out <= max;
 }
 
-/* SIZE: decimal with an optional K, M or G suffix (any case). */
-static bool parse_size(const char *s, uint64_t *out)
+bool step_parse_size(const char *s, uint64_t *out)
 {
 	const char *end;
 	unsigned int shift = 0;
@@ -72,8 +78,7 @@ static bool parse_size(const char *s, uint64_t *out)
 	return true;
 }
 
-/* Ends a step's line with its duration. */
-static void print_elapsed(const struct workload *w, uint64_t cycles)
+void step_print_elapsed(const struct workload *w, uint64_t cycles)
 {
 	uint64_t khz = w->tsc_khz;
 
@@ -88,7 +93,7 @@ static const char *step_touch(struct workload *w, const char *value)
 	uint64_t bytes, t;
 	struct page_job job = { &w->ram, 0 };
 
-	if (!parse_size(value, &bytes))
+	if (!step_parse_size(value, &bytes))
 		return "bad size";
 	if (!bytes || bytes % PAGE_SIZE)
 		return "size is not a positive multiple of 4096";
@@ -102,7 +107,7 @@ static const char *step_touch(struct workload *w, const char *value)
 	con_printf("memvmm-guest: touch bytes=%lu pages=%lu first=0x%lx last=0x%lx",
 		   bytes, job.pages, free_ram_page(&w->ram, 0),
 		   free_ram_page(&w->ram, job.pages - 1));
-	print_elapsed(w, t);
+	step_print_elapsed(w, t);
 	return NULL;
 }
 
@@ -117,7 +122,7 @@ static const char *step_verify(struct workload *w, const char *value)
 	bad = user_call(user_verify, &job);
 	t = rdtsc() - t;
 	con_printf("memvmm-guest: verify pages=%lu bad=%lu", job.pages, bad);
-	print_elapsed(w, t);
+	step_print_elapsed(w, t);
 	return bad ? "pages do not hold the touch pattern" : NULL;
 }
 
@@ -131,7 +136,7 @@ static const char *step_report(struct workload *w, const char *value)
 		sum = user_call(user_checksum, &job);
 	t = rdtsc() - t;
 	con_printf("memvmm-guest: report pages=%lu checksum=0x%016lx", job.pages, sum);
-	print_elapsed(w, t);
+	step_print_elapsed(w, t);
 	return NULL;
 }
 
@@ -223,16 +228,28 @@ static const char *step_read(struct workload *w, const char *value)
 }
 
 static const struct step steps[] = {
-	{ "touch", true, step_touch },
-	{ "verify", false, step_verify },
-	{ "report", false, step_report },
-	{ "exit", true, step_exit },
-	{ "fault", true, step_fault },
-	{ "triple", false, step_triple },
-	{ "reset", false, step_reset },
-	{ "hang", false, step_hang },
-	{ "read", true, step_read },
-	{ "tick", true, step_tick },
+	{ "touch", VALUE_REQUIRED, step_touch },
+	{ "verify", VALUE_NONE, step_verify },
+	{ "report", VALUE_NONE, step_report },
+	{ "exit", VALUE_REQUIRED, step_exit },
+	{ "fault", VALUE_REQUIRED, step_fault },
+	{ "triple", VALUE_NONE, step_triple },
+	{ "reset", VALUE_NONE, step_reset },
+	{ "hang", VALUE_NONE, step_hang },
+	{ "read", VALUE_REQUIRED, step_read },
+	{ "tick", VALUE_REQUIRED, step_tick },
+	/* virtio-mem (vmem_steps.c) */
+	{ "vmem-info", VALUE_NONE, step_vmem_info },
+	{ "vmem-plug", VALUE_OPTIONAL, step_vmem_plug },
+	{ "vmem-unplug", VALUE_OPTIONAL, step_vmem_unplug },
+	{ "vmem-unplug-all", VALUE_NONE, step_vmem_unplug_all },
+	{ "vmem-touch", VALUE_NONE, step_vmem_touch },
+	{ "vmem-state", VALUE_NONE, step_vmem_state },
+	{ "vmem-wait", VALUE_OPTIONAL, step_vmem_wait },
+	{ "vmem-bad", VALUE_OPTIONAL, step_vmem_bad },
+	{ "vmem-corrupt", VALUE_OPTIONAL, step_vmem_corrupt },
+	{ "vmem-reset", VALUE_NONE, step_vmem_reset },
+	{ "vmem-msix", VALUE_NONE, step_vmem_msix },
 };
 
 const char *step_run(struct workload *w, const char *step)
@@ -244,8 +261,10 @@ const char *step_run(struct workload *w, const char *step)
 			rest++, name++;
 		if (*name || (*rest && *rest != '='))
 			continue;
-		if (steps[i].takes_value != (*rest == '='))
-			return steps[i].takes_value ? "missing value" : "takes no value";
+		if (steps[i].value == VALUE_REQUIRED && *rest != '=')
+			return "missing value";
+		if (steps[i].value == VALUE_NONE && *rest == '=')
+			return "takes no value";
 		return steps[i].run(w, *rest ? rest + 1 : rest);
 	}
 	return "unknown step";

@@ -3,6 +3,7 @@
 #ifndef GUEST_STEPS_H
 #define GUEST_STEPS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "memmap.h"
@@ -18,5 +19,11 @@ struct workload {
  * reason it failed. Some steps never return (exit, fault, triple, hang).
  */
 const char *step_run(struct workload *w, const char *step);
+
+/* SIZE: decimal with an optional K, M or G suffix (any case). */
+bool step_parse_size(const char *s, uint64_t *out);
+
+/* Ends a step's line with its duration: " us=N" (or " cycles=N" without a TSC rate). */
+void step_print_elapsed(const struct workload *w, uint64_t cycles);
 
 #endif /* GUEST_STEPS_H */

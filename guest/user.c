@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Ring-3 page loops: one 64-bit word per 4 KiB page, in free-RAM order. */
+#include <stdbool.h>
+
 #include "abi.h"
 #include "cpu.h"
 #include "user.h"
@@ -54,4 +56,37 @@ uint64_t user_verify(void *job)
 uint64_t user_checksum(void *job)
 {
 	return walk_pages(job, sum_page);
+}
+
+uint64_t user_vmem_touch(void *arg)
+{
+	struct vmem_touch_job *job = arg;
+	uint64_t per_block = job->block_size / PAGE_SIZE;
+
+	for (uint64_t b = 0; b < job->nblocks; b++) {
+		uint64_t bit = 1ull << (b % 64), page = b * per_block;
+		bool fresh = !(job->touched[b / 64] & bit);
+		uint64_t a = job->base + b * job->block_size;
+
+		if (!(job->plugged[b / 64] & bit)) {
+			if (!job->plugged[b / 64])
+				b |= 63;        /* a word of unplugged blocks */
+			continue;
+		}
+		for (uint64_t i = 0; i < per_block; i++, page++, a += PAGE_SIZE) {
+			volatile uint64_t *word = (volatile uint64_t *)a;
+			uint64_t want = memvmm_page_value(page);
+
+			if (fresh)
+				job->nonzero += *word != 0;
+			else
+				job->bad += *word != want;
+			*word = want;
+		}
+		job->touched[b / 64] |= bit;
+		job->blocks++;
+		job->pages += per_block;
+		job->fresh += fresh ? per_block : 0;
+	}
+	return job->pages;
 }

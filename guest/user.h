@@ -25,4 +25,24 @@ uint64_t user_verify(void *job);
 /* Returns the sum (mod 2^64) of the values at offset 0 of the pages. */
 uint64_t user_checksum(void *job);
 
+/* Plugged virtio-mem blocks: word 0 of every 4 KiB page. */
+struct vmem_touch_job {
+	uint64_t base, block_size, nblocks;
+	const uint64_t *plugged;        /* bit per block */
+	uint64_t *touched;              /* bit per block: holds the pattern; set here */
+	/* Results. */
+	uint64_t blocks, pages;
+	uint64_t fresh;                 /* pages of blocks not touched since their plug */
+	uint64_t nonzero;               /* of those, pages that did not read zero */
+	uint64_t bad;                   /* other pages without the pattern */
+};
+
+/*
+ * For every plugged block: a block plugged since the last touch must read
+ * zero, one touched before must still hold the pattern; then word 0 of
+ * page p (counted from base) gets memvmm_page_value(p) and the block is
+ * marked touched. Returns the pages visited.
+ */
+uint64_t user_vmem_touch(void *job);
+
 #endif /* GUEST_USER_H */
