@@ -5,14 +5,25 @@
 # they print and how they exit: the guests' own tests, independent of memvmm.
 #
 #   qemu-test.sh MEMVMM_GUEST_ELF PVH_MINI_ELF
+#   qemu-test.sh --vmem MEMVMM_GUEST_ELF
 #
-# Exit status: 0 pass, 1 fail, 77 skip (no qemu-system-x86_64).
+# The second form runs the guest's virtio-pci + virtio-mem driver against
+# QEMU's virtio-mem-pci: a driver written from the virtio spec, checked
+# against a device memvmm did not write.
+#
+# Exit status: 0 pass, 1 fail, 77 skip (no qemu-system-x86_64, or no
+# virtio-mem-pci in it for --vmem).
 # QEMU's isa-debug-exit turns guest status S into exit status S*2+1; a reset
 # or triple fault with -no-reboot ends QEMU with 0.
 set -u
 
+vmem_mode=false
+if [ "${1:-}" = --vmem ]; then
+	vmem_mode=true
+	shift
+fi
 guest=$1
-mini=$2
+mini=${2:-}
 qemu=$(command -v qemu-system-x86_64) ||
 	{ echo "SKIP: no qemu-system-x86_64 in PATH (Debian package qemu-system-x86)"; exit 77; }
 command -v timeout >/dev/null || { echo "SKIP: no timeout(1) in PATH (coreutils)"; exit 77; }
@@ -60,6 +71,12 @@ refuse() {
 
 g='^memvmm-guest:'
 hex='0x[0-9a-f]+'
+
+if $vmem_mode; then
+	. "$(dirname "$0")/qemu-vmem-cases.sh"
+	[ "$failures" = 0 ] || { echo "$failures failed"; exit 1; }
+	exit 0
+fi
 
 case="no workload"
 run "$guest" 256M ""
