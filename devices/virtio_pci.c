@@ -90,9 +90,15 @@ void virtio_pci_stats(const struct virtio_pci *vp, struct virtio_pci_stats *st)
 
 /* ---- interrupts ---- */
 
-/* Raise vector (MSI-X enabled) or the ISR bit and INTx. */
+/*
+ * Raise vector (MSI-X enabled) or the ISR bit and INTx (§4.1.4.5.1: the
+ * config bit is set before every configuration change notification, with
+ * MSI-X too; the queue bit only without it).
+ */
 static void vp_interrupt(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
 {
+	if (isr_bit == VIRTIO_PCI_ISR_CONFIG)
+		vp->isr |= isr_bit;
 	if (pci_msix_enabled(vp->pdev)) {
 		if (vector == VIRTIO_MSI_NO_VECTOR)
 			return;

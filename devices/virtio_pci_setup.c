@@ -29,6 +29,8 @@
 /* PCI class "other" (no class fits a virtio-mem device), revision 1: modern (§4.1.2.1). */
 #define VP_PCI_CLASS_OTHER   0xff0000u
 #define VP_PCI_REVISION      1u
+/* Subsystem ID: 0x40 + the device ID (§4.1.2.1: non-transitional devices SHOULD be >= 0x40). */
+#define VP_PCI_SUBSYS_BASE   0x40u
 /* Offsets inside the PCI configuration access capability. */
 #define VP_CFG_CAP_BAR       4u   /* cap.bar */
 #define VP_CFG_CAP_OFFSET    8u   /* cap.offset */
@@ -326,7 +328,7 @@ int virtio_pci_create(const struct device_ctx *ctx, const struct virtio_device_o
 		goto err_notify;
 	desc.name = ops->name;
 	desc.device = (uint16_t)(MACHINE_PCI_VIRTIO_DEVICE_BASE + ops->device_id);
-	desc.subsys_id = ops->device_id;
+	desc.subsys_id = (uint16_t)(VP_PCI_SUBSYS_BASE + ops->device_id);
 	desc.bar[VIRTIO_PCI_BAR] = (struct pci_bar_desc){
 		.type = PCI_BAR_MEM64,
 		.size = VIRTIO_PCI_BAR_BYTES,
