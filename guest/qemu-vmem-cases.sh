@@ -166,6 +166,32 @@ expect 0 "$g vmem-init .* block_size=134217728 " \
 	"$g vmem-touch blocks=2 pages=65536 fresh=65536 nonzero=0 bad=0 " "$g vmem-state .* mismatch=0 "
 
 vmem_opts 128M 2M
+case="vmem: BAR 4 above 4 GiB (a 2 GiB ivshmem BAR makes SeaBIOS use its 64-bit window)"
+run "$guest" "$vmem_ram" "vmem-info vmem-plug vmem-touch" \
+	-object memory-backend-ram,id=shm,size=2G -device ivshmem-plain,memdev=shm "${opts[@]}"
+if grep -q "^memvmm-guest: start" <<<"$out"; then
+	expect 0 "$g vmem-touch blocks=64 pages=32768 fresh=32768 nonzero=0 bad=0 " "$g done status=0\$"
+	bar4=$(key virtio-pci bar4)
+	[ -n "$bar4" ] && [ $((bar4 >= 1 << 32)) = 1 ] ||
+		echo "# $case: SeaBIOS left BAR 4 at $bar4 (below 4 GiB): only the steps were checked"
+else
+	echo "# not run: $case: QEMU did not start: $(head -n 1 <<<"$out")"
+fi
+
+# The region above 512 GiB (a second PML4 entry): a 512 GiB DIMM first, never
+# touched (reserve=off: no swap reservation).
+case="vmem: the region above 512 GiB"
+run "$guest" 256M,maxmem=600G,slots=1 "vmem-info vmem-plug vmem-touch vmem-unplug=64M vmem-state" \
+	-cpu qemu64,phys-bits=42 -object memory-backend-ram,id=big,size=512G,reserve=off \
+	-device pc-dimm,memdev=big "${opts[@]}"
+if grep -q "^memvmm-guest: start" <<<"$out"; then
+	expect 0 "$g vmem-info block_size=2097152 addr=0x8[0-9a-f]{9} " \
+		"$g vmem-touch blocks=64 pages=32768 fresh=32768 nonzero=0 bad=0 " \
+		"$g vmem-state .* mismatch=0 " "$g done status=0\$"
+else
+	echo "# not run: $case: QEMU did not start: $(head -n 1 <<<"$out")"
+fi
+
 case="vmem-wait: the requested size changed through QEMU's monitor"
 run_resize "256M 64M" "vmem-plug vmem-wait=256M vmem-plug vmem-touch vmem-wait vmem-unplug vmem-state" "${opts[@]}"
 expect 0 "$g vmem-waiting requested=134217728\$" "$g vmem-wait requested=268435456 usable=$num plugged=134217728 " \
