@@ -16,20 +16,37 @@
  *   STATE       PLUGGED, UNPLUGGED or MIXED for the range.
  *   ERROR       unaligned address, zero blocks, a range outside the usable
  *               region (or wrapping), plugging a plugged block, unplugging
- *               an unplugged one, an unknown request type, a request or
- *               response buffer too short.
- * A malformed chain (devices/virtqueue.h) is a violation: NEEDS_RESET.
+ *               an unplugged one, an unknown request type, a request
+ *               shorter than struct virtio_mem_req.
+ * A malformed chain (devices/virtqueue.h) is a violation: NEEDS_RESET. So
+ * is a chain whose writable part is shorter than struct virtio_mem_resp:
+ * it cannot be answered, so it is given back with 0 bytes written
+ * (counted in errors and unanswered) and the queue stops.
  *
  * The usable region grows with the requested size (requested + 256 MiB,
- * block aligned, at most the region) and shrinks only where no block is
- * plugged. VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE is offered; the memslot
- * covers the whole region, so a driver that reads unplugged memory anyway
- * gets zeros (and the page it faulted in is given back at the next
- * unplug or UNPLUG_ALL of that block).
+ * block aligned, at most the region; virtio_mem_set_requested()) and
+ * shrinks back to that only at UNPLUG_ALL, when no block is plugged
+ * (§5.15.4). plugged_size and a shrinking usable_region_size change the
+ * configuration generation without an interrupt (the driver asked for
+ * them); a new requested size comes with the config interrupt.
+ * VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE is offered (and accepting it is not
+ * required); the memslot covers the whole region, so a driver that reads
+ * unplugged memory anyway gets zeros. A page such a driver writes in an
+ * unplugged block is not counted as plugged and stays until a machine
+ * reset, which discards the whole region.
  *
  * A driver reset (device status 0) keeps blocks plugged (§5.15.5: the
  * device does not change block states on reset); a machine reset
- * (device_ops.reset) unplugs everything, as on power-on.
+ * (device_ops.reset) unplugs everything, as on power-on: the whole region
+ * is discarded, the requested size stays.
+ *
+ * save() writes the requested size, the usable size, the plugged-block
+ * bitmap and the transport (virtio_pci_save()); restore() checks all of
+ * it against this device (same region and block size, sizes aligned and
+ * in range, no plugged block outside the usable region), then populates
+ * the blocks that become plugged (refusing with the population's error,
+ * and discarding them again, when that fails) and discards the blocks that
+ * become unplugged.
  */
 #ifndef MEMVMM_VIRTIO_MEM_H
 #define MEMVMM_VIRTIO_MEM_H
@@ -70,10 +87,14 @@ struct vmem_status {
 	uint64_t resident;               /* host memory behind the region now (mem_resident) */
 	uint64_t plugs, unplugs, unplug_alls, states;   /* requests ACKed */
 	uint64_t nacks, errors;
+	uint64_t unanswered;             /* chains given back without a response (violations) */
 	enum mem_populate_strategy populate_used;       /* by the last plug (AUTO: none yet) */
 	uint64_t plug_ns;                /* time spent populating, all plugs */
 	uint64_t unplug_ns;              /* time spent discarding */
 	int last_nack_err;               /* -errno behind the last NACK, 0 if none */
+	int last_discard_err;            /* -errno of the last failed mem_discard(), 0 if none */
+	int resident_err;                /* mem_resident() failed (resident then 0) */
+	uint8_t driver_status;           /* the virtio device status register */
 	bool needs_reset;
 	const char *last_violation;      /* NULL if none */
 };
@@ -84,6 +105,11 @@ struct vmem_status {
  * region, counts a config change and interrupts the driver.
  */
 int virtio_mem_set_requested(void *state, uint64_t bytes) VIRTIO_MEM_WUR;
+/* Takes the device's lock; resident is measured after it is released. */
 void virtio_mem_get_status(void *state, struct vmem_status *st);
+
+struct virtio_pci;
+/* The device's transport (virtio_pci_stats(), the PCI slot), for status and tests. */
+struct virtio_pci *virtio_mem_transport(void *state);
 
 #endif /* MEMVMM_VIRTIO_MEM_H */
