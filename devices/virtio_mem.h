@@ -25,8 +25,8 @@
  *
  * The usable region grows with the requested size (requested + 256 MiB,
  * block aligned, at most the region; virtio_mem_set_requested()) and
- * shrinks back to that only at UNPLUG_ALL, when no block is plugged
- * (§5.15.4). plugged_size and a shrinking usable_region_size change the
+ * shrinks back to that only when no block is plugged: at UNPLUG_ALL
+ * (§5.15.4) and at a machine reset. plugged_size and a shrinking usable_region_size change the
  * configuration generation without an interrupt (the driver asked for
  * them); a new requested size comes with the config interrupt.
  * VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE is offered (and accepting it is not

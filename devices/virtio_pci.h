@@ -133,15 +133,23 @@ bool virtio_pci_live(const struct virtio_pci *vp);
 void virtio_pci_stats(const struct virtio_pci *vp, struct virtio_pci_stats *st);
 
 /*
- * Machine reset: the transport back to power-on (PCI state too) and the
- * device's reset op, as for a driver reset; the device does its own
- * power-on work (virtio-mem: unplug everything) itself.
+ * Machine reset: the transport back to power-on (PCI state too, and the
+ * PCI configuration access window) and the device's reset op, as for a
+ * driver reset; the device does its own power-on work (virtio-mem: unplug
+ * everything) itself. Called without the lock (it takes it).
  */
 void virtio_pci_machine_reset(struct virtio_pci *vp);
 
 /*
- * Transport state (PCI config space, MSI-X, status, features, every
- * queue's addresses and indices) for the device's save/restore, paused.
+ * Transport state (PCI config space, MSI-X, status, features, selects,
+ * vectors, the PCI configuration access window, every queue's size,
+ * addresses, enabled/broken state and indices) for the device's
+ * save/restore, paused, called without the lock (they take it). save():
+ * -ENOSPC with *len set to what is needed. restore() checks the whole blob
+ * first (status bits and their order, features offered and VERSION_1,
+ * vectors inside the table, queue sizes, enabled rings in RAM, used index
+ * at most a ring behind): -EINVAL and nothing changed when it is malformed
+ * or another device's; pci_dev_restore()'s error likewise.
  */
 int virtio_pci_save(struct virtio_pci *vp, void *buf, size_t *len) VIRTIO_PCI_WUR;
 int virtio_pci_restore(struct virtio_pci *vp, const void *buf, size_t len) VIRTIO_PCI_WUR;
