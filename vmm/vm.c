@@ -8,7 +8,6 @@
 #include "vmm/vm.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devices/exit_dev.h"
-#include "devices/serial.h"
 #include "mem/kvm_compat.h"
-#include "mem/machine.h"
 #include "vmm/boot.h"
-#include "vmm/kvm_irq.h"
 #include "vmm/options.h"
+#include "vmm/vm_devices.h"
 #include "vmm/vm_memory.h"
 
 uint64_t vm_now_ns(void)
@@ -96,278 +92,7 @@ static bool vm_cancelled(const struct vm *vm)
 	return vm->cancel && atomic_load(vm->cancel);
 }
 
-/* ---- services devices get (device_ctx) -------------------------------- */
-
-static int vm_irq_line(void *opaque, unsigned int irq, int level)
-{
-	struct vm *vm = opaque;
-
-	return kvm_irq_line(vm->kvm.vm_fd, irq, level);
-}
-
-static int vm_msi_route(void *opaque, int *gsi, uint64_t addr, uint32_t data)
-{
-	struct vm *vm = opaque;
-
-	return kvm_irq_msi_route(vm->irq, gsi, addr, data);
-}
-
-static void vm_msi_route_free(void *opaque, int gsi)
-{
-	struct vm *vm = opaque;
-
-	kvm_irq_msi_route_free(vm->irq, gsi);
-}
-
-static int vm_irqfd(void *opaque, int gsi, int efd, bool assign)
-{
-	struct vm *vm = opaque;
-
-	return kvm_irq_irqfd(vm->irq, gsi, efd, assign);
-}
-
-static int vm_msi_send(void *opaque, uint64_t addr, uint32_t data)
-{
-	struct vm *vm = opaque;
-
-	return kvm_irq_msi_send(vm->irq, addr, data);
-}
-
-static int vm_ioeventfd(void *opaque, const struct device_ioeventfd *io, bool assign)
-{
-	struct vm *vm = opaque;
-
-	return kvm_irq_ioeventfd(vm->irq, io, assign);
-}
-
-/*
- * Device fds go through this table so that a pause can mute them all (no
- * device work while paused) and a resume restore what each asked for.
- */
-static int vm_watch_fd(void *opaque, int fd, uint32_t events, device_fd_fn fn, void *arg)
-{
-	struct vm *vm = opaque;
-	struct vm_device_fd *slot = NULL;
-	bool paused;
-	int ret;
-
-	pthread_mutex_lock(&vm->dev_fd_lock);
-	for (unsigned int i = 0; i < VM_MAX_DEVICE_FDS && !slot; i++)
-		if (vm->dev_fd[i].fd == fd)
-			slot = &vm->dev_fd[i];
-	for (unsigned int i = 0; i < VM_MAX_DEVICE_FDS && !slot; i++)
-		if (vm->dev_fd[i].fd < 0)
-			slot = &vm->dev_fd[i];
-	if (!slot) {
-		pthread_mutex_unlock(&vm->dev_fd_lock);
-		return -ENOSPC;
-	}
-	paused = vm->rs_ready && runstate_get(&vm->rs) == VM_STATE_PAUSED;
-	ret = loop_watch(&vm->loop, fd, paused ? 0 : events, fn, arg);
-	if (!ret)
-		*slot = (struct vm_device_fd){ .fd = fd, .events = events, .fn = fn, .arg = arg };
-	pthread_mutex_unlock(&vm->dev_fd_lock);
-	return ret;
-}
-
-static void vm_unwatch_fd(void *opaque, int fd)
-{
-	struct vm *vm = opaque;
-
-	pthread_mutex_lock(&vm->dev_fd_lock);
-	for (unsigned int i = 0; i < VM_MAX_DEVICE_FDS; i++)
-		if (vm->dev_fd[i].fd == fd)
-			vm->dev_fd[i].fd = -1;
-	loop_unwatch(&vm->loop, fd);
-	pthread_mutex_unlock(&vm->dev_fd_lock);
-}
-
-/* Mute (pause) or restore (resume) every device fd. */
-static int vm_device_fds_mute(struct vm *vm, bool mute)
-{
-	int ret = 0;
-
-	pthread_mutex_lock(&vm->dev_fd_lock);
-	for (unsigned int i = 0; i < VM_MAX_DEVICE_FDS; i++) {
-		const struct vm_device_fd *d = &vm->dev_fd[i];
-		int r;
-
-		if (d->fd < 0)
-			continue;
-		r = loop_watch(&vm->loop, d->fd, mute ? 0 : d->events, d->fn, d->arg);
-		if (r && !ret)
-			ret = r;
-	}
-	pthread_mutex_unlock(&vm->dev_fd_lock);
-	return ret;
-}
-
 /* ---- creation --------------------------------------------------------- */
-
-/*
- * Console input is read when stdin is open, and for a terminal only when
- * memvmm is in the foreground (a background read would stop it with SIGTTIN).
- */
-static int vm_stdin_fd(void)
-{
-	if (fcntl(STDIN_FILENO, F_GETFD) < 0)
-		return -1;
-	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) != getpgrp())
-		return -1;
-	return STDIN_FILENO;
-}
-
-/* Copies stdin into the console pipe, for a stdin epoll cannot watch. */
-static void *vm_stdin_feeder(void *arg)
-{
-	struct vm *vm = arg;
-	char buf[4096];
-
-	for (;;) {
-		ssize_t n = read(STDIN_FILENO, buf, sizeof(buf)), done = 0;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		while (done < n) {
-			ssize_t w = write(vm->stdin_pipe[1], buf + done, (size_t)(n - done));
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				goto out;   /* EPIPE: the VM is going away */
-			done += w;
-		}
-	}
-out:
-	close(vm->stdin_pipe[1]);
-	vm->stdin_pipe[1] = -1;
-	return NULL;
-}
-
-/*
- * The fd the UART reads console input from. epoll cannot watch a regular
- * file or /dev/null (EPERM), which the old poll() loop could: for those,
- * a thread copies stdin into a pipe, so `memvmm run < file` still feeds the
- * guest. -1: no input.
- */
-static int vm_console_input_fd(struct vm *vm)
-{
-	struct epoll_event ev = { .events = EPOLLIN };
-	int fd = vm_stdin_fd(), ep, err;
-
-	if (fd < 0)
-		return -1;
-	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (ep < 0)
-		return -1;
-	err = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? errno : 0;
-	close(ep);
-	if (!err)
-		return fd;
-	if (err != EPERM || pipe2(vm->stdin_pipe, O_CLOEXEC) < 0)
-		return -1;
-	if (pthread_create(&vm->stdin_thread, NULL, vm_stdin_feeder, vm)) {
-		close(vm->stdin_pipe[0]);
-		close(vm->stdin_pipe[1]);
-		vm->stdin_pipe[0] = vm->stdin_pipe[1] = -1;
-		return -1;
-	}
-	vm->stdin_thread_running = true;
-	return vm->stdin_pipe[0];
-}
-
-/* After the UART is gone: the feeder's next write fails, it ends. */
-static void vm_console_input_close(struct vm *vm)
-{
-	if (vm->stdin_pipe[0] >= 0)
-		close(vm->stdin_pipe[0]);
-	vm->stdin_pipe[0] = -1;
-	if (vm->stdin_thread_running) {
-		(void)pthread_join(vm->stdin_thread, NULL);
-		vm->stdin_thread_running = false;
-	}
-}
-
-/*
- * The devices of this machine, in creation order, with their per-instance
- * configuration. Later issues append what the command line asks for
- * (virtio-mem, balloon) here.
- */
-static unsigned int vm_device_list(struct vm *vm, struct vm_device_spec *list,
-				   unsigned int max, struct serial_config *com1,
-				   struct exit_dev_config *exitc)
-{
-	unsigned int n = 0;
-
-	*com1 = (struct serial_config){
-		.port = MACHINE_COM1_PORT, .irq = MACHINE_COM1_IRQ,
-		.input_fd = vm_console_input_fd(vm),
-	};
-	*exitc = (struct exit_dev_config){ .port = MACHINE_EXIT_PORT };
-	if (n < max)
-		list[n++] = (struct vm_device_spec){ &serial_device_ops, com1 };
-	if (n < max)
-		list[n++] = (struct vm_device_spec){ &exit_device_ops, exitc };
-	if (n < max)
-		list[n++] = (struct vm_device_spec){ &i8042_device_ops, NULL };
-	return n;
-}
-
-static int vm_create_devices(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
-{
-	struct vm_device_spec list[VM_MAX_DEVICES];
-	struct serial_config com1;
-	struct exit_dev_config exitc;
-	unsigned int n;
-	int ret;
-
-	ret = bus_init(&vm->pio, "pio");
-	if (ret)
-		return errmsg_set(e, ret, "bus setup failed: %s", strerror(-ret));
-	ret = bus_init(&vm->mmio, "mmio");
-	if (ret) {
-		bus_destroy(&vm->pio);
-		return errmsg_set(e, ret, "bus setup failed: %s", strerror(-ret));
-	}
-	vm->buses_ready = true;
-	if (cfg->debug)
-		vm->pio.log = vm->mmio.log = stderr;
-	ret = console_create(STDOUT_FILENO, &vm->console);
-	if (ret)
-		return errmsg_set(e, ret, "console setup failed: %s", strerror(-ret));
-	ret = kvm_irq_init(&vm->irq, vm->kvm.vm_fd);
-	if (ret)
-		return errmsg_set(e, ret, "interrupt routing setup failed: %s", strerror(-ret));
-	vm->dev_ctx = (struct device_ctx){
-		.opaque = vm,
-		.irq_line = vm_irq_line,
-		.request_stop = vm_stop_cb,
-		.console = vm->console,
-		.pio = &vm->pio,
-		.mmio = &vm->mmio,
-		.mem = &vm->mem,
-		.msi_route = vm_msi_route,
-		.msi_route_free = vm_msi_route_free,
-		.irqfd = vm_irqfd,
-		.msi_send = vm_msi_send,
-		.ioeventfd = vm_ioeventfd,
-		.watch_fd = vm_watch_fd,
-		.unwatch_fd = vm_unwatch_fd,
-	};
-	n = vm_device_list(vm, list, VM_MAX_DEVICES, &com1, &exitc);
-	for (vm->nr_devices = 0; vm->nr_devices < n; vm->nr_devices++) {
-		const struct vm_device_spec *d = &list[vm->nr_devices];
-		struct vm_device *dev = &vm->dev[vm->nr_devices];
-
-		ret = d->ops->create(&vm->dev_ctx, d->cfg, &dev->state);
-		if (ret)
-			return errmsg_set(e, ret, "device %s: %s", d->ops->name, strerror(-ret));
-		dev->ops = d->ops;
-	}
-	return 0;
-}
 
 static int vm_create_vcpus(struct vm *vm, const struct run_config *cfg,
 			   const struct boot_result *boot, struct errmsg *e)
@@ -641,9 +366,11 @@ int vm_pause(struct vm *vm)
 	/* Device work stops with the vCPUs: their fds are muted until resume. */
 	ret = vm_device_fds_mute(vm, true);
 	if (ret) {
-		/* Cannot quiesce: do not claim a pause. */
-		if (runstate_resume(&vm->rs) == 0)
-			(void)vm_device_fds_mute(vm, false);
+		/* Cannot quiesce: do not claim a pause; ret is what the caller hears. */
+		int undo = runstate_resume(&vm->rs);
+
+		if (!undo)
+			undo = vm_device_fds_mute(vm, false);
 		return ret;
 	}
 	return 0;
@@ -743,23 +470,7 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
-	while (vm->nr_devices > 0) {
-		struct vm_device *dev = &vm->dev[--vm->nr_devices];
-
-		dev->ops->destroy(dev->state);
-	}
-	vm_console_input_close(vm);
-	kvm_irq_destroy(vm->irq);
-	vm->irq = NULL;
-	console_destroy(vm->console, &vm->console_stats);
-	vm->console = NULL;
-	if (vm->buses_ready) {
-		bus_log_flush(&vm->pio);
-		bus_log_flush(&vm->mmio);
-		bus_destroy(&vm->mmio);
-		bus_destroy(&vm->pio);
-		vm->buses_ready = false;
-	}
+	vm_destroy_devices(vm);
 	mem_destroy(&vm->mem);
 	kvm_close(&vm->kvm);
 	if (vm->rs_ready) {

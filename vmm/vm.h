@@ -35,6 +35,7 @@
 
 struct run_config;
 struct kvm_irq;
+struct pci_host;
 
 #define VM_MAX_DEVICES 16
 #define VM_MAX_DEVICE_FDS 64
@@ -62,6 +63,7 @@ struct vm_device_fd {
 struct vm {
 	struct kvm kvm;
 	struct guest_mem mem;
+	struct mem_machine_layout layout;   /* RAM, the hotplug region, PCI windows */
 	uint64_t start_ns;           /* CLOCK_MONOTONIC at vm_create() */
 	/* Why the default backend is not guest_memfd ("" when it is). */
 	char backend_note[160];
@@ -91,6 +93,13 @@ struct vm {
 	bool stdin_thread_running;  /* filled when the console is destroyed */
 	struct kvm_irq *irq;                 /* GSI routing, irqfd, ioeventfd */
 	struct device_ctx dev_ctx;
+	struct pci_host *pci;                /* always there, destroyed after the devices */
+	/* --virtio-mem: its region (an index in mem.region) and its device's state. */
+	unsigned int vmem_region;
+	bool vmem_region_ready;
+	struct mem_thp_plan vmem_thp;        /* what the hotplug region was advised, and why */
+	enum mem_populate_strategy vmem_populate;   /* for every plug */
+	void *vmem;                          /* NULL: no virtio-mem device */
 	struct vm_device dev[VM_MAX_DEVICES];
 	unsigned int nr_devices;
 	pthread_mutex_t dev_fd_lock;

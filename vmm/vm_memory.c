@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * Guest memory for a new VM: backend choice, the memory cgroup check,
- * population, memslots (on their own thread), pre-fault. Every long phase
- * polls vm->cancel, so that a signal during creation ends memvmm promptly.
+ * Guest memory for a new VM: the machine's layout, backend choice, the
+ * hotplug (virtio-mem) region, the memory cgroup check, population,
+ * memslots (on their own thread), pre-fault. Every long phase polls
+ * vm->cancel, so that a signal during creation ends memvmm promptly.
  */
 #include "vmm/vm_memory.h"
 
@@ -12,6 +13,7 @@
 
 #include "mem/cgroup.h"
 #include "mem/kvm_compat.h"
+#include "mem/populate.h"
 #include "mem/thp.h"
 #include "vmm/options.h"
 
@@ -154,25 +156,104 @@ static int vm_populate(struct vm *vm, const struct run_config *cfg, struct errms
 	return 0;
 }
 
-/* thp=: what boot RAM on this backend is advised; thp=on refused where the host cannot. */
-static int vm_plan_thp(struct vm *vm, const struct run_config *cfg,
-		       const struct mem_backend_ops *backend, struct errmsg *e)
+/*
+ * thp=: what memory of this backend is advised (what says whose: "" for
+ * boot RAM, "the virtio-mem region's " for hotplug memory); thp=on refused
+ * where the host cannot.
+ */
+static int vm_plan_thp(const struct run_config *cfg, const struct mem_backend_ops *backend,
+		       const char *what, bool defaulted, struct mem_thp_plan *plan,
+		       struct errmsg *e)
 {
 	struct mem_thp_host host;
 	int ret = mem_thp_host_read("", &host);
 
-	vm->thp_mode = cfg->thp;
 	if (ret)
 		return errmsg_set(e, ret, "cannot read the host's THP settings (%s): %s",
 				  MEM_THP_SYSFS, strerror(-ret));
-	ret = mem_thp_decide(cfg->thp, backend->thp, &host, &vm->thp);
+	ret = mem_thp_decide(cfg->thp, backend->thp, &host, plan);
 	if (ret == -EOPNOTSUPP)
-		return errmsg_set(e, ret, "thp=on: no transparent huge pages for %s memory here: "
-				  "%s%s", backend->name, vm->thp.why, cfg->backend ? "" :
-				  " (the default backend; backend=anon or memfd can have them)");
+		return errmsg_set(e, ret, "thp=on: no transparent huge pages for %s%s memory here: "
+				  "%s%s", what, backend->name, plan->why, defaulted ?
+				  " (the default backend; backend=anon or memfd can have them)" : "");
 	if (ret)
-		return errmsg_set(e, ret, "%s (backend %s)", vm->thp.why, backend->name);
+		return errmsg_set(e, ret, "%s (%sbackend %s)", plan->why, what, backend->name);
 	return 0;
+}
+
+/*
+ * An explicit populate= that the hotplug region cannot do would NACK every
+ * plug: refuse it before the guest starts, as for boot RAM. The trial makes
+ * the region's first backend block resident; it is discarded again.
+ */
+static int vm_check_vmem_populate(struct vm *vm, const struct run_config *cfg,
+				  struct errmsg *e)
+{
+	struct mem_region *r = &vm->mem.region[vm->vmem_region];
+	enum mem_populate_strategy want = cfg->vmem.populate, chosen;
+	struct mem_populate_caps caps;
+	char why[160] = "";
+	int ret, dret;
+
+	if (want == MEM_POPULATE_AUTO || want == MEM_POPULATE_NONE)
+		return 0;
+	ret = mem_region_caps(r, 0, &caps);
+	if (!ret)
+		ret = mem_populate_choose(want, r->ops->populate_order, r->ops->populate_order_len,
+					  &caps, &chosen, why, sizeof(why));
+	dret = mem_discard(&vm->mem, r->gpa, r->ops->align);
+	if (ret == -EOPNOTSUPP)
+		return errmsg_set(e, ret, "--virtio-mem populate=%s: %s region: %s",
+				  mem_populate_name(want), r->ops->name, why);
+	if (ret)
+		return errmsg_set(e, ret, "--virtio-mem populate=%s: trying it on the %s region "
+				  "failed: %s", mem_populate_name(want), r->ops->name, strerror(-ret));
+	if (dret)
+		return errmsg_set(e, dret, "virtio-mem region (%s): discarding the populate trial's "
+				  "block failed: %s", r->ops->name, strerror(-dret));
+	return 0;
+}
+
+/*
+ * --virtio-mem's region: at the layout's hotplug address, its own backend
+ * instance (--virtio-mem backend=, else boot RAM's) and memslot, not
+ * populated and not in the guest's memory map.
+ */
+static int vm_create_hotplug(struct vm *vm, const struct run_config *cfg, struct errmsg *e)
+{
+	const struct mem_backend_ops *b = cfg->vmem.backend ? cfg->vmem.backend : vm->mem.ops;
+	struct mem_region_spec spec = {
+		.gpa = vm->layout.hotplug_gpa,
+		.size = vm->layout.hotplug_size,
+		.role = MEM_ROLE_HOTPLUG,
+		.backend = b,
+	};
+	char why[160] = "", extra[160] = "";
+	int ret;
+
+	if (!cfg->vmem.enabled)
+		return 0;
+	/* Boot RAM's backend was checked already. */
+	if (b != vm->mem.ops && b->supported(vm->kvm.vm_fd, why, sizeof(why)))
+		return errmsg_set(e, -EOPNOTSUPP, "virtio-mem: backend %s is not supported here: %s",
+				  b->name, why);
+	ret = vm_plan_thp(cfg, b, "the virtio-mem region's ", false, &vm->vmem_thp, e);
+	if (ret)
+		return ret;
+	spec.thp_advice = vm->vmem_thp.advice;
+	ret = mem_region_add(&vm->mem, &spec, &vm->vmem_region);
+	if (ret) {
+		if (b->explain_create_error)
+			b->explain_create_error(spec.size, ret, extra, sizeof(extra));
+		return errmsg_set(e, ret, "cannot allocate the virtio-mem region: %s (%lluM at "
+				  "0x%llx): %s (%s)%s%s", b->name,
+				  (unsigned long long)(spec.size >> 20),
+				  (unsigned long long)spec.gpa, errname(-ret), strerror(-ret),
+				  extra[0] ? "; " : "", extra);
+	}
+	vm->vmem_region_ready = true;
+	vm->vmem_populate = cfg->vmem.populate;
+	return vm_check_vmem_populate(vm, cfg, e);
 }
 
 /* Huge pages behind each region now (smaps); a failure is kept, not fatal. */
@@ -185,9 +266,17 @@ int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct errmsg 
 {
 	char why[160] = "";
 	struct mem_config mc = { .size = cfg->mem_size, .backend = cfg->backend };
+	uint64_t hotplug = cfg->vmem.enabled ? cfg->vmem.size : 0;
 	unsigned int failed = 0;
 	int ret, slots = kvm_check_cap(vm->kvm.vm_fd, KVM_CAP_NR_MEMSLOTS);
 
+	ret = mem_machine_layout_build(cfg->mem_size, hotplug, &vm->layout);
+	if (ret) {
+		e->bad_input = true;
+		return errmsg_set(e, ret, "cannot lay out %lluM of RAM with a %lluM hotplug region",
+				  (unsigned long long)(cfg->mem_size >> 20),
+				  (unsigned long long)(hotplug >> 20));
+	}
 	mc.nr_slots = slots > 0 ? (uint32_t)slots : 0;
 	if (!mc.backend) {
 		mc.backend = mem_backend_default(vm->kvm.vm_fd, vm->backend_note,
@@ -196,13 +285,17 @@ int vm_create_memory(struct vm *vm, const struct run_config *cfg, struct errmsg 
 		return errmsg_set(e, -EOPNOTSUPP, "backend %s is not supported here: %s",
 				  mc.backend->name, why);
 	}
-	ret = vm_plan_thp(vm, cfg, mc.backend, e);
+	vm->thp_mode = cfg->thp;
+	ret = vm_plan_thp(cfg, mc.backend, "", !cfg->backend, &vm->thp, e);
 	if (ret)
 		return ret;
 	mc.thp_advice = vm->thp.advice;
 	ret = mem_create(&vm->mem, &mc, vm->kvm.vm_fd, &failed);
 	if (ret)
 		return vm_memory_error(&mc, failed, ret, e);
+	ret = vm_create_hotplug(vm, cfg, e);
+	if (ret)
+		return ret;
 	ret = vm_check_memcg(vm, cfg, e);
 	if (ret)
 		return ret;
