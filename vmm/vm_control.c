@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
- * The control socket's commands: status, pause, resume, quit. They run on
- * the main loop's thread (see vmm/control.h for the protocol).
+ * The control socket's commands: status, pause, resume, quit, virtio-mem.
+ * They run on the main loop's thread (see vmm/control.h for the protocol).
  */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "devices/pci.h"
+#include "devices/virtio_mem.h"
+#include "devices/virtio_pci.h"
+#include "vmm/cli.h"
+#include "vmm/options.h"
 #include "vmm/vm.h"
 
 static void add_u64(struct json_object *o, const char *key, uint64_t v)
@@ -56,6 +61,76 @@ static struct json_object *vm_region_json(const struct vm *vm, unsigned int i,
 	return o;
 }
 
+static double ns_to_ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+/* An errno's name for status ("ENOMEM"), or JSON null for 0. */
+static struct json_object *errno_json(int err)
+{
+	const char *name = err ? strerrorname_np(-err) : NULL;
+
+	return err ? json_object_new_string(name ? name : "?") : NULL;
+}
+
+/* The virtio-mem device as its status says, its transport's counters, the region's backend. */
+static struct json_object *vm_vmem_json(const struct vm *vm)
+{
+	const struct mem_region *r = &vm->mem.region[vm->vmem_region];
+	struct virtio_pci *vp = virtio_mem_transport(vm->vmem);
+	struct json_object *o = json_object_new_object();
+	struct virtio_pci_stats ps;
+	struct vmem_status st;
+
+	if (!o)
+		return NULL;
+	virtio_mem_get_status(vm->vmem, &st);
+	virtio_pci_lock(vp);
+	virtio_pci_stats(vp, &ps);
+	virtio_pci_unlock(vp);
+	add_u64(o, "region", vm->vmem_region);
+	add_u64(o, "pci_slot", pci_dev_slot(virtio_pci_pci_dev(vp)));
+	json_object_object_add(o, "backend", json_object_new_string(r->ops->name));
+	add_u64(o, "gpa", st.gpa);
+	add_u64(o, "region_size", st.region_size);
+	add_u64(o, "block_size", st.block_size);
+	add_u64(o, "requested", st.requested);
+	add_u64(o, "plugged", st.plugged);
+	add_u64(o, "usable", st.usable);
+	if (st.resident_err)
+		json_object_object_add(o, "resident_error", errno_json(st.resident_err));
+	else
+		add_u64(o, "resident", st.resident);
+	add_u64(o, "plugs", st.plugs);
+	add_u64(o, "unplugs", st.unplugs);
+	add_u64(o, "unplug_alls", st.unplug_alls);
+	add_u64(o, "states", st.states);
+	add_u64(o, "nacks", st.nacks);
+	add_u64(o, "errors", st.errors);
+	add_u64(o, "unanswered", st.unanswered);
+	json_object_object_add(o, "last_nack_err", errno_json(st.last_nack_err));
+	json_object_object_add(o, "last_discard_err", errno_json(st.last_discard_err));
+	add_u64(o, "driver_status", st.driver_status);
+	json_object_object_add(o, "needs_reset", json_object_new_boolean(st.needs_reset));
+	add_u64(o, "violations", ps.violations);
+	json_object_object_add(o, "last_violation", st.last_violation ?
+			       json_object_new_string(st.last_violation) : NULL);
+	json_object_object_add(o, "populate",
+			       json_object_new_string(mem_populate_name(vm->vmem_populate)));
+	json_object_object_add(o, "populate_used",
+			       json_object_new_string(st.populate_used == MEM_POPULATE_AUTO ? "" :
+						      mem_populate_name(st.populate_used)));
+	json_object_object_add(o, "plug_ms", json_object_new_double(ns_to_ms(st.plug_ns)));
+	json_object_object_add(o, "unplug_ms", json_object_new_double(ns_to_ms(st.unplug_ns)));
+	add_u64(o, "notifies", ps.notifies);
+	add_u64(o, "trapped_notifies", ps.trapped_notifies);
+	add_u64(o, "interrupts", ps.interrupts);
+	add_u64(o, "interrupt_errors", ps.interrupt_errors);
+	json_object_object_add(o, "thp", json_object_new_string(vm->vmem_thp.why));
+	return o;
+}
+
 static int vm_cmd_status(void *opaque, struct json_object *req, struct json_object *reply,
 			 char *err, size_t errlen)
 {
@@ -101,6 +176,13 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 	json_object_object_add(mem, "thp", thp);
 	json_object_object_add(mem, "regions", regions);
 	json_object_object_add(reply, "memory", mem);
+	if (vm->vmem) {
+		struct json_object *vmem = vm_vmem_json(vm);
+
+		if (!vmem)
+			return -ENOMEM;
+		json_object_object_add(reply, "virtio_mem", vmem);
+	}
 	return 0;
 }
 
@@ -153,11 +235,68 @@ static int vm_cmd_quit(void *opaque, struct json_object *req, struct json_object
 	return 0;
 }
 
+/*
+ * virtio-mem requested=SIZE (the command line's size syntax): ask the
+ * guest to plug or unplug until SIZE is plugged. The reply has the new
+ * requested size and what is plugged now (the guest follows at its pace).
+ */
+static int vm_cmd_virtio_mem(void *opaque, struct json_object *req, struct json_object *reply,
+			     char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	struct json_object *arg;
+	struct vmem_status st;
+	uint64_t bytes = 0;
+	const char *val;
+	int ret;
+
+	if (!vm->vmem) {
+		snprintf(err, errlen, "no virtio-mem device (memvmm run --virtio-mem size=...)");
+		return -ENODEV;
+	}
+	if (!json_object_object_get_ex(req, "requested", &arg)) {
+		snprintf(err, errlen, "requested=SIZE is missing");
+		return -EINVAL;
+	}
+	val = json_object_get_string(arg);
+	ret = options_parse_size(val, &bytes);
+	if (ret) {
+		snprintf(err, errlen, "%s requested '%s' (use e.g. 512M, 2G)",
+			 ret == -ERANGE ? "too large:" : "invalid", CLI_ECHO(val));
+		return -EINVAL;
+	}
+	virtio_mem_get_status(vm->vmem, &st);
+	if (bytes > st.region_size) {
+		snprintf(err, errlen, "requested '%s' is more than the region's %lluM", CLI_ECHO(val),
+			 (unsigned long long)(st.region_size >> 20));
+		return -EINVAL;
+	}
+	if (bytes % st.block_size) {
+		snprintf(err, errlen, "requested '%s' is not a multiple of the block size %lluK",
+			 CLI_ECHO(val), (unsigned long long)(st.block_size >> 10));
+		return -EINVAL;
+	}
+	ret = virtio_mem_set_requested(vm->vmem, bytes);
+	if (ret) {
+		snprintf(err, errlen, "requested '%s': %s", CLI_ECHO(val), strerror(-ret));
+		return ret;
+	}
+	add_u64(reply, "previous", st.requested);
+	virtio_mem_get_status(vm->vmem, &st);
+	add_u64(reply, "requested", st.requested);
+	add_u64(reply, "plugged", st.plugged);
+	add_u64(reply, "usable", st.usable);
+	return 0;
+}
+
+static const char *const vm_vmem_keys[] = { "requested", NULL };
+
 const struct control_command vm_control_commands[] = {
 	{ .name = "status", .fn = vm_cmd_status },
 	{ .name = "pause", .fn = vm_cmd_pause },
 	{ .name = "resume", .fn = vm_cmd_resume },
 	{ .name = "quit", .fn = vm_cmd_quit },
+	{ .name = "virtio-mem", .keys = vm_vmem_keys, .fn = vm_cmd_virtio_mem },
 };
 const unsigned int vm_nr_control_commands =
 	sizeof(vm_control_commands) / sizeof(vm_control_commands[0]);
