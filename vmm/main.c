@@ -140,19 +140,39 @@ struct run_summary {
 	const struct run_config *cfg;
 };
 
+/* Regions of boot RAM (the hotplug region has its own clause). */
+static unsigned int boot_ram_regions(const struct vm *vm)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < vm->mem.nr_regions; i++)
+		n += mem_region_is_boot_ram(&vm->mem.region[i]);
+	return n;
+}
+
 /* One line on stderr once the guest is about to run: what was set up and how fast. */
 static void print_started(struct vm *vm, void *arg)
 {
 	const struct run_summary *s = arg;
+	const struct mem_region *hp = vm->vmem_region_ready ? &vm->mem.region[vm->vmem_region] :
+				      NULL;
+	unsigned int regions = boot_ram_regions(vm);
+	char vmem[128] = "";
 
 	if (s->cfg->quiet)
 		return;
-	fprintf(stderr, "memvmm: %s, %lluM on %s (%u region%s), %u vCPU%s; "
+	if (hp)
+		snprintf(vmem, sizeof(vmem), "; virtio-mem %lluM at 0x%llx on %s (requested %lluM, "
+			 "block %lluM)", (unsigned long long)(hp->size >> 20),
+			 (unsigned long long)hp->gpa, hp->ops->name,
+			 (unsigned long long)(s->cfg->vmem.requested >> 20),
+			 (unsigned long long)(s->cfg->vmem.block >> 20));
+	fprintf(stderr, "memvmm: %s, %lluM on %s (%u region%s), %u vCPU%s%s; "
 		"first guest instruction %.2f ms after start%s%s\n",
 		s->cfg->kernel ? s->cfg->kernel : "bundled test guest",
 		(unsigned long long)(vm->mem.ram_size >> 20), vm->mem.ops->name,
-		vm->mem.nr_regions, vm->mem.nr_regions == 1 ? "" : "s",
-		vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s",
+		regions, regions == 1 ? "" : "s",
+		vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s", vmem,
 		(double)(vm->first_run_ns - main_start_ns) / 1e6,
 		vm->control_ready ? "; control socket " : "",
 		vm->control_ready ? vm->control.path : "");
