@@ -25,6 +25,7 @@ int bench_populate_table(const struct bench_opts *o);
 int bench_gmem_fill(const struct bench_opts *o);
 int bench_guest_touch(const struct bench_opts *o);
 int bench_vs_qemu(const struct bench_opts *o);
+int bench_vmem_plug(const struct bench_opts *o);
 
 /* "512M", "3G", "4K", or bytes: the shortest exact form. */
 void bench_fmt_size(uint64_t bytes, char *buf, size_t len);

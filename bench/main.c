@@ -41,6 +41,11 @@ static const struct {
 	{ "vs-qemu", bench_vs_qemu,
 	  "QEMU memory-backend-memfd prealloc=on/off vs memvmm populate=auto/none;\n"
 	  "                  --size default 1G" },
+	{ "vmem-plug", bench_vmem_plug,
+	  "the test guest plugs, touches and unplugs --size (default 1G, a multiple\n"
+	  "                  of 128M) of virtio-mem: memvmm per backend x populate,\n"
+	  "                  mem_populate() alone, QEMU virtio-mem-pci prealloc=on/off;\n"
+	  "                  host memory before/after (memory cgroup)" },
 };
 
 static void usage(FILE *f)
@@ -65,7 +70,8 @@ static void usage(FILE *f)
 		"                  (default: online CPUs)\n"
 		"  -h, --help      this text\n"
 		"\n"
-		"Environment: MEMVMM overrides the memvmm binary (guest-touch, vs-qemu).\n"
+		"Environment: MEMVMM overrides the memvmm binary (guest-touch, vs-qemu,\n"
+		"vmem-plug); MEMVMM_GUEST the test guest's ELF that vmem-plug boots in QEMU.\n"
 		"Exit status: 0, 1 when a benchmark failed or produced wrong data,\n"
 		"2 for bad input.\n",
 		BENCH_MAX_REPEAT, MAX_THREADS);
@@ -220,7 +226,7 @@ int main(int argc, char **argv)
 			run = benches[i].run;
 	if (!run) {
 		fprintf(stderr, "memvmm-bench: unknown benchmark '%s' (populate-table, "
-			"gmem-fill, guest-touch, vs-qemu)\n", CLI_ECHO(name));
+			"gmem-fill, guest-touch, vs-qemu, vmem-plug)\n", CLI_ECHO(name));
 		return 2;
 	}
 	/* Tables go to a pipe or file as they are printed, line by line. */

@@ -4,7 +4,8 @@
 # line. Speed is not asserted: benchmarks measure, tests do not.
 #
 # Usage: bench_smoke.sh BENCH CASE
-#   CASE: gmem-fill | guest-touch | populate-table | vs-qemu | vs-qemu-missing | bad-size
+#   CASE: gmem-fill | guest-touch | populate-table | vs-qemu | vs-qemu-missing | bad-size |
+#         vmem-plug | vmem-plug-bad-size
 # Exit status: 0 pass, 1 fail, 77 skip (naming what this host lacks).
 set -u
 bench=$1
@@ -94,6 +95,28 @@ vs-qemu-missing)
 	esac
 	grep -q "qemu-system-x86_64 is not installed" "$out/vq.txt" || fail "does not say why"
 	echo "ok - bench vs-qemu without QEMU in PATH: $last"
+	;;
+vmem-plug)
+	# Runs everywhere: without KVM its memvmm rows say so, the mem_populate
+	# rows and (with QEMU, under TCG) the QEMU rows still run.
+	check vmem-plug "size memvmm qemu meter worst_plug_populate_ratio failed" --size 128M
+	case $last in *" failed=0"*) ;; *) fail "rows failed: '$last'" ;; esac
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		grep -q "^memvmm  *memfd  *auto  *[0-9]" "$out/vmem-plug.txt" ||
+			fail "no measured memvmm memfd auto row"
+	else
+		grep -q "no /dev/kvm here: memvmm needs KVM" "$out/vmem-plug.txt" ||
+			fail "the memvmm rows do not say why they were skipped"
+	fi
+	grep -q "^mem_populate  *memfd  *madvise  *[0-9]" "$out/vmem-plug.txt" ||
+		fail "no measured mem_populate memfd madvise row"
+	;;
+vmem-plug-bad-size)
+	"$bench" vmem-plug --size 100M >"$out/bad.txt" 2>&1
+	rc=$?
+	[ $rc -eq 2 ] || { cat "$out/bad.txt"; fail "--size 100M: exit $rc, want 2"; }
+	grep -q "100M is not a multiple of 128M" "$out/bad.txt" || fail "the message does not say why"
+	echo "ok - vmem-plug --size 100M: exit 2, says why"
 	;;
 bad-size)
 	"$bench" gmem-fill --size 12Q >"$out/bad.txt" 2>&1
