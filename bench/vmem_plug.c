@@ -14,11 +14,9 @@
  * memory before the plug and after each step (vmem_plug.h).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +98,7 @@ static unsigned int vp_backend_index(const struct mem_backend_ops *b)
 /*
  * A fresh region of --size at the hotplug address, the way memvmm makes
  * its virtio-mem region (mem_region_add(), THP as thp=auto decides), then
- * the timed mem_populate() calls, then a residency check.
+ * the timed mem_populate() calls, which must report all of it done.
  */
 static int vp_populate_run(struct bench_case *c, double *m)
 {
@@ -196,6 +194,7 @@ static int vp_guest_case_run(struct bench_case *c, double *m)
 		c->why_is_message = true;
 		return v->skip_err;
 	}
+	c->note[0] = '\0';
 	ret = vp_guest_run(&g);
 	snprintf(c->why, sizeof(c->why), "%s", g.why);
 	c->why_is_message = true;
@@ -209,9 +208,35 @@ static int vp_guest_case_run(struct bench_case *c, double *m)
 		v->val[k][c->n] = g.val[k];
 	m[0] = g.val[VP_PLUG_MS];
 	if (v->kind == VP_MEMVMM)
-		snprintf(c->note, sizeof(c->note), "%s%s", v->strategy == MEM_POPULATE_AUTO ?
+		snprintf(c->note, sizeof(c->note), "%s%s, ", v->strategy == MEM_POPULATE_AUTO ?
 			 "auto -> " : "", g.note[0] ? g.note : "?");
+	snprintf(c->note + strlen(c->note), sizeof(c->note) - strlen(c->note), "%llu plug request%s",
+		 (unsigned long long)g.plug_requests, g.plug_requests == 1 ? "" : "s");
 	return 0;
+}
+
+/* qemu-system-x86_64 in PATH, into buf; false if none. */
+static bool vp_find_qemu(char *buf, size_t len)
+{
+	const char *path = getenv("PATH");
+	char dirs[4096];
+
+	snprintf(dirs, sizeof(dirs), "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(buf, len, "%s/qemu-system-x86_64", d);
+		if (access(buf, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The test guest's ELF for QEMU: $MEMVMM_GUEST, else where meson built it. */
+static bool vp_find_guest(const char *dflt, char *buf, size_t len)
+{
+	const char *env = getenv("MEMVMM_GUEST");
+
+	snprintf(buf, len, "%s", env && *env ? env : dflt);
+	return buf[0] && access(buf, R_OK) == 0;
 }
 
 /* ---- cases ------------------------------------------------------------------------- */

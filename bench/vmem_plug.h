@@ -54,10 +54,6 @@ struct vp_qemu_spec {
 };
 void vp_qemu_cmd(struct vp_cmd *c, const struct vp_qemu_spec *q);
 
-/* qemu-system-x86_64 in PATH; the guest ELF ($MEMVMM_GUEST, else dflt). */
-bool vp_find_qemu(char *buf, size_t len);
-bool vp_find_guest(const char *dflt, char *buf, size_t len);
-
 /* What one guest run measures; NAN where it does not apply. */
 enum vp_val {
 	VP_PLUG_MS,            /* the guest's vmem-plug step (its own clock) */
@@ -90,6 +86,7 @@ struct vp_guest_run {
 	int exit_status;       /* the child's exit status when the guest ends well */
 	/* Out. */
 	double val[VP_NVALS];
+	uint64_t plug_requests; /* the guest's plug requests (its vmem-plug line) */
 	char note[96];         /* memvmm's populate strategy used */
 	char why[200];         /* on failure or refusal */
 };

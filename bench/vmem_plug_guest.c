@@ -470,28 +470,6 @@ void vp_qemu_cmd(struct vp_cmd *c, const struct vp_qemu_spec *q)
 		   "prealloc=%s,unplugged-inaccessible=on", sz, q->prealloc ? "on" : "off");
 }
 
-bool vp_find_qemu(char *buf, size_t len)
-{
-	const char *path = getenv("PATH");
-	char dirs[4096];
-
-	snprintf(dirs, sizeof(dirs), "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-	for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		snprintf(buf, len, "%s/qemu-system-x86_64", d);
-		if (access(buf, X_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
-bool vp_find_guest(const char *dflt, char *buf, size_t len)
-{
-	const char *env = getenv("MEMVMM_GUEST");
-
-	snprintf(buf, len, "%s", env && *env ? env : dflt);
-	return buf[0] && access(buf, R_OK) == 0;
-}
-
 /* ---- the guest's lines and memvmm's status -------------------------------- */
 
 /* The number after " key=" in line. */
@@ -529,7 +507,8 @@ static double guest_ms(const char *line)
 
 struct vp_status {
 	double plug_ms, unplug_ms;
-	uint64_t plugged, resident;
+	double resident;       /* bytes; NAN if memvmm could not measure it */
+	uint64_t plugged;
 	char used[32];
 };
 
@@ -558,6 +537,7 @@ static bool json_ms(json_object *o, const char *key, double *v)
 static int memvmm_status(const char *sock, struct vp_status *st, char *why, size_t len)
 {
 	json_object *root = NULL, *vm, *ok, *used;
+	uint64_t resident;
 	char *reply = NULL;
 	int ret = control_request(sock, "status", 0, NULL, NULL, VP_CTL_TIMEOUT_MS, &reply);
 
@@ -573,11 +553,14 @@ static int memvmm_status(const char *sock, struct vp_status *st, char *why, size
 	}
 	if (!json_object_object_get_ex(root, "virtio_mem", &vm) ||
 	    !json_ms(vm, "plug_ms", &st->plug_ms) || !json_ms(vm, "unplug_ms", &st->unplug_ms) ||
-	    !json_u64(vm, "plugged", &st->plugged) || !json_u64(vm, "resident", &st->resident)) {
-		snprintf(why, len, "memvmm status: no virtio_mem plug_ms, unplug_ms, plugged, "
-			 "resident");
+	    !json_u64(vm, "plugged", &st->plugged)) {
+		snprintf(why, len, "memvmm status: no virtio_mem plug_ms, unplug_ms, plugged");
 		goto out;
 	}
+	/* Absent when memvmm could not measure it ("resident_error"). */
+	st->resident = NAN;
+	if (json_u64(vm, "resident", &resident))
+		st->resident = (double)resident;
 	st->used[0] = '\0';
 	if (json_object_object_get_ex(vm, "populate_used", &used))
 		snprintf(st->used, sizeof(st->used), "%s", json_object_get_string(used));
@@ -682,11 +665,11 @@ static int vp_status(struct vp_run_state *s, bool after_plug)
 	}
 	if (after_plug) {
 		g->val[VP_DEV_PLUG_MS] = st.plug_ms;
-		g->val[VP_RES_PLUG_MIB] = (double)st.resident / VP_MIB;
+		g->val[VP_RES_PLUG_MIB] = st.resident / VP_MIB;
 		snprintf(g->note, sizeof(g->note), "%s", st.used);
 	} else {
 		g->val[VP_DEV_UNPLUG_MS] = st.unplug_ms;
-		g->val[VP_RES_UNPLUG_MIB] = (double)st.resident / VP_MIB;
+		g->val[VP_RES_UNPLUG_MIB] = st.resident / VP_MIB;
 	}
 	return 0;
 }
@@ -727,6 +710,8 @@ static int vp_drive(struct vp_run_state *s)
 	if ((ret = vp_step(s, VP_GUEST_PREFIX "vmem-plug ", true)))
 		return ret;
 	g->val[VP_PLUG_MS] = guest_ms(s->line);
+	if (!field_u64(s->line, "requests", &g->plug_requests))
+		g->plug_requests = 0;
 	if ((ret = vp_check_bytes(s, "vmem-plug")) || (ret = vp_meter(s, VP_HOST_PLUG_MIB)) ||
 	    (ret = vp_status(s, true)))
 		return ret;
