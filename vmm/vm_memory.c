@@ -184,7 +184,9 @@ static int vm_plan_thp(const struct run_config *cfg, const struct mem_backend_op
 /*
  * An explicit populate= that the hotplug region cannot do would NACK every
  * plug: refuse it before the guest starts, as for boot RAM. The trial makes
- * the region's first backend block resident; it is discarded again.
+ * the region's first backend block resident (a whole huge page where THP
+ * backs it); the first 2 MiB are discarded again, so that no huge page is
+ * left split and half charged.
  */
 static int vm_check_vmem_populate(struct vm *vm, const struct run_config *cfg,
 				  struct errmsg *e)
@@ -201,7 +203,8 @@ static int vm_check_vmem_populate(struct vm *vm, const struct run_config *cfg,
 	if (!ret)
 		ret = mem_populate_choose(want, r->ops->populate_order, r->ops->populate_order_len,
 					  &caps, &chosen, why, sizeof(why));
-	dret = mem_discard(&vm->mem, r->gpa, r->ops->align);
+	dret = mem_discard(&vm->mem, r->gpa, r->ops->align > MEM_HUGE_PAGE_BYTES ? r->ops->align :
+			   MEM_HUGE_PAGE_BYTES);
 	if (ret == -EOPNOTSUPP)
 		return errmsg_set(e, ret, "--virtio-mem populate=%s: %s region: %s",
 				  mem_populate_name(want), r->ops->name, why);
