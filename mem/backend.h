@@ -48,6 +48,13 @@ int mem_region_check_range(const struct mem_region *r, uint64_t off,
 /* discard() for fd backends: fallocate(PUNCH_HOLE | KEEP_SIZE). */
 int mem_region_punch_hole(struct mem_region *r, uint64_t off, uint64_t len) MEM_WUR;
 
+/*
+ * mem_region_fd_resident(): memfd and guest_memfd: mincore(), and over a
+ * whole region at least the file's allocated blocks (fallocated pages that
+ * mincore() does not see).
+ */
+int mem_region_fd_resident(const struct mem_region *r, uint64_t off, uint64_t len,
+			   uint64_t *bytes);
 /* resident() for every backend: mincore() on the region's own mapping. */
 int mem_region_mincore(const struct mem_region *r, uint64_t off, uint64_t len,
 		       uint64_t *bytes) MEM_WUR;

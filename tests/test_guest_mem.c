@@ -341,6 +341,39 @@ static void test_register_without_vm(void)
 	TEST_PASS("register without a VM");
 }
 
+/*
+ * memfd: fallocated pages are backed but neither mincore() nor SEEK_DATA
+ * sees them; over a whole region resident() counts them (st_blocks), and
+ * a punched hole takes them off again.
+ */
+static void test_fallocated_resident(void)
+{
+	struct guest_mem gm;
+	struct mem_region *r;
+	unsigned int idx;
+	uint64_t bytes;
+
+	create_boot(&gm, &mem_backend_memfd, 0);
+	TEST_OK(add(&gm, HOTPLUG_GPA, HOTPLUG_BYTES, MEM_ROLE_HOTPLUG, &mem_backend_memfd, &idx));
+	r = &gm.region[idx];
+	TEST_OK(mem_resident(&gm, r->gpa, r->size, &bytes));
+	TEST_ASSERT(bytes == 0, "fresh hotplug region resident %llu", (unsigned long long)bytes);
+	TEST_ASSERT(fallocate(r->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)(r->size / 2)) == 0,
+		    "fallocate: %s", strerror(errno));
+	TEST_OK(mem_resident(&gm, r->gpa, r->size, &bytes));
+	TEST_ASSERT(bytes == r->size / 2, "fallocated half: resident %llu of %llu",
+		    (unsigned long long)bytes, (unsigned long long)r->size);
+	TEST_OK(mem_discard(&gm, r->gpa, r->size / 4));
+	TEST_OK(mem_resident(&gm, r->gpa, r->size, &bytes));
+	TEST_ASSERT(bytes == r->size / 4, "after discard: resident %llu",
+		    (unsigned long long)bytes);
+	/* Part of a region: mincore() only, a lower bound. */
+	TEST_OK(mem_resident(&gm, r->gpa, r->size / 2, &bytes));
+	TEST_ASSERT(bytes <= r->size / 4, "partial range: %llu", (unsigned long long)bytes);
+	mem_destroy(&gm);
+	TEST_PASS("fallocated memfd pages count as resident over a whole region");
+}
+
 int main(void)
 {
 	test_roles();
@@ -350,5 +383,6 @@ int main(void)
 	test_refusals();
 	test_limits();
 	test_register_without_vm();
+	test_fallocated_resident();
 	return 0;
 }
