@@ -25,6 +25,7 @@
 #include "devices/virtio_mem_int.h"
 #include "devices/virtio_pci.h"
 #include "devices/virtqueue.h"
+#include "mem/cgroup.h"
 #include "mem/populate.h"
 
 #define VMEM_REQUEST_QUEUE 0u
@@ -150,6 +151,29 @@ static bool vmem_range(const struct vmem *vm, uint64_t addr, uint16_t nb, uint64
 	return true;
 }
 
+/*
+ * Populating past this process's memory cgroup limit does not always fail
+ * with ENOMEM: a fault taken by MADV_POPULATE_WRITE can wake the cgroup's
+ * OOM killer, which kills memvmm. So a plug that would not fit the room
+ * left (limit - usage, less VMEM_MEMCG_SLACK_BYTES for memvmm itself) is
+ * NACKed (-ENOMEM) before anything is populated. Backends the memory
+ * controller does not charge (hugetlb) and populate=none are not checked;
+ * an unreadable cgroup is not a reason to refuse.
+ */
+static int vmem_memcg_room(const struct vmem *vm, uint64_t len)
+{
+	const struct mem_region *r = &vm->ctx.mem->region[vm->cfg.region];
+	struct mem_cgroup_limit cg;
+	uint64_t room;
+
+	if (vm->cfg.populate == MEM_POPULATE_NONE || !r->ops->memcg_charged)
+		return 0;
+	if (mem_cgroup_limit_get(&cg) || !cg.limited)
+		return 0;
+	room = cg.limit > cg.usage ? cg.limit - cg.usage : 0;
+	return room >= len && room - len >= VMEM_MEMCG_SLACK_BYTES ? 0 : -ENOMEM;
+}
+
 static uint16_t vmem_plug(struct vmem *vm, uint64_t b, uint16_t nb)
 {
 	uint64_t len = (uint64_t)nb * vm->block_size;
@@ -159,6 +183,11 @@ static uint16_t vmem_plug(struct vmem *vm, uint64_t b, uint16_t nb)
 		return VIRTIO_MEM_RESP_ERROR;   /* a block is plugged already */
 	if (vm->plugged > vm->requested || len > vm->requested - vm->plugged) {
 		vm->last_nack_err = -ENOSPC;
+		return VIRTIO_MEM_RESP_NACK;
+	}
+	ret = vmem_memcg_room(vm, len);
+	if (ret) {
+		vm->last_nack_err = ret;
 		return VIRTIO_MEM_RESP_NACK;
 	}
 	ret = vmem_populate_blocks(vm, b, nb);

@@ -8,7 +8,10 @@
  *               strategy. A population failure (ENOMEM, a memory cgroup
  *               limit, ...) is a NACK, with whatever was populated
  *               discarded again; plugging beyond the requested size is a
- *               NACK too.
+ *               NACK too, and so is a plug that would not fit this
+ *               process's memory cgroup limit (checked before populating:
+ *               a populating fault past the limit can wake the cgroup's
+ *               OOM killer instead of failing).
  *   UNPLUG      ACK after mem_discard() of the range: the memory goes back
  *               to the host (the backend's way) and reads zero when plugged
  *               again. A discard failure is a NACK (blocks stay plugged).
@@ -65,6 +68,8 @@
 #define VMEM_DEFAULT_BLOCK_BYTES  VMEM_MIN_BLOCK_BYTES
 /* The usable region reaches this far past the requested size. */
 #define VMEM_USABLE_EXTENT_BYTES  (256ull << 20)
+/* A plug must leave this much of the memory cgroup's limit free (memvmm's own needs). */
+#define VMEM_MEMCG_SLACK_BYTES    (16ull << 20)
 /* Queue size offered for the request queue. */
 #define VMEM_QUEUE_SIZE           128u
 
