@@ -333,6 +333,18 @@ static void test_vmem_bad(void)
 	/* --memory's own errors come first. */
 	PARSE_BAD("--memory: unknown backend 'x'", "--virtio-mem", "size=1G", "--memory",
 		  "backend=x");
+	/* The region lies at 4G + 128M after 3200M of RAM: a 1G or 256M block cannot start there. */
+	PARSE_BAD("--virtio-mem: block '1G' does not divide the region's address 0x108000000 "
+		  "(after --memory's 3200M", "--memory", "size=3200M", "--virtio-mem",
+		  "size=1G,block=1G");
+	PARSE_BAD("block '256M' does not divide the region's address 0x108000000", "--virtio-mem",
+		  "size=1G,block=256M", "--memory", "size=3200M");
+	{
+		struct run_config cfg;
+
+		PARSE_OK(&cfg, "--memory", "size=3200M", "--virtio-mem", "size=1G,block=128M");
+		PARSE_OK(&cfg, "--memory", "size=1G", "--virtio-mem", "size=1T,block=1G");
+	}
 	TEST_PASS("run: --virtio-mem refusals name the bad value");
 }
 

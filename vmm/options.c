@@ -355,6 +355,36 @@ static int check_vmem_sizes(const struct run_vmem_config *v, const char *const *
 }
 
 /*
+ * The region's address must be a multiple of the block size too (virtio
+ * 1.2 §5.15.4; the device refuses it otherwise), but the layout aligns it
+ * to 128M only: with a block above 128M that depends on --memory's size.
+ */
+static int check_vmem_addr(const struct run_config *cfg, const char *const *val,
+			   char *err, size_t errlen)
+{
+	const struct run_vmem_config *v = &cfg->vmem;
+	struct mem_machine_layout lay;
+	int ret = mem_machine_layout_build(cfg->mem_size, v->size, &lay);
+
+	if (ret)
+		return cli_fail(err, errlen, "--virtio-mem: cannot lay out size '%s' after %lluM "
+				"of RAM", CLI_ECHO(val[VMEM_SIZE]),
+				(unsigned long long)(cfg->mem_size >> 20));
+	if (lay.hotplug_gpa % v->block)
+		return cli_fail(err, errlen, "--virtio-mem: block '%s' does not divide the "
+				"region's address 0x%llx (after --memory's %lluM of RAM, aligned to "
+				"%lluM): use a block of at most %lluM, or a memory size that puts "
+				"the region on a %s boundary",
+				val[VMEM_BLOCK] ? CLI_ECHO(val[VMEM_BLOCK]) : SIZE_NAME(v->block),
+				(unsigned long long)lay.hotplug_gpa,
+				(unsigned long long)(cfg->mem_size >> 20),
+				(unsigned long long)(MACHINE_HOTPLUG_ALIGN >> 20),
+				(unsigned long long)((lay.hotplug_gpa & -lay.hotplug_gpa) >> 20),
+				SIZE_NAME(v->block));
+	return 0;
+}
+
+/*
  * --virtio-mem, read once every other option is known: backend and
  * populate default to --memory's.
  */
@@ -398,7 +428,8 @@ static int parse_vmem_group(const char *group, struct run_config *cfg, char *err
 	if (v->backend && v->backend->thp == MEM_THP_KIND_HUGETLB && cfg->thp == MEM_THP_OFF)
 		return cli_fail(err, errlen, "--virtio-mem: backend %s with --memory thp=off: its "
 				"pages are always 2M", v->backend->name);
-	return check_vmem_sizes(v, val, err, errlen);
+	ret = check_vmem_sizes(v, val, err, errlen);
+	return ret ? ret : check_vmem_addr(cfg, val, err, errlen);
 }
 
 /* A file name, which must not be empty. */
