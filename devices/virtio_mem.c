@@ -362,6 +362,34 @@ static void vmem_queue_notify(void *dev, unsigned int q)
 		virtio_pci_used(vm->vp, q);
 }
 
+/*
+ * The queue may use guest memory outside the region and the plugged blocks
+ * inside it, never an unplugged block: reading or writing one would back
+ * it on the host again, unseen by plugged_size (and on hugetlb, whose
+ * reservation a discard gives back, fault with SIGBUS when the pool is
+ * empty). Rings and buffers there are violations. Transport lock held.
+ */
+static bool vmem_access_ok(void *dev, uint64_t gpa, uint64_t len)
+{
+	const struct vmem *vm = dev;
+	uint64_t last, region_last = vm->gpa + (vm->region_size - 1);
+
+	if (!len || len - 1 > UINT64_MAX - gpa)
+		return !len;
+	last = gpa + (len - 1);
+	if (last < vm->gpa || gpa > region_last)
+		return true;
+	if (gpa < vm->gpa)
+		gpa = vm->gpa;
+	if (last > region_last)
+		last = region_last;
+	for (uint64_t b = (gpa - vm->gpa) / vm->block_size;
+	     b <= (last - vm->gpa) / vm->block_size; b++)
+		if (!vmem_test(vm->plugged_map, b))
+			return false;
+	return true;
+}
+
 /* ---- configuration (§5.15.4) ---- */
 
 static void vmem_config_read(void *dev, unsigned int off, void *buf, unsigned int len)
@@ -391,6 +419,7 @@ static const struct virtio_device_ops vmem_virtio_ops = {
 	.config_read = vmem_config_read,
 	.queue_notify = vmem_queue_notify,
 	/* A driver reset changes no block (§5.15.5): nothing to do. */
+	.access_ok = vmem_access_ok,
 };
 
 /* ---- device_ops ---- */

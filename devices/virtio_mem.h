@@ -36,7 +36,11 @@
  * required); the memslot covers the whole region, so a driver that reads
  * unplugged memory anyway gets zeros. A page such a driver writes in an
  * unplugged block is not counted as plugged and stays until a machine
- * reset, which discards the whole region.
+ * reset, which discards the whole region. The device itself never touches
+ * an unplugged block: a ring, descriptor table or buffer there (checked at
+ * every use, so also one in a block unplugged since) is a violation, and
+ * so is a response buffer inside the range its own UNPLUG gave back (the
+ * unplug stands).
  *
  * A driver reset (device status 0) keeps blocks plugged (§5.15.5: the
  * device does not change block states on reset); a machine reset

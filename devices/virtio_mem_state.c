@@ -217,19 +217,24 @@ int vmem_restore(void *state, const void *buf, size_t len)
 
 	virtio_pci_lock(vm->vp);
 	ret = vmem_populate_new(vm, map, added);
+	if (!ret) {
+		/* The transport's restore checks its rings against the blocks plugged then. */
+		memcpy(removed, vm->plugged_map, words * sizeof(uint64_t));
+		memcpy(vm->plugged_map, map, words * sizeof(uint64_t));
+	}
 	virtio_pci_unlock(vm->vp);
 	if (ret)
 		goto out;
 	ret = virtio_pci_restore(vm->vp, tp, tp_len);
 	virtio_pci_lock(vm->vp);
 	if (ret) {
+		memcpy(vm->plugged_map, removed, words * sizeof(uint64_t));
 		vmem_discard_map(vm, added);
 	} else {
 		uint64_t plugged = 0;
 
 		for (uint64_t i = 0; i < words; i++) {
-			removed[i] = vm->plugged_map[i] & ~map[i];
-			vm->plugged_map[i] = map[i];
+			removed[i] &= ~map[i];
 			plugged += (uint64_t)__builtin_popcountll(map[i]);
 		}
 		vmem_discard_map(vm, removed);

@@ -76,6 +76,13 @@ struct virtio_device_ops {
 	void (*queue_notify)(void *dev, unsigned int q);
 	/* The driver reset the device (status 0). May be NULL. */
 	void (*reset)(void *dev);
+	/*
+	 * Guest memory the queues may touch besides being RAM (the rings, every
+	 * descriptor table and buffer, each time they are used; a refusal is a
+	 * violation): devices/virtqueue.h's vq_access_fn with dev as its
+	 * argument. NULL: all of RAM.
+	 */
+	bool (*access_ok)(void *dev, uint64_t gpa, uint64_t len);
 };
 
 struct pci_dev;
@@ -147,9 +154,10 @@ void virtio_pci_machine_reset(struct virtio_pci *vp);
  * save/restore, paused, called without the lock (they take it). save():
  * -ENOSPC with *len set to what is needed. restore() checks the whole blob
  * first (status bits and their order, features offered and VERSION_1,
- * vectors inside the table, queue sizes, enabled rings in RAM, used index
- * at most a ring behind): -EINVAL and nothing changed when it is malformed
- * or another device's; pci_dev_restore()'s error likewise.
+ * vectors inside the table, queue sizes, enabled rings in RAM and allowed
+ * by access_ok, used index at most a ring behind): -EINVAL and nothing
+ * changed when it is malformed or another device's; pci_dev_restore()'s
+ * error likewise.
  */
 int virtio_pci_save(struct virtio_pci *vp, void *buf, size_t *len) VIRTIO_PCI_WUR;
 int virtio_pci_restore(struct virtio_pci *vp, const void *buf, size_t len) VIRTIO_PCI_WUR;

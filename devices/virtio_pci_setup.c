@@ -318,8 +318,10 @@ int virtio_pci_create(const struct device_ctx *ctx, const struct virtio_device_o
 	vp->msix_vectors = ops->nr_queues + 1;   /* one per queue and one for config */
 	for (unsigned int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
 		vp->notify[q].efd = -1;
-	for (unsigned int q = 0; q < ops->nr_queues; q++)
+	for (unsigned int q = 0; q < ops->nr_queues; q++) {
 		vq_init(&vp->vq[q], ctx->mem, ops->queue_size);
+		vq_set_access(&vp->vq[q], ops->access_ok, dev);
+	}
 	ret = -pthread_mutex_init(&vp->lock, NULL);
 	if (ret)
 		goto err_free;

@@ -194,6 +194,7 @@ static bool vp_queue_ok(struct virtio_pci *vp, const struct vp_saved *s,
 	if (!sq->enabled)
 		return true;
 	vq_init(&t, vp->ctx.mem, vp->ops->queue_size);
+	vq_set_access(&t, vp->ops->access_ok, vp->dev);
 	t.size = sq->size;
 	t.desc_gpa = sq->desc;
 	t.avail_gpa = sq->avail;

@@ -73,6 +73,19 @@ static const char VQ_ERR_IND_LONG[] = "indirect table longer than VQ_MAX_CHAIN e
 static const char VQ_ERR_IND_RAM[] = "indirect table not in RAM";
 static const char VQ_ERR_IND_NEXT_RANGE[] = "next index outside the indirect table";
 static const char VQ_ERR_IND_LOOP[] = "indirect chain longer than its table (a loop in next)";
+/* The same places, in RAM but in memory the device's access rule refuses (vq_access_fn). */
+static const char VQ_ERR_DESC_REFUSED[] = "descriptor table in memory the device refuses";
+static const char VQ_ERR_AVAIL_REFUSED[] = "avail ring in memory the device refuses";
+static const char VQ_ERR_USED_REFUSED[] = "used ring in memory the device refuses";
+static const char VQ_ERR_BUF_REFUSED[] = "buffer in memory the device refuses";
+static const char VQ_ERR_IND_REFUSED[] = "indirect table in memory the device refuses";
+
+/* Where a guest range is, for the queue: usable, outside RAM, or refused by the device. */
+enum vq_range {
+	VQ_RANGE_OK = 0,
+	VQ_RANGE_NOT_RAM,
+	VQ_RANGE_REFUSED,
+};
 
 /* A descriptor as read from the guest, converted to host order. */
 struct vq_desc {
@@ -119,7 +132,62 @@ void vq_init(struct virtqueue *vq, struct guest_mem *mem, uint16_t max_size)
 
 void vq_reset(struct virtqueue *vq)
 {
+	vq_access_fn fn = vq->access;
+	void *arg = vq->access_arg;
+
 	vq_init(vq, vq->mem, vq->max_size);
+	vq_set_access(vq, fn, arg);
+}
+
+void vq_set_access(struct virtqueue *vq, vq_access_fn fn, void *arg)
+{
+	vq->access = fn;
+	vq->access_arg = arg;
+}
+
+/* RAM first (so the rule sees no wrap and no hole), then the device's rule; len 0 is fine. */
+static enum vq_range range_check(const struct guest_mem *mem, vq_access_fn fn, void *arg,
+				 uint64_t gpa, uint64_t len)
+{
+	if (!mem_range_is_ram(mem, gpa, len))
+		return VQ_RANGE_NOT_RAM;
+	if (len && fn && !fn(arg, gpa, len))
+		return VQ_RANGE_REFUSED;
+	return VQ_RANGE_OK;
+}
+
+static enum vq_range vq_range(const struct virtqueue *vq, uint64_t gpa, uint64_t len)
+{
+	return range_check(vq->mem, vq->access, vq->access_arg, gpa, len);
+}
+
+/* The rule a range broke: not_ram or refused, NULL when it is usable. */
+static const char *range_why(const struct virtqueue *vq, uint64_t gpa, uint64_t len,
+			     const char *not_ram, const char *refused)
+{
+	switch (vq_range(vq, gpa, len)) {
+	case VQ_RANGE_OK:
+		return NULL;
+	case VQ_RANGE_NOT_RAM:
+		return not_ram;
+	default:
+		return refused;
+	}
+}
+
+/* Guest memory through the queue: -EFAULT outside RAM or where the device refuses it. */
+static int vq_read(const struct virtqueue *vq, uint64_t gpa, void *buf, size_t len)
+{
+	if (vq_range(vq, gpa, len) != VQ_RANGE_OK)
+		return -EFAULT;
+	return mem_read(vq->mem, gpa, buf, len);
+}
+
+static int vq_write(struct virtqueue *vq, uint64_t gpa, const void *buf, size_t len)
+{
+	if (vq_range(vq, gpa, len) != VQ_RANGE_OK)
+		return -EFAULT;
+	return mem_write(vq->mem, gpa, buf, len);
 }
 
 /* The size vq_enable() accepts; checked again on every use, the transport owns the field. */
@@ -142,12 +210,15 @@ int vq_enable(struct virtqueue *vq)
 		why = VQ_ERR_AVAIL_ALIGN;
 	else if (vq->used_gpa % VRING_USED_ALIGN_SIZE)
 		why = VQ_ERR_USED_ALIGN;
-	else if (!mem_range_is_ram(vq->mem, vq->desc_gpa, desc_table_bytes(vq->size)))
-		why = VQ_ERR_DESC_RAM;
-	else if (!mem_range_is_ram(vq->mem, vq->avail_gpa, avail_ring_bytes(vq->size)))
-		why = VQ_ERR_AVAIL_RAM;
-	else if (!mem_range_is_ram(vq->mem, vq->used_gpa, used_ring_bytes(vq->size)))
-		why = VQ_ERR_USED_RAM;
+	else
+		why = range_why(vq, vq->desc_gpa, desc_table_bytes(vq->size), VQ_ERR_DESC_RAM,
+				VQ_ERR_DESC_REFUSED);
+	if (!why)
+		why = range_why(vq, vq->avail_gpa, avail_ring_bytes(vq->size), VQ_ERR_AVAIL_RAM,
+				VQ_ERR_AVAIL_REFUSED);
+	if (!why)
+		why = range_why(vq, vq->used_gpa, used_ring_bytes(vq->size), VQ_ERR_USED_RAM,
+				VQ_ERR_USED_REFUSED);
 	if (why) {
 		vq->enabled = false;
 		vq_break(vq, why);
@@ -157,11 +228,11 @@ int vq_enable(struct virtqueue *vq)
 	return 0;
 }
 
-/* Read a little-endian u16 of the guest; -EFAULT outside RAM. */
-static int read_le16(const struct guest_mem *mem, uint64_t gpa, uint16_t *val)
+/* Read a little-endian u16 of the guest; -EFAULT outside RAM or refused. */
+static int read_le16(const struct virtqueue *vq, uint64_t gpa, uint16_t *val)
 {
 	uint16_t raw;
-	int ret = mem_read(mem, gpa, &raw, sizeof(raw));
+	int ret = vq_read(vq, gpa, &raw, sizeof(raw));
 
 	if (ret)
 		return ret;
@@ -170,11 +241,11 @@ static int read_le16(const struct guest_mem *mem, uint64_t gpa, uint16_t *val)
 }
 
 /* Descriptor idx of the table at table_gpa, copied once into *d. */
-static int read_desc(const struct guest_mem *mem, uint64_t table_gpa, uint16_t idx,
+static int read_desc(const struct virtqueue *vq, uint64_t table_gpa, uint16_t idx,
 		     struct vq_desc *d)
 {
 	struct vring_desc raw;
-	int ret = mem_read(mem, table_gpa + (uint64_t)VQ_DESC_BYTES * idx, &raw, sizeof(raw));
+	int ret = vq_read(vq, table_gpa + (uint64_t)VQ_DESC_BYTES * idx, &raw, sizeof(raw));
 
 	if (ret)
 		return ret;
@@ -197,6 +268,8 @@ struct vq_walk {
 static const char *enter_indirect(const struct virtqueue *vq, const struct vq_desc *d,
 				  struct vq_walk *w)
 {
+	const char *why;
+
 	if (!vq->indirect)
 		return VQ_ERR_IND_OFF;
 	if (w->indirect)
@@ -207,8 +280,9 @@ static const char *enter_indirect(const struct virtqueue *vq, const struct vq_de
 		return VQ_ERR_IND_LEN;
 	if (d->len / VQ_DESC_BYTES > VQ_MAX_CHAIN)
 		return VQ_ERR_IND_LONG;
-	if (!mem_range_is_ram(vq->mem, d->addr, d->len))
-		return VQ_ERR_IND_RAM;
+	why = range_why(vq, d->addr, d->len, VQ_ERR_IND_RAM, VQ_ERR_IND_REFUSED);
+	if (why)
+		return why;
 	/* §2.7.5.3.2: the WRITE flag of the descriptor naming a table is ignored. */
 	*w = (struct vq_walk){
 		.table_gpa = d->addr,
@@ -222,13 +296,15 @@ static const char *enter_indirect(const struct virtqueue *vq, const struct vq_de
 static const char *add_buf(const struct virtqueue *vq, const struct vq_desc *d,
 			   struct vq_chain *c)
 {
+	const char *why;
 	struct vq_buf *b;
 
 	/* An empty buffer is RAM wherever it points: nothing is accessed through it. */
 	if (d->len && d->len - 1 > UINT64_MAX - d->addr)
 		return VQ_ERR_BUF_WRAP;
-	if (!mem_range_is_ram(vq->mem, d->addr, d->len))
-		return VQ_ERR_BUF_RAM;
+	why = range_why(vq, d->addr, d->len, VQ_ERR_BUF_RAM, VQ_ERR_BUF_REFUSED);
+	if (why)
+		return why;
 	if (!(d->flags & VRING_DESC_F_WRITE) && c->nr_in)
 		return VQ_ERR_ORDER;
 	if (c->nr_out + c->nr_in >= VQ_MAX_CHAIN)
@@ -260,14 +336,20 @@ static const char *walk_chain(const struct virtqueue *vq, uint16_t head, struct 
 
 	memset(c, 0, offsetof(struct vq_chain, buf));
 	c->head = head;
+	c->access = vq->access;
+	c->access_arg = vq->access_arg;
 	for (;;) {
 		struct vq_desc d;
 		const char *why;
 
 		if (++w.steps > w.table_len)
 			return w.indirect ? VQ_ERR_IND_LOOP : VQ_ERR_LOOP;
-		if (read_desc(vq->mem, w.table_gpa, idx, &d))
-			return w.indirect ? VQ_ERR_IND_RAM : VQ_ERR_DESC_RAM;
+		/* The ring's table again: the device may have refused it since vq_enable(). */
+		why = range_why(vq, w.table_gpa + (uint64_t)VQ_DESC_BYTES * idx, VQ_DESC_BYTES,
+				w.indirect ? VQ_ERR_IND_RAM : VQ_ERR_DESC_RAM,
+				w.indirect ? VQ_ERR_IND_REFUSED : VQ_ERR_DESC_REFUSED);
+		if (why || read_desc(vq, w.table_gpa, idx, &d))
+			return why ? why : w.indirect ? VQ_ERR_IND_RAM : VQ_ERR_DESC_RAM;
 		if (d.flags & VRING_DESC_F_INDIRECT) {
 			why = enter_indirect(vq, &d, &w);
 			if (why)
@@ -299,8 +381,10 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c)
 		vq_break(vq, VQ_ERR_SIZE);
 		return -EBADMSG;
 	}
-	if (read_le16(vq->mem, vq->avail_gpa + VQ_AVAIL_IDX_OFF, &avail_idx)) {
-		vq_break(vq, VQ_ERR_AVAIL_RAM);
+	why = range_why(vq, vq->avail_gpa, avail_ring_bytes(vq->size), VQ_ERR_AVAIL_RAM,
+			VQ_ERR_AVAIL_REFUSED);
+	if (why || read_le16(vq, vq->avail_gpa + VQ_AVAIL_IDX_OFF, &avail_idx)) {
+		vq_break(vq, why ? why : VQ_ERR_AVAIL_RAM);
 		return -EBADMSG;
 	}
 	pending = (uint16_t)(avail_idx - vq->last_avail);
@@ -312,7 +396,7 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c)
 	}
 	/* The ring entry and descriptors were written before avail->idx. */
 	atomic_thread_fence(memory_order_acquire);
-	if (read_le16(vq->mem, vq->avail_gpa + VQ_AVAIL_RING_OFF +
+	if (read_le16(vq, vq->avail_gpa + VQ_AVAIL_RING_OFF +
 		      (uint64_t)VQ_AVAIL_ENTRY_BYTES * (vq->last_avail & (vq->size - 1)), &head)) {
 		vq_break(vq, VQ_ERR_AVAIL_RAM);
 		return -EBADMSG;
@@ -333,6 +417,7 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c)
 int vq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 {
 	struct vring_used_elem elem = { .id = htole32(head), .len = htole32(written) };
+	const char *why;
 	uint64_t slot;
 	uint16_t idx;
 
@@ -342,18 +427,20 @@ int vq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 		return -EINVAL;
 	slot = vq->used_gpa + VQ_USED_RING_OFF +
 		(uint64_t)VQ_USED_ENTRY_BYTES * (vq->used_idx & (vq->size - 1));
-	if (mem_write(vq->mem, slot, &elem, sizeof(elem)))
+	why = range_why(vq, vq->used_gpa, used_ring_bytes(vq->size), VQ_ERR_USED_RAM,
+			VQ_ERR_USED_REFUSED);
+	if (why || vq_write(vq, slot, &elem, sizeof(elem)))
 		goto fault;
 	/* The driver may read the element as soon as it sees the new index. */
 	atomic_thread_fence(memory_order_release);
 	idx = htole16((uint16_t)(vq->used_idx + 1));
-	if (mem_write(vq->mem, vq->used_gpa + VQ_USED_IDX_OFF, &idx, sizeof(idx)))
+	if (vq_write(vq, vq->used_gpa + VQ_USED_IDX_OFF, &idx, sizeof(idx)))
 		goto fault;
 	vq->used_idx++;
 	return 0;
 
 fault:
-	vq_break(vq, VQ_ERR_USED_RAM);
+	vq_break(vq, why ? why : VQ_ERR_USED_RAM);
 	return -EFAULT;
 }
 
@@ -367,7 +454,7 @@ bool vq_wants_interrupt(const struct virtqueue *vq)
 	 * used->idx could miss both the entry and the interrupt (§2.7.10).
 	 */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (read_le16(vq->mem, vq->avail_gpa, &flags))
+	if (read_le16(vq, vq->avail_gpa, &flags))
 		return true;
 	return !(flags & VRING_AVAIL_F_NO_INTERRUPT);
 }
@@ -375,40 +462,52 @@ bool vq_wants_interrupt(const struct virtqueue *vq)
 /*
  * Copy len bytes between buf and one side of c (first .. first+nr-1, bytes
  * in total), starting at byte off of that side. The range is checked
- * against the side's length first, so a short chain copies nothing.
+ * against the side's length first, so a short chain copies nothing; then
+ * every piece against RAM and the queue's access rule (the device may have
+ * refused memory since vq_pop()), so a refused piece copies nothing either.
  */
 static int chain_copy(struct guest_mem *mem, const struct vq_chain *c, unsigned int first,
 		      unsigned int nr, uint64_t bytes, uint64_t off, void *buf, size_t len,
 		      bool to_guest)
 {
-	uint8_t *p = buf;
-
 	if (first > VQ_MAX_CHAIN || nr > VQ_MAX_CHAIN - first)
 		return -EFAULT;   /* not a chain vq_pop() filled */
 	if (off > bytes || len > bytes - off)
 		return -EFAULT;
-	for (unsigned int i = first; i < first + nr && len; i++) {
-		const struct vq_buf *b = &c->buf[i];
-		uint64_t n;
-		int ret;
+	for (int copy = 0; copy < 2; copy++) {
+		uint64_t o = off;
+		size_t left = len;
+		uint8_t *p = buf;
 
-		if (off >= b->len) {
-			off -= b->len;
-			continue;
+		for (unsigned int i = first; i < first + nr && left; i++) {
+			const struct vq_buf *b = &c->buf[i];
+			uint64_t n;
+			int ret;
+
+			if (o >= b->len) {
+				o -= b->len;
+				continue;
+			}
+			n = b->len - o;
+			if (n > left)
+				n = left;
+			if (!copy)
+				ret = range_check(mem, c->access, c->access_arg, b->gpa + o, n) ?
+					-EFAULT : 0;
+			else
+				ret = to_guest ? mem_write(mem, b->gpa + o, p, n) :
+					mem_read(mem, b->gpa + o, p, n);
+			if (ret)
+				return ret;
+			p += n;
+			left -= n;
+			o = 0;
 		}
-		n = b->len - off;
-		if (n > len)
-			n = len;
-		ret = to_guest ? mem_write(mem, b->gpa + off, p, n) :
-			mem_read(mem, b->gpa + off, p, n);
-		if (ret)
-			return ret;
-		p += n;
-		len -= n;
-		off = 0;
+		/* bytes disagreed with the buffers' lengths: not a chain vq_pop() filled. */
+		if (left)
+			return -EFAULT;
 	}
-	/* bytes disagreed with the buffers' lengths: not a chain vq_pop() filled. */
-	return len ? -EFAULT : 0;
+	return 0;
 }
 
 int vq_chain_read(struct guest_mem *mem, const struct vq_chain *c, uint64_t off,

@@ -32,6 +32,19 @@ struct guest_mem;
 /* Most descriptors in one chain memvmm devices accept (longer: a violation). */
 #define VQ_MAX_CHAIN  64u
 
+/*
+ * A device's own rule on which guest memory its queues may touch, on top of
+ * "inside RAM" (virtio-mem: not its unplugged blocks). True when the device
+ * allows [gpa, gpa + len) (len > 0, not wrapping, in RAM). Checked wherever
+ * the queue reaches guest memory, every time (the device may change what it
+ * allows between two uses): the rings at vq_enable(), vq_pop(), vq_push()
+ * and vq_wants_interrupt(); every descriptor table and buffer at vq_pop();
+ * and each piece vq_chain_read()/vq_chain_write() copies. Refused: the same
+ * as outside RAM (a violation, or -EFAULT). Called with the transport's
+ * serialization held, like everything here.
+ */
+typedef bool (*vq_access_fn)(void *arg, uint64_t gpa, uint64_t len);
+
 struct vq_buf {
 	uint64_t gpa;
 	uint32_t len;
@@ -41,6 +54,8 @@ struct vq_buf {
 /* One validated chain: nr_out readable buffers, then nr_in writable ones. */
 struct vq_chain {
 	uint16_t head;        /* what vq_push() gives back */
+	vq_access_fn access;  /* the queue's, for vq_chain_read()/vq_chain_write() */
+	void *access_arg;
 	unsigned int nr_out, nr_in;
 	uint64_t out_bytes, in_bytes;
 	struct vq_buf buf[VQ_MAX_CHAIN];
@@ -56,6 +71,8 @@ struct virtqueue {
 	bool enabled;         /* queue_enable written 1 and the rings validated */
 	bool broken;          /* a violation was found */
 	const char *why_broken;   /* static string, for status and debug */
+	vq_access_fn access;  /* NULL: RAM is enough; kept by vq_reset() */
+	void *access_arg;
 	/* Device state. */
 	uint16_t last_avail;  /* next avail entry to consume */
 	uint16_t used_idx;    /* next used entry to fill */
@@ -69,6 +86,8 @@ void vq_init(struct virtqueue *vq, struct guest_mem *mem, uint16_t max_size);
  * transport sets it again from the negotiated features before vq_enable()).
  */
 void vq_reset(struct virtqueue *vq);
+/* Set the device's access rule (fn NULL: none); vq_reset() keeps it. */
+void vq_set_access(struct virtqueue *vq, vq_access_fn fn, void *arg);
 
 /*
  * The driver enabled the queue: check the size (a power of two, 1..max)
@@ -107,7 +126,8 @@ bool vq_wants_interrupt(const struct virtqueue *vq);
 
 /*
  * Copy out of a chain's readable buffers / into its writable ones, from
- * byte off of that side. -EFAULT if the chain is shorter or memory failed.
+ * byte off of that side. -EFAULT if the chain is shorter, memory failed or
+ * the queue's access rule refuses a piece now (nothing is copied then).
  */
 int vq_chain_read(struct guest_mem *mem, const struct vq_chain *c, uint64_t off,
 		  void *buf, size_t len) VQ_WUR;
