@@ -106,11 +106,15 @@ static bool bar_reg_sizing(const struct pci_dev *d, unsigned int reg)
 	return mask && (pci_cfg_get_le(&d->cfg[reg], 4) & mask) == mask;
 }
 
+/*
+ * A 32-bit BAR being sized has all its address bits set. A 64-bit one being
+ * sized has its upper half all ones (above 2^52, refused below); its lower
+ * half alone all ones is an address like any other (0x1_ffffc000), which a
+ * guest may move the BAR to.
+ */
 static bool bar_usable(const struct pci_dev *d, unsigned int i, uint64_t addr)
 {
-	if (bar_reg_sizing(d, bar_reg(i)))
-		return false;
-	if (d->bar[i].type == PCI_BAR_MEM64 && bar_reg_sizing(d, bar_reg(i + 1)))
+	if (d->bar[i].type == PCI_BAR_MEM32 && bar_reg_sizing(d, bar_reg(i)))
 		return false;
 	return addr && addr < PCI_MAX_BAR_ADDR && d->bar[i].size <= PCI_MAX_BAR_ADDR - addr;
 }

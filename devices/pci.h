@@ -9,7 +9,8 @@
  * with it and the device hears of it (pci_dev_callbacks.bar_map), so that
  * it can move its ioeventfds. A BAR is on the bus only while the command
  * register's memory-space bit is set and its address is usable (not 0,
- * not the sizing pattern (a register with all its address bits set), the
+ * not the sizing pattern (a 32-bit BAR's register with all its address
+ * bits set; a 64-bit BAR's upper half then is all ones, past 2^52), the
  * whole BAR below 2^52 and not overlapping another claimed range).
  *
  * MSI-X: a device that asks for vectors gets an MSI-X capability and a
