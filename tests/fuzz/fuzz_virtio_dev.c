@@ -7,6 +7,8 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -119,9 +121,52 @@ static int m_mem_write(void *o, uint64_t gpa, const void *buf, size_t len)
 	return mem_write(&((struct fake_ctx *)o)->mem, gpa, buf, len);
 }
 
+/*
+ * One round of the main loop: fake_ctx_run_loop(), except that a poll()
+ * interrupted by a signal is retried. libFuzzer's -timeout timer (SIGALRM)
+ * interrupts poll() now and then, and fake_ctx_run_loop() then exits the
+ * process (a false finding); blocking the signal instead would hide a
+ * device that never returns, which is what the timer is for.
+ */
+static void run_loop(struct fake_ctx *f)
+{
+	struct pollfd pfd[FAKE_MAX_WATCHED_FDS];
+	struct fake_watch w[FAKE_MAX_WATCHED_FDS];
+	unsigned int n = 0;
+	int ret;
+
+	CHECK(pthread_mutex_lock(&f->lock) == 0, "lock");
+	for (unsigned int i = 0; i < FAKE_MAX_WATCHED_FDS; i++) {
+		if (f->watch[i].fd < 0 || !f->watch[i].events)
+			continue;
+		w[n] = f->watch[i];
+		pfd[n] = (struct pollfd){ .fd = w[n].fd, .events = (short)w[n].events };
+		n++;
+	}
+	CHECK(pthread_mutex_unlock(&f->lock) == 0, "unlock");
+	do
+		ret = poll(pfd, n, 0);
+	while (ret < 0 && errno == EINTR);
+	CHECK(ret >= 0, "poll: %s", strerror(errno));
+	for (unsigned int i = 0; i < n; i++) {
+		bool still = false;
+
+		if (!pfd[i].revents)
+			continue;
+		/* A callback that ran before may have unwatched this one. */
+		CHECK(pthread_mutex_lock(&f->lock) == 0, "lock");
+		for (unsigned int j = 0; j < FAKE_MAX_WATCHED_FDS && !still; j++)
+			still = f->watch[j].fd == w[i].fd && f->watch[j].fn == w[i].fn &&
+				f->watch[j].arg == w[i].arg && f->watch[j].events;
+		CHECK(pthread_mutex_unlock(&f->lock) == 0, "unlock");
+		if (still)
+			w[i].fn(w[i].arg, (uint32_t)(uint16_t)pfd[i].revents);
+	}
+}
+
 static void m_run(void *o)
 {
-	(void)fake_ctx_run_loop(o);
+	run_loop(o);
 }
 
 /* ---- helpers ---- */
@@ -247,7 +292,7 @@ static int dev_bringup(struct dev *v)
 static void dev_kick(struct dev *v)
 {
 	fake_mmio_write(&v->f, v->notify, 2, 0);
-	(void)fake_ctx_run_loop(&v->f);
+	run_loop(&v->f);
 }
 
 struct req_result {
@@ -589,7 +634,7 @@ static void dev_op(struct dev *v, struct rd *r, const uint8_t *img, size_t ilen)
 		else if (b == 1)
 			fake_mmio_write(&v->f, v->notify, 4, 0);
 		else
-			(void)fake_ctx_run_loop(&v->f);
+			run_loop(&v->f);
 		(void)status_read(v, &s1);
 		break;
 	case 1:
