@@ -534,12 +534,10 @@ int virtio_mem_set_requested(void *state, uint64_t bytes)
 	return 0;
 }
 
-void virtio_mem_get_status(void *state, struct vmem_status *st)
+void virtio_mem_get_sizes(void *state, struct vmem_status *st)
 {
 	struct vmem *vm = state;
 	struct virtio_pci_stats ps;
-	uint64_t resident = 0;
-	int ret;
 
 	virtio_pci_lock(vm->vp);
 	virtio_pci_stats(vm->vp, &ps);
@@ -567,6 +565,15 @@ void virtio_mem_get_status(void *state, struct vmem_status *st)
 		.driver_status = ps.status,
 	};
 	virtio_pci_unlock(vm->vp);
+}
+
+void virtio_mem_get_status(void *state, struct vmem_status *st)
+{
+	struct vmem *vm = state;
+	uint64_t resident = 0;
+	int ret;
+
+	virtio_mem_get_sizes(state, st);
 	/* The host's meter, not ours; outside the lock (a large region takes a while). */
 	ret = mem_resident(vm->ctx.mem, vm->gpa, vm->region_size, &resident);
 	st->resident = ret ? 0 : resident;

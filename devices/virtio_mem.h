@@ -114,8 +114,13 @@ struct vmem_status {
  * region, counts a config change and interrupts the driver.
  */
 int virtio_mem_set_requested(void *state, uint64_t bytes) VIRTIO_MEM_WUR;
-/* Takes the device's lock; resident is measured after it is released. */
+/*
+ * Takes the device's lock; resident is measured after it is released (a
+ * walk of the whole region: seconds for a large memfd region).
+ */
 void virtio_mem_get_status(void *state, struct vmem_status *st);
+/* The same without measuring: resident and resident_err 0. */
+void virtio_mem_get_sizes(void *state, struct vmem_status *st);
 
 struct virtio_pci;
 /* The device's transport (virtio_pci_stats(), the PCI slot), for status and tests. */

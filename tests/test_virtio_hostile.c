@@ -802,6 +802,7 @@ int main(int argc, char **argv)
 		{ "restore-garbage", run_restore_garbage, NULL },
 		{ "cycles", run_cycles, NULL },
 		{ "rlimit-nofile", run_rlimit_nofile, NULL },
+		{ "ctl", run_ctl, NULL },
 	};
 
 	return e2e_case_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));

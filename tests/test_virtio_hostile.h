@@ -66,5 +66,6 @@ void run_reset_race(const void *arg);
 void run_restore_garbage(const void *arg);
 void run_cycles(const void *arg);
 void run_rlimit_nofile(const void *arg);
+void run_ctl(const void *arg);
 
 #endif /* MEMVMM_TESTS_TEST_VIRTIO_HOSTILE_H */

@@ -22,6 +22,8 @@
 
 #include "devices/virtio_pci.h"
 #include "tests/test.h"
+#include "vmm/control.h"
+#include "vmm/vm.h"
 
 /* The plugged blocks as STATE reports them, one request per block. */
 static uint64_t plugged_by_state(void)
@@ -268,6 +270,70 @@ void run_cycles(const void *arg)
 		    f.routes_used, irqfds, f.irqfds_assigned);
 	TEST_ASSERT(resident(0, HOTPLUG_BYTES) == 0 && status().plugged == 0, "memory left");
 	check_services("cycles");
+	teardown();
+}
+
+/* One control socket request line to vm_control.c's commands; the reply line. */
+static char *ctl(struct vm *vm, const char *line)
+{
+	char *reply = control_handle_line(vm_control_commands, vm_nr_control_commands, vm, line,
+					  strlen(line));
+
+	TEST_ASSERT(reply, "no reply to %s", line);
+	return reply;
+}
+
+static void ctl_refused(struct vm *vm, const char *value, const char *want)
+{
+	char line[256], *reply;
+
+	snprintf(line, sizeof(line), "{\"cmd\":\"virtio-mem\",\"requested\":\"%s\"}", value);
+	reply = ctl(vm, line);
+	TEST_ASSERT(strstr(reply, "\"ok\":false") && strstr(reply, want),
+		    "requested '%s': %s", value, reply);
+	free(reply);
+}
+
+/* memvmm ctl virtio-mem requested=...: every bad value refused by name, a good one taken. */
+void run_ctl(const void *arg)
+{
+	static struct vm vm;   /* what the command uses of it: the device */
+	char *reply;
+	uint8_t isr;
+
+	setup();
+	vm.vmem = dev;
+	ctl_refused(&vm, "", "invalid requested ''");
+	ctl_refused(&vm, "1.5G", "invalid requested '1.5G'");
+	ctl_refused(&vm, "-2M", "invalid requested '-2M'");
+	ctl_refused(&vm, "99999999999T", "too large: requested '99999999999T'");
+	ctl_refused(&vm, "512M", "requested '512M' is more than the region's 256M");
+	ctl_refused(&vm, "3M", "requested '3M' is not a multiple of the block size 2048K");
+	reply = ctl(&vm, "{\"cmd\":\"virtio-mem\",\"requested\":1}");
+	TEST_ASSERT(strstr(reply, "must be a string"), "a number: %s", reply);
+	free(reply);
+	reply = ctl(&vm, "{\"cmd\":\"virtio-mem\"}");
+	TEST_ASSERT(strstr(reply, "requested=SIZE is missing"), "none: %s", reply);
+	free(reply);
+	TEST_ASSERT(status().requested == REQUESTED, "a refusal changed requested");
+	(void)vt_isr(&vt);
+	reply = ctl(&vm, "{\"cmd\":\"virtio-mem\",\"requested\":\"128M\"}");
+	isr = vt_isr(&vt);
+	TEST_ASSERT(strstr(reply, "\"ok\":true") && strstr(reply, "\"requested\":134217728") &&
+		    strstr(reply, "\"previous\":67108864") && status().requested == 128 * MiB &&
+		    (isr & VIRTIO_PCI_ISR_CONFIG), "taken: %s (ISR %#x)", reply, isr);
+	free(reply);
+	/* The sizes the command reads are status's, without measuring the region. */
+	{
+		struct vmem_status a, b;
+
+		TEST_ASSERT(plug(0, BLOCK) == VIRTIO_MEM_RESP_ACK, "plug");
+		virtio_mem_get_sizes(dev, &a);
+		virtio_mem_get_status(dev, &b);
+		TEST_ASSERT(a.requested == b.requested && a.plugged == b.plugged &&
+			    a.usable == b.usable && a.plugs == b.plugs && !a.resident &&
+			    !a.resident_err && b.resident == BLOCK, "sizes vs status");
+	}
 	teardown();
 }
 

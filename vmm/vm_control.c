@@ -30,8 +30,12 @@ static const struct mem_populate_region_report *vm_region_report(const struct vm
 	return NULL;
 }
 
+/*
+ * One region's object. known (may be NULL): its resident bytes, measured
+ * already (the virtio-mem region: a walk of it takes seconds when large).
+ */
 static struct json_object *vm_region_json(const struct vm *vm, unsigned int i,
-					  const uint64_t *huge)
+					  const uint64_t *huge, const uint64_t *known)
 {
 	const struct mem_region *r = &vm->mem.region[i];
 	const struct mem_populate_region_report *rr = vm_region_report(vm, r->gpa);
@@ -46,7 +50,9 @@ static struct json_object *vm_region_json(const struct vm *vm, unsigned int i,
 	add_u64(o, "gpa", r->gpa);
 	add_u64(o, "size", r->size);
 	add_u64(o, "slot", r->slot);
-	if (mem_resident(&vm->mem, r->gpa, r->size, &resident) == 0)
+	if (known)
+		add_u64(o, "resident", *known);
+	else if (mem_resident(&vm->mem, r->gpa, r->size, &resident) == 0)
 		add_u64(o, "resident", resident);
 	if (huge)
 		add_u64(o, "huge_bytes", huge[i]);
@@ -74,8 +80,11 @@ static struct json_object *errno_json(int err)
 	return err ? json_object_new_string(name ? name : "?") : NULL;
 }
 
-/* The virtio-mem device as its status says, its transport's counters, the region's backend. */
-static struct json_object *vm_vmem_json(const struct vm *vm)
+/*
+ * The virtio-mem device as its status says, its transport's counters, the
+ * region's backend; *st gets the status (its resident measured once here).
+ */
+static struct json_object *vm_vmem_json(const struct vm *vm, struct vmem_status *out)
 {
 	const struct mem_region *r = &vm->mem.region[vm->vmem_region];
 	struct virtio_pci *vp = virtio_mem_transport(vm->vmem);
@@ -86,6 +95,7 @@ static struct json_object *vm_vmem_json(const struct vm *vm)
 	if (!o)
 		return NULL;
 	virtio_mem_get_status(vm->vmem, &st);
+	*out = st;
 	virtio_pci_lock(vp);
 	virtio_pci_stats(vp, &ps);
 	virtio_pci_unlock(vp);
@@ -135,9 +145,10 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 			 char *err, size_t errlen)
 {
 	struct vm *vm = opaque;
-	struct json_object *mem, *regions, *thp;
+	struct json_object *mem, *regions, *thp, *vmem = NULL;
 	uint64_t huge[MEM_MAX_REGIONS];
 	int huge_err = mem_huge_bytes(&vm->mem, huge);
+	struct vmem_status st;
 
 	json_object_object_add(reply, "state", json_object_new_string(runstate_name(vm_state(vm))));
 	json_object_object_add(reply, "uptime_s",
@@ -170,19 +181,25 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 	} else {
 		json_object_object_add(mem, "prefault", json_object_new_string(vm->prefault_note));
 	}
+	if (vm->vmem) {
+		vmem = vm_vmem_json(vm, &st);
+		if (!vmem) {
+			json_object_put(mem);
+			json_object_put(regions);
+			json_object_put(thp);
+			return -ENOMEM;
+		}
+	}
+	/* The hotplug region's resident was measured for virtio_mem: not twice. */
 	for (unsigned int i = 0; i < vm->mem.nr_regions; i++)
 		if (mem_region_in_use(&vm->mem.region[i]))
-			json_object_array_add(regions, vm_region_json(vm, i, huge_err ? NULL : huge));
+			json_object_array_add(regions, vm_region_json(vm, i, huge_err ? NULL : huge,
+				vmem && i == vm->vmem_region && !st.resident_err ? &st.resident : NULL));
 	json_object_object_add(mem, "thp", thp);
 	json_object_object_add(mem, "regions", regions);
 	json_object_object_add(reply, "memory", mem);
-	if (vm->vmem) {
-		struct json_object *vmem = vm_vmem_json(vm);
-
-		if (!vmem)
-			return -ENOMEM;
+	if (vmem)
 		json_object_object_add(reply, "virtio_mem", vmem);
-	}
 	return 0;
 }
 
@@ -265,7 +282,8 @@ static int vm_cmd_virtio_mem(void *opaque, struct json_object *req, struct json_
 			 ret == -ERANGE ? "too large:" : "invalid", CLI_ECHO(val));
 		return -EINVAL;
 	}
-	virtio_mem_get_status(vm->vmem, &st);
+	/* Sizes only: measuring the region's resident memory takes seconds when it is large. */
+	virtio_mem_get_sizes(vm->vmem, &st);
 	if (bytes > st.region_size) {
 		snprintf(err, errlen, "requested '%s' is more than the region's %lluM", CLI_ECHO(val),
 			 (unsigned long long)(st.region_size >> 20));
@@ -282,7 +300,7 @@ static int vm_cmd_virtio_mem(void *opaque, struct json_object *req, struct json_
 		return ret;
 	}
 	add_u64(reply, "previous", st.requested);
-	virtio_mem_get_status(vm->vmem, &st);
+	virtio_mem_get_sizes(vm->vmem, &st);
 	add_u64(reply, "requested", st.requested);
 	add_u64(reply, "plugged", st.plugged);
 	add_u64(reply, "usable", st.usable);
