@@ -61,6 +61,7 @@ void expect_violation(const char *what);
 void check_services(const char *when);
 
 /* Cases in test_virtio_hostile_state.c. */
+void run_msix(const void *arg);
 void run_requested_race(const void *arg);
 void run_reset_race(const void *arg);
 void run_restore_garbage(const void *arg);

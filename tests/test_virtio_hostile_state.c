@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The hostile guest's second half (tests/test_virtio_hostile.h): requests
- * racing the control socket's requested size and driver resets on other
- * threads, garbage restore blobs, many plug/unplug/reset cycles (nothing
- * leaks), and a device created with too few file descriptors.
+ * The hostile guest's second half (tests/test_virtio_hostile.h): MSI-X
+ * garbage and cycles, requests racing the control socket's requested size
+ * and driver resets on other threads, garbage restore blobs, many
+ * plug/unplug/reset cycles (nothing leaks), a device created with too few
+ * file descriptors, and the control socket's virtio-mem command.
  */
 #include "tests/test_virtio_hostile.h"
 
@@ -20,10 +21,56 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "devices/pci.h"
 #include "devices/virtio_pci.h"
 #include "tests/test.h"
 #include "vmm/control.h"
 #include "vmm/vm.h"
+
+static uint64_t msix_entry(unsigned int v, unsigned int field)
+{
+	return vt.msix_bar + PCI_MSIX_ENTRY_SIZE * v + field;
+}
+
+/* MSI-X table and PBA writes of every size at every offset; vectors on and off many times. */
+void run_msix(const void *arg)
+{
+	static const unsigned int sizes[] = { 1, 2, 4, 8 };
+	int fds;
+
+	setup();
+	fds = open_fds();
+	vt_msix_enable(&vt, NR_VECTORS);
+	vt_common_write(&vt, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	vt_common_write(&vt, VIRTIO_PCI_COMMON_Q_MSIX, 2, 0);
+	vt_common_write(&vt, VIRTIO_PCI_COMMON_MSIX, 2, 1);
+	TEST_ASSERT(plug(0, BLOCK) == VIRTIO_MEM_RESP_ACK && vt_msix_fired(&vt, 0) == 1,
+		    "queue vector");
+	for (unsigned int off = 0; off < PCI_MSIX_BAR_BYTES; off++)
+		for (unsigned int i = 0; i < 4; i++)
+			fake_mmio_write(&f, vt.msix_bar + off, sizes[i], rnd());
+	check_services("MSI-X table garbage");
+	for (unsigned int round = 0; round < 3000; round++) {
+		uint32_t ctl = (uint32_t)rnd() & (PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+
+		fake_cfg_write(&f, vt.slot, vt.msix_cap + PCI_MSIX_FLAGS, 2, ctl);
+		fake_mmio_write(&f, msix_entry(round % NR_VECTORS, PCI_MSIX_ENTRY_VECTOR_CTRL), 4,
+				rnd() & 1);
+		fake_mmio_write(&f, msix_entry(round % NR_VECTORS, PCI_MSIX_ENTRY_DATA), 4, rnd());
+		vt_common_write(&vt, VIRTIO_PCI_COMMON_Q_MSIX, 2, rnd() % 4);
+		TEST_ASSERT(request(VIRTIO_MEM_REQ_STATE, base, 1) == VIRTIO_MEM_RESP_ACK,
+			    "STATE in round %u", round);
+		TEST_OK(virtio_mem_set_requested(dev, (rnd() % 8) * BLOCK));
+	}
+	check_services("MSI-X cycles");
+	fake_cfg_write(&f, vt.slot, vt.msix_cap + PCI_MSIX_FLAGS, 2, 0);
+	TEST_ASSERT(f.routes_used == 0 && f.irqfds_assigned == 0, "MSI-X off: %u routes, %u irqfds",
+		    f.routes_used, f.irqfds_assigned);
+	TEST_ASSERT(open_fds() == fds, "fds: %d before, %d after", fds, open_fds());
+	TEST_ASSERT(status().driver_status & VIRTIO_CONFIG_S_DRIVER_OK && !status().needs_reset,
+		    "device broken by MSI-X garbage");
+	teardown();
+}
 
 /* The plugged blocks as STATE reports them, one request per block. */
 static uint64_t plugged_by_state(void)
@@ -347,7 +394,10 @@ static int lowest_free_fd(void)
 	return fd;
 }
 
-/* Creation with too few fds fails cleanly; at run time an interrupt without an eventfd still goes out. */
+/*
+ * Creation with too few fds fails cleanly; at run time an interrupt without
+ * an eventfd still goes out.
+ */
 void run_rlimit_nofile(const void *arg)
 {
 	const struct fake_ctx_config fc = {
