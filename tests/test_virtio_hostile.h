@@ -64,6 +64,7 @@ void check_services(const char *when);
 void run_msix(const void *arg);
 void run_requested_race(const void *arg);
 void run_reset_race(const void *arg);
+void run_machine_reset_race(const void *arg);
 void run_restore_garbage(const void *arg);
 void run_cycles(const void *arg);
 void run_rlimit_nofile(const void *arg);

@@ -212,6 +212,69 @@ void run_reset_race(const void *arg)
 	teardown();
 }
 
+/* The machine resetting (as a snapshot restore or reboot would) and a vCPU bringing it back. */
+static void *machine_reset_thread(void *arg)
+{
+	struct racer *r = arg;
+	const uint64_t common = vt.bar4 + vt.off[VIRTIO_PCI_CAP_COMMON_CFG];
+	const struct vt_queue q = vt.q[0];
+
+	while (!atomic_load(&r->stop)) {
+		virtio_mem_device_ops.reset(dev);
+		/* After a reset BARs are back where memvmm put them, decoding off. */
+		fake_cfg_write(&f, vt.slot, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+		fake_mmio_write(&f, common + VIRTIO_PCI_COMMON_STATUS, 1, 3);
+		fake_mmio_write(&f, common + VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+		fake_mmio_write(&f, common + VIRTIO_PCI_COMMON_GF, 4, 1);
+		fake_mmio_write(&f, common + VIRTIO_PCI_COMMON_STATUS, 1, 11);
+		fake_mmio_write(&f, common + VIRTIO_PCI_COMMON_Q_DESCLO, 8, q.desc);
+		fake_mmio_write(&f, common + VIRTIO_PCI_COMMON_Q_AVAILLO, 8, q.avail);
+		fake_mmio_write(&f, common + VIRTIO_PCI_COMMON_Q_USEDLO, 8, q.used);
+		fake_mmio_write(&f, common + VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+		fake_mmio_write(&f, common + VIRTIO_PCI_COMMON_STATUS, 1, 15);
+		atomic_fetch_add(&r->rounds, 1);
+	}
+	return NULL;
+}
+
+/* Plugs on this thread (trapped) and the main loop while the machine resets under them. */
+void run_machine_reset_race(const void *arg)
+{
+	struct virtio_mem_req req = { .type = htole16(VIRTIO_MEM_REQ_PLUG) };
+	const struct vt_buf b[2] = {
+		{ .gpa = REQ_GPA, .len = sizeof(req) },
+		{ .gpa = RESP_GPA, .len = sizeof(struct virtio_mem_resp), .write = true },
+	};
+	struct racer r;
+	pthread_t t;
+
+	setup();
+	atomic_init(&r.stop, false);
+	atomic_init(&r.rounds, 0);
+	TEST_ASSERT(!pthread_create(&t, NULL, machine_reset_thread, &r), "pthread_create");
+	for (unsigned int round = 0; round < 3000; round++) {
+		req.u.plug.addr = htole64(base + (rnd() % 16) * BLOCK);
+		req.u.plug.nb_blocks = htole16(1);
+		vt_mem_write(&vt, REQ_GPA, &req, sizeof(req));
+		chain_add(b, 2);
+		if (round % 2)
+			fake_mmio_write(&f, vt.bar4 + VIRTIO_PCI_NOTIFY_OFF, 4, 0);
+		else
+			vt_kick(&vt, 0);
+	}
+	atomic_store(&r.stop, true);
+	TEST_ASSERT(!pthread_join(t, NULL), "pthread_join");
+	printf("# %lu machine resets meanwhile\n", (unsigned long)atomic_load(&r.rounds));
+	check_services("machine reset race");
+	virtio_mem_device_ops.reset(dev);
+	TEST_ASSERT(resident(0, HOTPLUG_BYTES) == 0 && status().plugged == 0, "after a reset");
+	vt_find(&f, &vt);
+	vt_start(&vt, 0, 1);
+	TEST_ASSERT(plug(0, BLOCK) == VIRTIO_MEM_RESP_ACK && resident_unplugged() == 0,
+		    "after the race");
+	teardown();
+}
+
 static size_t save(uint8_t **blob)
 {
 	size_t len = 0;
