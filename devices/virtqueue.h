@@ -3,7 +3,8 @@
  * Split virtqueues (virtio 1.2 §2.7), device side, trusting nothing the
  * guest wrote. Rings and buffers are reached only through mem/'s
  * bounds-checked calls. vq_pop() validates a whole chain before handing it
- * out: every descriptor inside guest RAM (any region), no length overflow,
+ * out: every descriptor inside guest RAM (any region) that the device's
+ * access rule allows (vq_access_fn below), no length overflow,
  * device-writable descriptors only after the readable ones, at most
  * VQ_MAX_CHAIN descriptors and never more than the queue size (so a loop
  * in `next` ends), indirect tables only when VIRTIO_RING_F_INDIRECT_DESC
@@ -110,10 +111,10 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c) VQ_WUR;
 /*
  * Give chain head back with written bytes written into its device-writable
  * buffers: used ring entry, then (after a release barrier) the used index.
- * -EFAULT if the used ring left RAM (the queue is then broken); -EBADMSG
- * on a broken queue, -EINVAL on one not enabled or for head >= size
- * (nothing written). written is not checked against the chain: the caller
- * passes what it wrote.
+ * -EFAULT if the used ring left RAM or the device refuses it now (the
+ * queue is then broken); -EBADMSG on a broken queue, -EINVAL on one not
+ * enabled or for head >= size (nothing written). written is not checked
+ * against the chain: the caller passes what it wrote.
  */
 int vq_push(struct virtqueue *vq, uint16_t head, uint32_t written) VQ_WUR;
 
