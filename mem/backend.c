@@ -228,25 +228,32 @@ int mem_region_mincore(const struct mem_region *r, uint64_t off, uint64_t len,
  * Fallocated shmem pages are backed (and charged) but not yet "uptodate",
  * so mincore() and SEEK_DATA both miss them (measured on 6.18: 32 MiB
  * fallocated into a memfd, mincore 0, SEEK_DATA none, st_blocks 32 MiB).
- * Over a whole region the file's allocated blocks count them; over part
- * of it, mincore() is a lower bound. A file that does not account blocks
- * (st_blocks 0) leaves mincore()'s count.
+ * Over a whole region the file's allocated blocks count them (and every
+ * page mincore() would see); over part of it, mincore() is a lower bound.
+ * A file that does not account blocks (st_blocks 0: guest_memfd) leaves
+ * mincore()'s count. Shmem pages swapped out stay in st_blocks: over a
+ * whole memfd region this counts memory in swap too (a pageout measure
+ * must use part of the region, or the cgroup's meters).
  */
 int mem_region_fd_resident(const struct mem_region *r, uint64_t off, uint64_t len,
 			   uint64_t *bytes)
 {
 	struct stat st;
 	uint64_t allocated;
-	int ret = mem_region_mincore(r, off, len, bytes);
 
-	if (ret || off != 0 || len != r->size || r->fd < 0)
-		return ret;
-	if (fstat(r->fd, &st) < 0)
-		return -errno;
-	allocated = (uint64_t)st.st_blocks * 512u;
-	if (allocated > len)
-		allocated = len;
-	if (allocated > *bytes)
-		*bytes = allocated;
-	return 0;
+	if (off == 0 && len == r->size && r->fd >= 0 && mem_region_check_range(r, off, len) == 0) {
+		if (fstat(r->fd, &st) < 0)
+			return -errno;
+		/*
+		 * Every page mincore() could count is an allocated block, so
+		 * when the file accounts blocks they are the answer, without
+		 * walking the region (seconds for a terabyte).
+		 */
+		allocated = (uint64_t)st.st_blocks * 512u;
+		if (allocated) {
+			*bytes = allocated < len ? allocated : len;
+			return 0;
+		}
+	}
+	return mem_region_mincore(r, off, len, bytes);
 }
