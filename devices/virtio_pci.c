@@ -229,8 +229,11 @@ static void vp_set_status(struct virtio_pci *vp, uint8_t val)
 		vp_reset_locked(vp);
 		return;
 	}
-	/* The driver never clears a bit (§3.1.1) and never sets NEEDS_RESET. */
-	st = (uint8_t)((val & ~VIRTIO_CONFIG_S_NEEDS_RESET) | old);
+	/*
+	 * The driver never clears a bit (§3.1.1), never sets NEEDS_RESET, and
+	 * the reserved bits are dropped (a snapshot could not hold them).
+	 */
+	st = (uint8_t)((val & VP_DRIVER_STATUS_BITS) | old);
 	if ((st & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		if (vp_features_acceptable(vp)) {
 			bool ind = vp->driver_features & 1ull << VIRTIO_RING_F_INDIRECT_DESC;

@@ -22,6 +22,12 @@ struct pci_dev;
 
 /* ISR bit 0: a queue interrupt (§4.1.4.5; the system header names only the config bit). */
 #define VP_ISR_QUEUE    0x1u
+/* Status bits a driver may set (§2.1); the others it writes are dropped. */
+#define VP_DRIVER_STATUS_BITS (VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | \
+			       VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FEATURES_OK | \
+			       VIRTIO_CONFIG_S_FAILED)
+/* ... and with the one the device sets: every bit the status can hold. */
+#define VP_STATUS_BITS  (VP_DRIVER_STATUS_BITS | VIRTIO_CONFIG_S_NEEDS_RESET)
 
 /* Bytes of the common configuration structure (§4.1.4.3). */
 #define VP_COMMON_BYTES ((unsigned int)sizeof(struct virtio_pci_common_cfg))

@@ -25,10 +25,6 @@
 
 #define VP_BLOB_MAGIC   "VPCI"
 #define VP_BLOB_VERSION 1u
-/* Status bits a driver and this device can produce. */
-#define VP_STATUS_BITS  (VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | \
-			 VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FEATURES_OK | \
-			 VIRTIO_CONFIG_S_NEEDS_RESET | VIRTIO_CONFIG_S_FAILED)
 #define VP_ISR_BITS     (VP_ISR_QUEUE | VIRTIO_PCI_ISR_CONFIG)
 
 static const char VP_ERR_RESTORED_BROKEN[] = "queue broken before the state was saved";
@@ -214,7 +210,8 @@ static bool vp_state_ok(struct virtio_pci *vp, const struct vp_saved *s)
 		return false;
 	if ((st & VIRTIO_CONFIG_S_DRIVER_OK) && !features_ok)
 		return false;
-	if (s->driver_features & ~vp_offered(vp))
+	/* Before FEATURES_OK the driver may have written any bits; they are judged then. */
+	if (features_ok && (s->driver_features & ~vp_offered(vp)))
 		return false;
 	if (features_ok && (!(s->driver_features & 1ull << VIRTIO_F_VERSION_1) ||
 			    (vp->ops->features_ok &&

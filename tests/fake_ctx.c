@@ -566,7 +566,9 @@ unsigned int fake_ctx_run_loop(struct fake_ctx *f)
 	pthread_mutex_unlock(&f->lock);
 	if (!n)
 		return 0;
-	ret = poll(pfd, n, 0);
+	do   /* a signal (libFuzzer's timer) is not a failure */
+		ret = poll(pfd, n, 0);
+	while (ret < 0 && errno == EINTR);
 	TEST_ASSERT(ret >= 0, "poll of %u watched fds", n);
 	for (unsigned int i = 0; i < n; i++) {
 		bool still = false;
@@ -595,11 +597,16 @@ uint64_t fake_eventfd_take(int efd)
 
 	if (efd < 0)
 		return 0;
-	ret = poll(&p, 1, 0);
+	do
+		ret = poll(&p, 1, 0);
+	while (ret < 0 && errno == EINTR);
 	TEST_ASSERT(ret >= 0, "poll of eventfd %d", efd);
 	if (!ret || !(p.revents & POLLIN))
 		return 0;
-	TEST_ASSERT(read(efd, &v, sizeof(v)) == sizeof(v), "reading eventfd %d", efd);
+	do
+		ret = (int)read(efd, &v, sizeof(v));
+	while (ret < 0 && errno == EINTR);
+	TEST_ASSERT(ret == sizeof(v), "reading eventfd %d", efd);
 	return v;
 }
 
