@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 struct dev_blob_writer {
 	uint8_t *buf;
@@ -43,6 +44,21 @@ static inline void dev_blob_put32(struct dev_blob_writer *w, uint32_t v)
 {
 	dev_blob_put16(w, (uint16_t)v);
 	dev_blob_put16(w, (uint16_t)(v >> 16));
+}
+
+static inline void dev_blob_put64(struct dev_blob_writer *w, uint64_t v)
+{
+	dev_blob_put32(w, (uint32_t)v);
+	dev_blob_put32(w, (uint32_t)(v >> 32));
+}
+
+/* Another object's blob inside this one: its 32-bit length, then its bytes. */
+static inline void dev_blob_put_nested(struct dev_blob_writer *w, const uint8_t *blob,
+				       uint32_t len)
+{
+	dev_blob_put32(w, len);
+	for (uint32_t i = 0; i < len; i++)
+		dev_blob_put8(w, blob[i]);
 }
 
 static inline void dev_blob_put_header(struct dev_blob_writer *w, const char magic[4],
@@ -83,6 +99,30 @@ static inline uint32_t dev_blob_get32(struct dev_blob_reader *r)
 	return lo | (uint32_t)dev_blob_get16(r) << 16;
 }
 
+static inline uint64_t dev_blob_get64(struct dev_blob_reader *r)
+{
+	uint64_t lo = dev_blob_get32(r);
+
+	return lo | (uint64_t)dev_blob_get32(r) << 32;
+}
+
+/*
+ * A nested blob (dev_blob_put_nested()): points *blob into the reader's
+ * buffer and steps past it. False, with short_read set, when it does not fit.
+ */
+static inline bool dev_blob_get_nested(struct dev_blob_reader *r, const uint8_t **blob,
+				       uint32_t *len)
+{
+	*len = dev_blob_get32(r);
+	if (r->short_read || *len > r->len - r->off) {
+		r->short_read = true;
+		return false;
+	}
+	*blob = r->buf + r->off;
+	r->off += *len;
+	return true;
+}
+
 /* True when the blob starts with magic and version. */
 static inline bool dev_blob_get_header(struct dev_blob_reader *r, const char magic[4],
 				       uint32_t version)
@@ -98,6 +138,38 @@ static inline bool dev_blob_get_header(struct dev_blob_reader *r, const char mag
 static inline bool dev_blob_done(const struct dev_blob_reader *r)
 {
 	return !r->short_read && r->off == r->len;
+}
+
+/* An object's save() (device_ops.save's shape), for dev_blob_save_alloc(). */
+typedef int dev_blob_save_fn(void *obj, void *buf, size_t *len);
+
+/*
+ * obj's blob in a buffer of its own (malloc'd, the caller frees it), to
+ * nest with dev_blob_put_nested(): 0, -EOVERFLOW when it is longer than a
+ * 32-bit length says, or save()'s error.
+ */
+static inline __attribute__((warn_unused_result))
+int dev_blob_save_alloc(dev_blob_save_fn *save, void *obj, uint8_t **blob, size_t *len)
+{
+	uint8_t probe;
+	size_t need = 0;
+	int ret;
+
+	ret = save(obj, &probe, &need);
+	if (ret && ret != -ENOSPC)
+		return ret;
+	*blob = malloc(need ? need : 1);
+	if (!*blob)
+		return -ENOMEM;
+	*len = need;
+	ret = save(obj, *blob, len);
+	if (!ret && *len > UINT32_MAX)
+		ret = -EOVERFLOW;
+	if (ret) {
+		free(*blob);
+		*blob = NULL;
+	}
+	return ret;
 }
 
 #endif /* MEMVMM_DEV_BLOB_H */

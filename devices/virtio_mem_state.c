@@ -51,39 +51,10 @@ void vmem_machine_reset(void *state)
 	virtio_pci_unlock(vm->vp);
 }
 
-static void put64(struct dev_blob_writer *w, uint64_t v)
+/* The transport's save() in dev_blob_save_fn's shape (it takes the lock). */
+static int vmem_transport_save(void *vp, void *buf, size_t *len)
 {
-	dev_blob_put32(w, (uint32_t)v);
-	dev_blob_put32(w, (uint32_t)(v >> 32));
-}
-
-static uint64_t get64(struct dev_blob_reader *r)
-{
-	uint64_t lo = dev_blob_get32(r);
-
-	return lo | (uint64_t)dev_blob_get32(r) << 32;
-}
-
-/* The transport's blob in a buffer of its own (virtio_pci_save() takes the lock). */
-static int vmem_transport_blob(struct vmem *vm, uint8_t **blob, size_t *len)
-{
-	uint8_t probe;
-	size_t need = 0;
-	int ret;
-
-	ret = virtio_pci_save(vm->vp, &probe, &need);
-	if (ret && ret != -ENOSPC)
-		return ret;
-	*blob = malloc(need ? need : 1);
-	if (!*blob)
-		return -ENOMEM;
-	*len = need;
-	ret = virtio_pci_save(vm->vp, *blob, len);
-	if (ret) {
-		free(*blob);
-		*blob = NULL;
-	}
-	return ret;
+	return virtio_pci_save(vp, buf, len);
 }
 
 int vmem_save(void *state, void *buf, size_t *len)
@@ -94,26 +65,20 @@ int vmem_save(void *state, void *buf, size_t *len)
 	size_t tp_len;
 	int ret;
 
-	ret = vmem_transport_blob(vm, &tp, &tp_len);
+	ret = dev_blob_save_alloc(vmem_transport_save, vm->vp, &tp, &tp_len);
 	if (ret)
 		return ret;
-	if (tp_len > UINT32_MAX) {
-		free(tp);
-		return -EOVERFLOW;
-	}
 	dev_blob_put_header(&w, VMEM_BLOB_MAGIC, VMEM_BLOB_VERSION);
 	virtio_pci_lock(vm->vp);
-	put64(&w, vm->gpa);
-	put64(&w, vm->region_size);
-	put64(&w, vm->block_size);
-	put64(&w, vm->requested);
-	put64(&w, vm->usable);
+	dev_blob_put64(&w, vm->gpa);
+	dev_blob_put64(&w, vm->region_size);
+	dev_blob_put64(&w, vm->block_size);
+	dev_blob_put64(&w, vm->requested);
+	dev_blob_put64(&w, vm->usable);
 	for (uint64_t i = 0; i < vmem_words(vm->nr_blocks); i++)
-		put64(&w, vm->plugged_map[i]);
+		dev_blob_put64(&w, vm->plugged_map[i]);
 	virtio_pci_unlock(vm->vp);
-	dev_blob_put32(&w, (uint32_t)tp_len);
-	for (size_t i = 0; i < tp_len; i++)
-		dev_blob_put8(&w, tp[i]);
+	dev_blob_put_nested(&w, tp, (uint32_t)tp_len);
 	free(tp);
 	return dev_blob_finish(&w, len);
 }
@@ -191,11 +156,11 @@ int vmem_restore(void *state, const void *buf, size_t len)
 
 	if (!dev_blob_get_header(&r, VMEM_BLOB_MAGIC, VMEM_BLOB_VERSION))
 		return -EINVAL;
-	gpa = get64(&r);
-	size = get64(&r);
-	bs = get64(&r);
-	requested = get64(&r);
-	usable = get64(&r);
+	gpa = dev_blob_get64(&r);
+	size = dev_blob_get64(&r);
+	bs = dev_blob_get64(&r);
+	requested = dev_blob_get64(&r);
+	usable = dev_blob_get64(&r);
 	/* The bitmap's length follows from the region: refuse a foreign one before allocating. */
 	if (r.short_read || gpa != vm->gpa || size != vm->region_size || bs != vm->block_size)
 		return -EINVAL;
@@ -207,11 +172,10 @@ int vmem_restore(void *state, const void *buf, size_t len)
 		goto out;
 	}
 	for (uint64_t i = 0; i < words; i++)
-		map[i] = get64(&r);
-	tp_len = dev_blob_get32(&r);
-	if (r.short_read || tp_len != r.len - r.off)
+		map[i] = dev_blob_get64(&r);
+	/* The transport's blob comes last. */
+	if (!dev_blob_get_nested(&r, &tp, &tp_len) || !dev_blob_done(&r))
 		goto out;
-	tp = r.buf + r.off;
 	if (!vmem_saved_ok(vm, gpa, size, bs, requested, usable, map))
 		goto out;
 

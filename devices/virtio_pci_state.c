@@ -47,39 +47,10 @@ struct vp_saved {
 	struct vp_saved_queue q[VIRTIO_PCI_MAX_QUEUES];
 };
 
-static void put64(struct dev_blob_writer *w, uint64_t v)
+/* pci's save() in dev_blob_save_fn's shape (it takes the config lock). */
+static int vp_pci_save(void *pdev, void *buf, size_t *len)
 {
-	dev_blob_put32(w, (uint32_t)v);
-	dev_blob_put32(w, (uint32_t)(v >> 32));
-}
-
-static uint64_t get64(struct dev_blob_reader *r)
-{
-	uint64_t lo = dev_blob_get32(r);
-
-	return lo | (uint64_t)dev_blob_get32(r) << 32;
-}
-
-/* pci's blob, in a buffer of its own (pci_dev_save() takes the config lock). */
-static int vp_pci_blob(struct virtio_pci *vp, uint8_t **blob, size_t *len)
-{
-	uint8_t probe;
-	size_t need = 0;
-	int ret;
-
-	ret = pci_dev_save(vp->pdev, &probe, &need);
-	if (ret && ret != -ENOSPC)
-		return ret;
-	*blob = malloc(need ? need : 1);
-	if (!*blob)
-		return -ENOMEM;
-	*len = need;
-	ret = pci_dev_save(vp->pdev, *blob, len);
-	if (ret) {
-		free(*blob);
-		*blob = NULL;
-	}
-	return ret;
+	return pci_dev_save(pdev, buf, len);
 }
 
 int virtio_pci_save(struct virtio_pci *vp, void *buf, size_t *len)
@@ -90,17 +61,11 @@ int virtio_pci_save(struct virtio_pci *vp, void *buf, size_t *len)
 	size_t pci_len;
 	int ret;
 
-	ret = vp_pci_blob(vp, &pci_blob, &pci_len);
+	ret = dev_blob_save_alloc(vp_pci_save, vp->pdev, &pci_blob, &pci_len);
 	if (ret)
 		return ret;
-	if (pci_len > UINT32_MAX) {
-		free(pci_blob);
-		return -EOVERFLOW;
-	}
 	dev_blob_put_header(&w, VP_BLOB_MAGIC, VP_BLOB_VERSION);
-	dev_blob_put32(&w, (uint32_t)pci_len);
-	for (size_t i = 0; i < pci_len; i++)
-		dev_blob_put8(&w, pci_blob[i]);
+	dev_blob_put_nested(&w, pci_blob, (uint32_t)pci_len);
 	free(pci_blob);
 
 	virtio_pci_lock(vp);
@@ -109,7 +74,7 @@ int virtio_pci_save(struct virtio_pci *vp, void *buf, size_t *len)
 	dev_blob_put8(&w, vp->generation);
 	dev_blob_put32(&w, vp->dfselect);
 	dev_blob_put32(&w, vp->gfselect);
-	put64(&w, vp->driver_features);
+	dev_blob_put64(&w, vp->driver_features);
 	dev_blob_put16(&w, vp->config_vector);
 	dev_blob_put16(&w, vp->queue_select);
 	dev_blob_put8(&w, win->bar);
@@ -122,9 +87,9 @@ int virtio_pci_save(struct virtio_pci *vp, void *buf, size_t *len)
 		const struct virtqueue *vq = &vp->vq[q];
 
 		dev_blob_put16(&w, vq->size);
-		put64(&w, vq->desc_gpa);
-		put64(&w, vq->avail_gpa);
-		put64(&w, vq->used_gpa);
+		dev_blob_put64(&w, vq->desc_gpa);
+		dev_blob_put64(&w, vq->avail_gpa);
+		dev_blob_put64(&w, vq->used_gpa);
 		dev_blob_put8(&w, vq->enabled);
 		dev_blob_put8(&w, vq->broken);
 		dev_blob_put16(&w, vq->last_avail);
@@ -142,7 +107,7 @@ static void vp_read_state(struct dev_blob_reader *r, struct vp_saved *s)
 	s->generation = dev_blob_get8(r);
 	s->dfselect = dev_blob_get32(r);
 	s->gfselect = dev_blob_get32(r);
-	s->driver_features = get64(r);
+	s->driver_features = dev_blob_get64(r);
 	s->config_vector = dev_blob_get16(r);
 	s->queue_select = dev_blob_get16(r);
 	s->window.bar = dev_blob_get8(r);
@@ -156,9 +121,9 @@ static void vp_read_state(struct dev_blob_reader *r, struct vp_saved *s)
 		uint8_t enabled, broken;
 
 		sq->size = dev_blob_get16(r);
-		sq->desc = get64(r);
-		sq->avail = get64(r);
-		sq->used = get64(r);
+		sq->desc = dev_blob_get64(r);
+		sq->avail = dev_blob_get64(r);
+		sq->used = dev_blob_get64(r);
 		enabled = dev_blob_get8(r);
 		broken = dev_blob_get8(r);
 		/* Anything but 0 or 1 makes the blob malformed (checked by the caller). */
@@ -277,11 +242,8 @@ int virtio_pci_restore(struct virtio_pci *vp, const void *buf, size_t len)
 
 	if (!dev_blob_get_header(&r, VP_BLOB_MAGIC, VP_BLOB_VERSION))
 		return -EINVAL;
-	pci_len = dev_blob_get32(&r);
-	if (r.short_read || pci_len > r.len - r.off)
+	if (!dev_blob_get_nested(&r, &pci_blob, &pci_len))
 		return -EINVAL;
-	pci_blob = r.buf + r.off;
-	r.off += pci_len;
 	vp_read_state(&r, &s);
 	if (!dev_blob_done(&r))
 		return -EINVAL;
