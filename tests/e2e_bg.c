@@ -66,12 +66,18 @@ void e2e_bg_start(struct e2e_bg *b, const char *tag, const char *const *args,
 	const char *argv[BG_MAX_ARGS + 1];
 	int n = 0, out, err;
 
-	snprintf(b->sock, sizeof(b->sock), "/tmp/memvmm-e2e-%s-%d.sock", tag, (int)getpid());
-	unlink(b->sock);
+	b->sock[0] = '\0';
 	argv[n++] = e2e_memvmm();
 	argv[n++] = "run";
-	argv[n++] = "--api-socket";
-	argv[n++] = b->sock;
+	if (tag) {
+		snprintf(b->sock, sizeof(b->sock), "/tmp/memvmm-e2e-%s-%d.sock", tag,
+			 (int)getpid());
+		unlink(b->sock);
+		argv[n++] = "--api-socket";
+		argv[n++] = b->sock;
+	} else {
+		tag = "bg";
+	}
 	while (*args) {
 		TEST_ASSERT(n < BG_MAX_ARGS, "too many arguments");
 		argv[n++] = *args++;
@@ -130,7 +136,8 @@ void e2e_bg_cleanup(struct e2e_bg *b)
 {
 	unlink(b->out);
 	unlink(b->err);
-	unlink(b->sock);
+	if (b->sock[0])
+		unlink(b->sock);
 }
 
 unsigned int e2e_count_lines(const char *out, const char *step)

@@ -14,13 +14,14 @@ struct memcg;
 struct e2e_bg {
 	pid_t pid;
 	char out[64], err[64];   /* files holding its stdout and stderr */
-	char sock[108];          /* its --api-socket */
+	char sock[108];          /* its --api-socket, "" without one */
 };
 
 /*
  * Start `memvmm run --api-socket SOCK ARGS...` (args NULL-terminated), stdin
  * /dev/null, inside cg when it is not NULL (memcg_enter() around the fork).
- * SOCK is /tmp/memvmm-e2e-TAG-PID.sock. If the test ends while it still runs
+ * SOCK is /tmp/memvmm-e2e-TAG-PID.sock; a NULL tag runs it without a
+ * socket (sock then ""). If the test ends while it still runs
  * (a failed assertion), it is killed at exit: call this after memcg_create(),
  * so that this happens before the group is removed.
  */

@@ -23,118 +23,18 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tests/e2e.h"
+#include "tests/e2e_bg.h"
 #include "tests/test.h"
 
 #define PAUSE_ROUNDS 100
 
-struct bg {
-	pid_t pid;
-	char out[64], err[64];
-	double start;
-};
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* memvmm in the background, stdout and stderr to files. */
-static void bg_start(struct bg *b, const char *const *args)
-{
-	const char *argv[32];
-	int n = 0, out, err;
-
-	argv[n++] = e2e_memvmm();
-	while (*args && n < 31)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	snprintf(b->out, sizeof(b->out), "/tmp/memvmm-e2e-ctl-out-XXXXXX");
-	snprintf(b->err, sizeof(b->err), "/tmp/memvmm-e2e-ctl-err-XXXXXX");
-	out = mkstemp(b->out);
-	err = mkstemp(b->err);
-	TEST_ASSERT(out >= 0 && err >= 0, "mkstemp");
-	fflush(NULL);
-	b->start = now_s();
-	b->pid = fork();
-	TEST_ASSERT(b->pid >= 0, "fork");
-	if (b->pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-
-		dup2(null, 0);
-		dup2(out, 1);
-		dup2(err, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(out);
-	close(err);
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t cap = 0;
-
-	TEST_ASSERT(f, "open %s", path);
-	if (getdelim(&buf, &cap, '\0', f) < 0) {
-		free(buf);
-		buf = strdup("");
-	}
-	fclose(f);
-	return buf;
-}
-
-/* Wait for memvmm to exit (at most timeout_s); its exit status. */
-static int bg_wait(struct bg *b, int timeout_s)
-{
-	double deadline = now_s() + timeout_s;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(b->pid, &status, WNOHANG);
-
-		TEST_ASSERT(r >= 0, "waitpid");
-		if (r == b->pid)
-			break;
-		if (now_s() > deadline) {
-			char *err = slurp(b->err);
-
-			kill(b->pid, SIGKILL);
-			waitpid(b->pid, &status, 0);
-			TEST_ASSERT(0, "memvmm did not exit within %d s; stderr:\n%s", timeout_s, err);
-		}
-		sleep_ms(10);
-	}
-	TEST_ASSERT(WIFEXITED(status), "memvmm was killed by signal %d",
-		    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	return WEXITSTATUS(status);
-}
-
-static void bg_cleanup(struct bg *b)
-{
-	unlink(b->out);
-	unlink(b->err);
-}
-
 /* The last tick the guest printed, -1 if none yet. */
-static long last_tick(const struct bg *b)
+static long last_tick(const struct e2e_bg *b)
 {
-	char *out = slurp(b->out), *p = out, *hit = NULL;
+	char *out = e2e_slurp(b->out), *p = out, *hit = NULL;
 	long n = -1;
 
 	while ((p = strstr(p, "memvmm-guest: tick n=")))
@@ -181,22 +81,16 @@ static const char *jstr(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
 }
 
-static void wait_for(const struct bg *b, const char *sock)
+static void wait_for(const struct e2e_bg *b, const char *sock)
 {
 	for (int i = 0; i < 3000 && (access(sock, F_OK) || last_tick(b) < 2); i++) {
 		int status;
 
 		TEST_ASSERT(waitpid(b->pid, &status, WNOHANG) == 0, "memvmm ended early:\n%s",
-			    slurp(b->err));
-		sleep_ms(10);
+			    e2e_slurp(b->err));
+		e2e_sleep_ms(10);
 	}
-	TEST_ASSERT(last_tick(b) >= 2, "the guest does not tick:\n%s", slurp(b->err));
-}
-
-static void sock_path(char *buf, size_t len, const char *tag)
-{
-	snprintf(buf, len, "/tmp/memvmm-e2e-%s-%d.sock", tag, (int)getpid());
-	unlink(buf);
+	TEST_ASSERT(last_tick(b) >= 2, "the guest does not tick:\n%s", e2e_slurp(b->err));
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -208,20 +102,21 @@ static int cmp_double(const void *a, const void *b)
 
 static void case_steer(void)
 {
-	char sock[108], *out = NULL;
-	struct bg b;
+	char *out = NULL;
+	const char *sock;
+	struct e2e_bg b;
 	struct json_object *o, *mem, *regions, *r0, *v;
 	long t1, t2, t3;
 	double lat[PAUSE_ROUNDS];
 	struct stat st;
 
 	e2e_require_kvm();
-	sock_path(sock, sizeof(sock), "steer");
 	{
-		const char *args[] = { "run", "--api-socket", sock, "--memory", "size=64M",
-				       "--cmdline", "tick=5", NULL };
-		bg_start(&b, args);
+		const char *args[] = { "--memory", "size=64M", "--cmdline", "tick=5", NULL };
+
+		e2e_bg_start(&b, "steer", args, NULL);
 	}
+	sock = b.sock;
 	wait_for(&b, sock);
 	TEST_ASSERT(stat(sock, &st) == 0 && (st.st_mode & 0777) == 0600, "socket mode 0%o",
 		    st.st_mode & 0777);
@@ -246,7 +141,7 @@ static void case_steer(void)
 	TEST_ASSERT(!strcmp(jstr(o, "state"), "paused"), "pause reply");
 	json_object_put(o);
 	t1 = last_tick(&b);
-	sleep_ms(300);
+	e2e_sleep_ms(300);
 	t2 = last_tick(&b);
 	TEST_ASSERT(t1 == t2, "the guest advanced while paused: tick %ld -> %ld", t1, t2);
 	o = ctl_json(sock, "status", 0);
@@ -261,10 +156,10 @@ static void case_steer(void)
 	o = ctl_json(sock, "resume", 0);
 	json_object_put(o);
 	for (int i = 0; i < 500 && last_tick(&b) <= t2 + 2; i++)
-		sleep_ms(10);
+		e2e_sleep_ms(10);
 	t3 = last_tick(&b);
 	TEST_ASSERT(t3 > t2, "the guest goes on after resume (%ld -> %ld)", t2, t3);
-	out = slurp(b.out);
+	out = e2e_slurp(b.out);
 	{
 		char want[64];
 
@@ -303,10 +198,10 @@ static void case_steer(void)
 
 	o = ctl_json(sock, "quit", 0);
 	json_object_put(o);
-	TEST_ASSERT(bg_wait(&b, 30) == 0, "quit: exit 0");
+	TEST_ASSERT(e2e_bg_wait(&b, 30) == 0, "quit: exit 0");
 	TEST_ASSERT(access(sock, F_OK) < 0 && errno == ENOENT, "socket removed at exit");
 	TEST_ASSERT(ctl(sock, "status", NULL, NULL) == 2, "ctl without a server: exit 2");
-	bg_cleanup(&b);
+	e2e_bg_cleanup(&b);
 	TEST_PASS("quit: memvmm exits 0 and removes its socket; ctl then exits 2");
 }
 
@@ -331,7 +226,7 @@ static unsigned long long rss_bytes(pid_t pid)
 static void case_signals(void)
 {
 	char *err;
-	struct bg b;
+	struct e2e_bg b;
 	double t_sig, took;
 	int status;
 
@@ -341,28 +236,30 @@ static void case_signals(void)
 	 * rest is still being populated, however fast this host is.
 	 */
 	{
-		const char *args[] = { "run", "--memory",
+		const char *args[] = { "--memory",
 				       "size=2G,backend=memfd,populate=madvise,populate-threads=1",
 				       "--cmdline", "exit=0", NULL };
-		bg_start(&b, args);
+
+		/* No control socket: only the signal. */
+		e2e_bg_start(&b, NULL, args, NULL);
 	}
 	{
-		double deadline = now_s() + 60;
+		double deadline = e2e_now_s() + 60;
 		int st;
 
-		while (rss_bytes(b.pid) < (256ull << 20) && now_s() < deadline) {
+		while (rss_bytes(b.pid) < (256ull << 20) && e2e_now_s() < deadline) {
 			TEST_ASSERT(waitpid(b.pid, &st, WNOHANG) == 0,
-				    "memvmm ended before 256M were populated:\n%s", slurp(b.err));
-			sleep_ms(1);
+				    "memvmm ended before 256M were populated:\n%s", e2e_slurp(b.err));
+			e2e_sleep_ms(1);
 		}
 	}
 	TEST_ASSERT(rss_bytes(b.pid) >= (256ull << 20), "population never reached 256M:\n%s",
-		    slurp(b.err));
-	t_sig = now_s();
+		    e2e_slurp(b.err));
+	t_sig = e2e_now_s();
 	TEST_ASSERT(kill(b.pid, SIGINT) == 0, "kill");
-	status = bg_wait(&b, 60);
-	took = now_s() - t_sig;
-	err = slurp(b.err);
+	status = e2e_bg_wait(&b, 60);
+	took = e2e_now_s() - t_sig;
+	err = e2e_slurp(b.err);
 	TEST_ASSERT(status == 130, "SIGINT during population: exit %d, want 130:\n%s", status, err);
 	TEST_ASSERT(strstr(err, "while setting up the VM") && !strstr(err, "first guest instruction"),
 		    "stopped before the guest ran:\n%s", err);
@@ -370,24 +267,23 @@ static void case_signals(void)
 	       took * 1e3);
 	TEST_ASSERT(took < 5.0, "took %.1f s to stop", took);
 	free(err);
-	bg_cleanup(&b);
+	e2e_bg_cleanup(&b);
 
 	/* SIGTERM while paused. */
 	{
-		char sock[108];
-		const char *args[] = { "run", "--api-socket", sock, "--memory", "size=64M",
-				       "--cmdline", "tick=5", NULL };
+		const char *args[] = { "--memory", "size=64M", "--cmdline", "tick=5", NULL };
+		const char *sock;
 
-		sock_path(sock, sizeof(sock), "sig");
-		bg_start(&b, args);
+		e2e_bg_start(&b, "sig", args, NULL);
+		sock = b.sock;
 		wait_for(&b, sock);
 		json_object_put(ctl_json(sock, "pause", 0));
 		TEST_ASSERT(kill(b.pid, SIGTERM) == 0, "kill");
-		status = bg_wait(&b, 30);
+		status = e2e_bg_wait(&b, 30);
 		TEST_ASSERT(status == 143, "SIGTERM while paused: exit %d:\n%s", status,
-			    slurp(b.err));
+			    e2e_slurp(b.err));
 		TEST_ASSERT(access(sock, F_OK) < 0, "socket removed");
-		bg_cleanup(&b);
+		e2e_bg_cleanup(&b);
 	}
 	TEST_PASS("SIGTERM while paused: exit 143, socket removed");
 }
@@ -411,7 +307,7 @@ static void case_socket(void)
 	TEST_ASSERT(strstr(r.err, "not a socket"), "message: %s", r.err);
 	e2e_free(&r);
 	{
-		char *kept = slurp(path);
+		char *kept = e2e_slurp(path);
 
 		TEST_ASSERT(!strcmp(kept, "keep"), "the file was not touched");
 		free(kept);
