@@ -56,6 +56,9 @@ void bench_hugepages_restore(void);
  */
 int bench_memvmm_path(char *buf, size_t len);
 
+/* qemu-system-x86_64 in PATH (vs-qemu, vmem-plug), into buf; false if none. */
+bool bench_find_qemu(char *buf, size_t len);
+
 struct proc_result;
 /* "memvmm: memory populated in X ms" on memvmm's stderr: X, or NAN. */
 double bench_memvmm_populated_ms(const char *err_text);

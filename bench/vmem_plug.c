@@ -215,21 +215,6 @@ static int vp_guest_case_run(struct bench_case *c, double *m)
 	return 0;
 }
 
-/* qemu-system-x86_64 in PATH, into buf; false if none. */
-static bool vp_find_qemu(char *buf, size_t len)
-{
-	const char *path = getenv("PATH");
-	char dirs[4096];
-
-	snprintf(dirs, sizeof(dirs), "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-	for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		snprintf(buf, len, "%s/qemu-system-x86_64", d);
-		if (access(buf, X_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* The test guest's ELF for QEMU: $MEMVMM_GUEST, else where meson built it. */
 static bool vp_find_guest(const char *dflt, char *buf, size_t len)
 {
@@ -530,7 +515,7 @@ static void vp_host_find(struct vp_host *h, uint64_t size)
 {
 	h->kvm = access("/dev/kvm", R_OK | W_OK) == 0;
 	h->memvmm_err = h->kvm ? bench_memvmm_path(h->memvmm, sizeof(h->memvmm)) : 0;
-	h->have_qemu = vp_find_qemu(h->qemu, sizeof(h->qemu));
+	h->have_qemu = bench_find_qemu(h->qemu, sizeof(h->qemu));
 	h->have_guest = vp_find_guest(MEMVMM_GUEST_ELF, h->guest, sizeof(h->guest));
 	/* memvmm's hugetlb rows take the most: boot RAM and the region. */
 	h->hp_pages = (VP_BOOT_RAM_BYTES + size) / VP_BLOCK_BYTES;

@@ -68,8 +68,7 @@ static int vq_run(struct bench_case *c, double *metrics)
 	return ret;
 }
 
-/* qemu-system-x86_64 in PATH, into buf; false if none. */
-static bool find_qemu(char *buf, size_t len)
+bool bench_find_qemu(char *buf, size_t len)
 {
 	const char *path = getenv("PATH");
 	char dirs[4096];
@@ -175,7 +174,7 @@ int bench_vs_qemu(const struct bench_opts *o)
 	if (!s)
 		return 1;
 	bench_fmt_size(size, sz, sizeof(sz));
-	if (!find_qemu(qemu, sizeof(qemu))) {
+	if (!bench_find_qemu(qemu, sizeof(qemu))) {
 		printf("vs-qemu: qemu-system-x86_64 is not installed (not in PATH); skipped\n");
 		bench_summary_str(s, "size", sz);
 		bench_summary_num(s, "skipped", 1, 0);
