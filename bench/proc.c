@@ -18,13 +18,7 @@
 
 #include "bench/stats.h"
 
-struct buf {
-	char *data;
-	size_t len, cap;
-};
-
-/* Read what fd has into b; 0 at EOF, 1 if more may come, -errno. */
-static int buf_read(struct buf *b, int fd)
+int proc_buf_read(struct proc_buf *b, int fd)
 {
 	ssize_t n;
 
@@ -51,7 +45,7 @@ static int kill_child(pid_t pid)
 	return kill(pid, SIGKILL) < 0 && errno != ESRCH ? -errno : 0;
 }
 
-static void close_fd(int *fd)
+void proc_close_fd(int *fd)
 {
 	if (*fd >= 0)
 		close(*fd);
@@ -62,7 +56,7 @@ int proc_run(char *const argv[], const char *stdin_data, double timeout_s,
 	     struct proc_result *res)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
-	struct buf bo = { 0 }, be = { 0 };
+	struct proc_buf bo = { 0 }, be = { 0 };
 	size_t in_len = stdin_data ? strlen(stdin_data) : 0, in_done = 0;
 	uint64_t t0, deadline;
 	int ret = 0;
@@ -91,15 +85,15 @@ int proc_run(char *const argv[], const char *stdin_data, double timeout_s,
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	close_fd(&in[0]);
-	close_fd(&out[1]);
-	close_fd(&err[1]);
+	proc_close_fd(&in[0]);
+	proc_close_fd(&out[1]);
+	proc_close_fd(&err[1]);
 	if (in[1] >= 0 && fcntl(in[1], F_SETFL, O_NONBLOCK) < 0) {
 		ret = -errno;
 		kill_child(pid);
 	}
 	if (in[1] >= 0 && !in_len)
-		close_fd(&in[1]);
+		proc_close_fd(&in[1]);
 	while (out[0] >= 0 || err[0] >= 0) {
 		struct pollfd p[3] = {
 			{ .fd = out[0], .events = POLLIN },
@@ -125,18 +119,18 @@ int proc_run(char *const argv[], const char *stdin_data, double timeout_s,
 		if (r == 0 && res->timed_out)
 			break;
 		if (p[0].revents) {
-			int k = buf_read(&bo, out[0]);
+			int k = proc_buf_read(&bo, out[0]);
 
 			if (k <= 0)
-				close_fd(&out[0]);
+				proc_close_fd(&out[0]);
 			if (k < 0)
 				ret = k;
 		}
 		if (p[1].revents) {
-			int k = buf_read(&be, err[0]);
+			int k = proc_buf_read(&be, err[0]);
 
 			if (k <= 0)
-				close_fd(&err[0]);
+				proc_close_fd(&err[0]);
 			if (k < 0)
 				ret = k;
 		}
@@ -144,11 +138,11 @@ int proc_run(char *const argv[], const char *stdin_data, double timeout_s,
 			ssize_t n = write(in[1], stdin_data + in_done, in_len - in_done);
 
 			if (n < 0 && errno != EAGAIN && errno != EINTR)
-				close_fd(&in[1]);   /* EPIPE: it does not read stdin */
+				proc_close_fd(&in[1]);   /* EPIPE: it does not read stdin */
 			else if (n > 0)
 				in_done += (size_t)n;
 			if (in_done == in_len)
-				close_fd(&in[1]);
+				proc_close_fd(&in[1]);
 		}
 	}
 	while (waitpid(pid, &res->status, 0) < 0) {
@@ -159,12 +153,12 @@ int proc_run(char *const argv[], const char *stdin_data, double timeout_s,
 	}
 	res->wall_ms = bench_ms_since(t0);
 out:
-	close_fd(&in[0]);
-	close_fd(&in[1]);
-	close_fd(&out[0]);
-	close_fd(&out[1]);
-	close_fd(&err[0]);
-	close_fd(&err[1]);
+	proc_close_fd(&in[0]);
+	proc_close_fd(&in[1]);
+	proc_close_fd(&out[0]);
+	proc_close_fd(&out[1]);
+	proc_close_fd(&err[0]);
+	proc_close_fd(&err[1]);
 	res->out = bo.data ? bo.data : strdup("");
 	res->err = be.data ? be.data : strdup("");
 	res->out_len = bo.len;

@@ -24,6 +24,17 @@ int proc_run(char *const argv[], const char *stdin_data, double timeout_s,
 	     struct proc_result *res);
 void proc_result_free(struct proc_result *res);
 
+/* A child's output as it comes, NUL-terminated. */
+struct proc_buf {
+	char *data;
+	size_t len, cap;
+};
+
+/* Read what fd has into b: 0 at EOF, 1 if more may come, -errno. */
+int proc_buf_read(struct proc_buf *b, int fd);
+/* Close *fd if open, and mark it closed (-1). */
+void proc_close_fd(int *fd);
+
 /* The last line of text starting with prefix (copied to buf), or NULL. */
 const char *proc_find_line(const char *text, const char *prefix, char *buf, size_t len);
 /* The last non-empty line of text, into buf. */

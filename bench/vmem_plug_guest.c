@@ -23,6 +23,7 @@
 #include <x86intrin.h>
 
 #include "bench/bench.h"
+#include "bench/proc.h"
 #include "bench/stats.h"
 #include "tests/memcg.h"
 #include "vmm/control.h"
@@ -37,47 +38,13 @@
 #define VP_GUEST_PREFIX       "memvmm-guest: "
 #define VP_GUEST_ERROR        "memvmm-guest: error "
 
-struct vp_buf {
-	char *data;
-	size_t len, cap;
-};
-
 struct vp_child {
 	pid_t pid;                 /* -1 once reaped */
 	int in_fd, out_fd, err_fd;
-	struct vp_buf out, err;
+	struct proc_buf out, err;
 	size_t scan;               /* stdout: the first line not yet looked at */
 	int status;                /* waitpid() status once reaped */
 };
-
-/* Read what fd has into b: 0 at EOF, 1 if more may come, -errno. */
-static int buf_read(struct vp_buf *b, int fd)
-{
-	ssize_t n;
-
-	if (b->cap - b->len < 4096) {
-		size_t cap = b->cap ? b->cap * 2 : 16384;
-		char *d = realloc(b->data, cap);
-
-		if (!d)
-			return -ENOMEM;
-		b->data = d;
-		b->cap = cap;
-	}
-	n = read(fd, b->data + b->len, b->cap - b->len - 1);
-	if (n < 0)
-		return errno == EINTR || errno == EAGAIN ? 1 : -errno;
-	b->len += (size_t)n;
-	b->data[b->len] = '\0';
-	return n > 0;
-}
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
 
 /*
  * Start argv[0] with stdin, stdout and stderr on pipes; with procs set the
@@ -117,9 +84,9 @@ static int child_start(struct vp_child *ch, char *const argv[], const char *proc
 	in[1] = out[0] = err[0] = -1;
 out:
 	for (int i = 0; i < 2; i++) {
-		close_fd(&in[i]);
-		close_fd(&out[i]);
-		close_fd(&err[i]);
+		proc_close_fd(&in[i]);
+		proc_close_fd(&out[i]);
+		proc_close_fd(&err[i]);
 	}
 	return ret;
 }
@@ -147,9 +114,9 @@ static int child_pump(struct vp_child *ch, uint64_t deadline)
 
 		if (!p[i].revents)
 			continue;
-		k = buf_read(i ? &ch->err : &ch->out, *fd);
+		k = proc_buf_read(i ? &ch->err : &ch->out, *fd);
 		if (k <= 0)
-			close_fd(fd);
+			proc_close_fd(fd);
 		if (k < 0)
 			return k;
 	}
@@ -217,7 +184,7 @@ static int child_end(struct vp_child *ch, uint64_t deadline)
 
 	if (ch->pid < 0)
 		return 0;
-	close_fd(&ch->in_fd);
+	proc_close_fd(&ch->in_fd);
 	while (child_pump(ch, deadline) == 0)
 		;
 	for (;;) {
@@ -233,8 +200,8 @@ static int child_end(struct vp_child *ch, uint64_t deadline)
 			usleep(VP_REAP_POLL_US);
 	}
 	ch->pid = -1;
-	close_fd(&ch->out_fd);
-	close_fd(&ch->err_fd);
+	proc_close_fd(&ch->out_fd);
+	proc_close_fd(&ch->err_fd);
 	return killed ? -ETIMEDOUT : 0;
 }
 
@@ -242,9 +209,9 @@ static void child_free(struct vp_child *ch)
 {
 	if (ch->pid > 0 && kill(ch->pid, SIGKILL) == 0)
 		(void)child_end(ch, bench_now_ns() + VP_EXIT_TIMEOUT_NS);
-	close_fd(&ch->in_fd);
-	close_fd(&ch->out_fd);
-	close_fd(&ch->err_fd);
+	proc_close_fd(&ch->in_fd);
+	proc_close_fd(&ch->out_fd);
+	proc_close_fd(&ch->err_fd);
 	free(ch->out.data);
 	free(ch->err.data);
 }
