@@ -138,14 +138,17 @@ static void vp_read_state(struct dev_blob_reader *r, struct vp_saved *s)
 }
 
 /*
- * A saved queue's shape. Its rings are not required to pass vq_enable()
- * again: a live queue whose rings the device's access rule no longer
+ * A saved queue. An enabled one's rings must pass vq_enable() on a scratch
+ * copy as far as RAM and alignment go (a live queue's always do), but not
+ * the device's access rule: a live queue whose rings that rule no longer
  * allows (virtio-mem: a block unplugged under them) is saved like that and
  * stops at its next use; vp_apply() stops it at once instead.
  */
 static bool vp_queue_ok(struct virtio_pci *vp, const struct vp_saved *s,
-			const struct vp_saved_queue *sq)
+			const struct vp_saved_queue *sq, bool indirect)
 {
+	struct virtqueue t;
+
 	if (!vp_is_pow2(sq->size) || sq->size > vp->ops->queue_size)
 		return false;
 	if (vp_vector(vp, sq->vector) != sq->vector)
@@ -155,7 +158,15 @@ static bool vp_queue_ok(struct virtio_pci *vp, const struct vp_saved *s,
 		return false;
 	if (sq->broken)
 		return s->status & VIRTIO_CONFIG_S_NEEDS_RESET;
-	return true;
+	if (!sq->enabled)
+		return true;
+	vq_init(&t, vp->ctx.mem, vp->ops->queue_size);
+	t.size = sq->size;
+	t.desc_gpa = sq->desc;
+	t.avail_gpa = sq->avail;
+	t.used_gpa = sq->used;
+	t.indirect = indirect;
+	return vq_enable(&t) == 0;
 }
 
 /* With vp->lock held: does s describe a state this transport can be in? */
@@ -163,6 +174,7 @@ static bool vp_state_ok(struct virtio_pci *vp, const struct vp_saved *s)
 {
 	uint8_t st = s->status;
 	bool features_ok = st & VIRTIO_CONFIG_S_FEATURES_OK;
+	bool indirect = features_ok && (s->driver_features & 1ull << VIRTIO_RING_F_INDIRECT_DESC);
 
 	if (st & ~VP_STATUS_BITS || s->isr & ~VP_ISR_BITS)
 		return false;
@@ -180,7 +192,7 @@ static bool vp_state_ok(struct virtio_pci *vp, const struct vp_saved *s)
 	if (s->nr_queues != vp->ops->nr_queues)
 		return false;
 	for (unsigned int q = 0; q < s->nr_queues; q++)
-		if (!vp_queue_ok(vp, s, &s->q[q]))
+		if (!vp_queue_ok(vp, s, &s->q[q], indirect))
 			return false;
 	return true;
 }
