@@ -24,81 +24,22 @@
 #include "tests/fake_ctx.h"
 #include "tests/test.h"
 #include "tests/test_virtio_driver.h"
+#include "tests/vdrv_fake.h"
 #include "tests/virtio_driver.h"
 
 /* PCI 3.0 Appendix D: base class 06h (bridge), sub-class 00h (host bridge). */
 #define PCI_CLASS_HOST_BRIDGE 0x0600u
 
-/* ---- the machine: fake_ctx as a vCPU sees it ---- */
-
-static bool m_pio_read(void *o, uint16_t port, unsigned int size, uint32_t *val)
-{
-	struct fake_ctx *f = o;
-	uint64_t v = UINT64_MAX;
-	bool hit = bus_read(&f->pio, port, size, &v);
-
-	*val = (uint32_t)v;
-	return hit;
-}
-
-/* A write that an ioeventfd takes (as KVM would) counts as claimed. */
-static bool ioeventfd_takes(struct fake_ctx *f, bool pio, uint64_t addr, unsigned int size,
-			    uint64_t val)
-{
-	uint64_t mask = size == 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
-
-	for (unsigned int i = 0; i < f->nr_ioeventfds; i++) {
-		const struct device_ioeventfd *io = &f->ioeventfd[i];
-
-		if (io->pio == pio && io->addr == addr && (!io->len || io->len == size) &&
-		    (!io->datamatch || (io->data & mask) == (val & mask)))
-			return true;
-	}
-	return false;
-}
-
-static bool m_pio_write(void *o, uint16_t port, unsigned int size, uint32_t val)
-{
-	struct fake_ctx *f = o;
-
-	if (ioeventfd_takes(f, true, port, size, val)) {
-		fake_pio_write(f, port, size, val);
-		return true;
-	}
-	return bus_write(&f->pio, port, size, val);
-}
-
-static bool m_mmio_read(void *o, uint64_t gpa, unsigned int size, uint64_t *val)
-{
-	struct fake_ctx *f = o;
-
-	return bus_read(&f->mmio, gpa, size, val);
-}
-
-static bool m_mmio_write(void *o, uint64_t gpa, unsigned int size, uint64_t val)
-{
-	struct fake_ctx *f = o;
-
-	if (ioeventfd_takes(f, false, gpa, size, val)) {
-		fake_mmio_write(f, gpa, size, val);
-		return true;
-	}
-	return bus_write(&f->mmio, gpa, size, val);
-}
+/* The machine is fake_ctx as a vCPU sees it (tests/vdrv_fake.h). */
 
 int rig_mem_read(void *o, uint64_t gpa, void *buf, size_t len)
 {
-	return mem_read(&((struct fake_ctx *)o)->mem, gpa, buf, len);
+	return vdrv_fake_mem_read(o, gpa, buf, len);
 }
 
 int rig_mem_write(void *o, uint64_t gpa, const void *buf, size_t len)
 {
-	return mem_write(&((struct fake_ctx *)o)->mem, gpa, buf, len);
-}
-
-static void m_run(void *o)
-{
-	(void)fake_ctx_run_loop(o);
+	return vdrv_fake_mem_write(o, gpa, buf, len);
 }
 
 /* ---- rig ---- */
@@ -107,11 +48,7 @@ void rig_machine(struct rig *r, const struct mem_backend_ops *backend)
 {
 	const struct fake_ctx_config fc = { .ram_bytes = RAM_BYTES, .hotplug_bytes = HOTPLUG_BYTES,
 					    .pci = true };
-	const struct vdrv_machine m = {
-		.opaque = &r->f, .pio_read = m_pio_read, .pio_write = m_pio_write,
-		.mmio_read = m_mmio_read, .mmio_write = m_mmio_write,
-		.mem_read = rig_mem_read, .mem_write = rig_mem_write, .run = m_run,
-	};
+	const struct vdrv_machine m = vdrv_fake_machine(&r->f);
 	const struct vdrv_config dc = { .scratch_gpa = SCRATCH_GPA, .scratch_bytes = SCRATCH_BYTES };
 	struct vmem_config vc = { .block_size = BLOCK_BYTES, .requested = REQUESTED_BYTES,
 				  .populate = MEM_POPULATE_AUTO, .populate_threads = 1 };

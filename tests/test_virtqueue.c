@@ -4,8 +4,7 @@
  * driver would, in anonymous guest memory (no KVM): chains of every shape, the
  * used ring, index wrap-around, every rule a hostile guest can break (each
  * breaks the queue, consumes nothing and names the rule), and random rings
- * popped for many rounds: they end, and never touch memory outside guest RAM
- * (the ASan build checks that).
+ * popped for many rounds: they end, and stay inside guest RAM (ASan checks).
  */
 #include <endian.h>
 #include <inttypes.h>

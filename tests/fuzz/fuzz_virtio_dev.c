@@ -7,8 +7,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +28,7 @@
 #include "mem/machine.h"
 #include "mem/mem.h"
 #include "tests/fake_ctx.h"
+#include "tests/vdrv_fake.h"
 #include "tests/fuzz/fuzz_virtio.h"
 #include "tests/virtio_driver.h"
 
@@ -58,116 +57,7 @@ struct dev {
 	uint64_t notify;
 };
 
-/* ---- the machine: fake_ctx as a vCPU sees it (as tests/test_virtio_driver.c) ---- */
-
-static bool ioeventfd_takes(struct fake_ctx *f, bool pio, uint64_t addr, unsigned int size,
-			    uint64_t val)
-{
-	uint64_t mask = size == 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
-
-	for (unsigned int i = 0; i < f->nr_ioeventfds; i++) {
-		const struct device_ioeventfd *io = &f->ioeventfd[i];
-
-		if (io->pio == pio && io->addr == addr && (!io->len || io->len == size) &&
-		    (!io->datamatch || (io->data & mask) == (val & mask)))
-			return true;
-	}
-	return false;
-}
-
-static bool m_pio_read(void *o, uint16_t port, unsigned int size, uint32_t *val)
-{
-	uint64_t v = UINT64_MAX;
-	bool hit = bus_read(&((struct fake_ctx *)o)->pio, port, size, &v);
-
-	*val = (uint32_t)v;
-	return hit;
-}
-
-static bool m_pio_write(void *o, uint16_t port, unsigned int size, uint32_t val)
-{
-	struct fake_ctx *f = o;
-
-	if (ioeventfd_takes(f, true, port, size, val)) {
-		fake_pio_write(f, port, size, val);
-		return true;
-	}
-	return bus_write(&f->pio, port, size, val);
-}
-
-static bool m_mmio_read(void *o, uint64_t gpa, unsigned int size, uint64_t *val)
-{
-	return bus_read(&((struct fake_ctx *)o)->mmio, gpa, size, val);
-}
-
-static bool m_mmio_write(void *o, uint64_t gpa, unsigned int size, uint64_t val)
-{
-	struct fake_ctx *f = o;
-
-	if (ioeventfd_takes(f, false, gpa, size, val)) {
-		fake_mmio_write(f, gpa, size, val);
-		return true;
-	}
-	return bus_write(&f->mmio, gpa, size, val);
-}
-
-static int m_mem_read(void *o, uint64_t gpa, void *buf, size_t len)
-{
-	return mem_read(&((struct fake_ctx *)o)->mem, gpa, buf, len);
-}
-
-static int m_mem_write(void *o, uint64_t gpa, const void *buf, size_t len)
-{
-	return mem_write(&((struct fake_ctx *)o)->mem, gpa, buf, len);
-}
-
-/*
- * One round of the main loop: fake_ctx_run_loop(), except that a poll()
- * interrupted by a signal is retried. libFuzzer's -timeout timer (SIGALRM)
- * interrupts poll() now and then, and fake_ctx_run_loop() then exits the
- * process (a false finding); blocking the signal instead would hide a
- * device that never returns, which is what the timer is for.
- */
-static void run_loop(struct fake_ctx *f)
-{
-	struct pollfd pfd[FAKE_MAX_WATCHED_FDS];
-	struct fake_watch w[FAKE_MAX_WATCHED_FDS];
-	unsigned int n = 0;
-	int ret;
-
-	CHECK(pthread_mutex_lock(&f->lock) == 0, "lock");
-	for (unsigned int i = 0; i < FAKE_MAX_WATCHED_FDS; i++) {
-		if (f->watch[i].fd < 0 || !f->watch[i].events)
-			continue;
-		w[n] = f->watch[i];
-		pfd[n] = (struct pollfd){ .fd = w[n].fd, .events = (short)w[n].events };
-		n++;
-	}
-	CHECK(pthread_mutex_unlock(&f->lock) == 0, "unlock");
-	do
-		ret = poll(pfd, n, 0);
-	while (ret < 0 && errno == EINTR);
-	CHECK(ret >= 0, "poll: %s", strerror(errno));
-	for (unsigned int i = 0; i < n; i++) {
-		bool still = false;
-
-		if (!pfd[i].revents)
-			continue;
-		/* A callback that ran before may have unwatched this one. */
-		CHECK(pthread_mutex_lock(&f->lock) == 0, "lock");
-		for (unsigned int j = 0; j < FAKE_MAX_WATCHED_FDS && !still; j++)
-			still = f->watch[j].fd == w[i].fd && f->watch[j].fn == w[i].fn &&
-				f->watch[j].arg == w[i].arg && f->watch[j].events;
-		CHECK(pthread_mutex_unlock(&f->lock) == 0, "unlock");
-		if (still)
-			w[i].fn(w[i].arg, (uint32_t)(uint16_t)pfd[i].revents);
-	}
-}
-
-static void m_run(void *o)
-{
-	run_loop(o);
-}
+/* The machine is fake_ctx as a vCPU sees it (tests/vdrv_fake.h). */
 
 /* ---- helpers ---- */
 
@@ -292,7 +182,7 @@ static int dev_bringup(struct dev *v)
 static void dev_kick(struct dev *v)
 {
 	fake_mmio_write(&v->f, v->notify, 2, 0);
-	run_loop(&v->f);
+	(void)fake_ctx_run_loop(&v->f);
 }
 
 struct req_result {
@@ -638,7 +528,7 @@ static void dev_op(struct dev *v, struct rd *r, const uint8_t *img, size_t ilen)
 		else if (b == 1)
 			fake_mmio_write(&v->f, v->notify, 4, 0);
 		else
-			run_loop(&v->f);
+			(void)fake_ctx_run_loop(&v->f);
 		(void)status_read(v, &s1);
 		break;
 	case 1:
@@ -735,11 +625,7 @@ void fuzz_dev_run(uint8_t mode, const uint8_t *script, size_t slen, const uint8_
 	static struct dev v;
 	const struct fake_ctx_config fc = { .ram_bytes = FUZZ_RAM_BYTES,
 					    .hotplug_bytes = FUZZ_VMEM_HOTPLUG, .pci = true };
-	const struct vdrv_machine m = {
-		.opaque = &v.f, .pio_read = m_pio_read, .pio_write = m_pio_write,
-		.mmio_read = m_mmio_read, .mmio_write = m_mmio_write,
-		.mem_read = m_mem_read, .mem_write = m_mem_write, .run = m_run,
-	};
+	const struct vdrv_machine m = vdrv_fake_machine(&v.f);
 	const struct vdrv_config dc = { .scratch_gpa = 0, .scratch_bytes = 1ull << 20,
 					.poll_rounds = FUZZ_DRIVER_ROUNDS };
 	struct vmem_config vc = { .block_size = FUZZ_BLOCK_BYTES,
