@@ -111,6 +111,17 @@ void e2e_bg_start(struct e2e_bg *b, const char *tag, const char *const *args,
 	close(err);
 }
 
+bool e2e_bg_running(struct e2e_bg *b)
+{
+	int status;
+	pid_t r = waitpid(b->pid, &status, WNOHANG);
+
+	TEST_ASSERT(r >= 0, "waitpid");
+	if (r == b->pid && bg_live == b->pid)
+		bg_live = 0;
+	return r == 0;
+}
+
 int e2e_bg_wait(struct e2e_bg *b, int timeout_s)
 {
 	double deadline = e2e_now_s() + timeout_s;

@@ -6,6 +6,7 @@
 #ifndef MEMVMM_TEST_E2E_BG_H
 #define MEMVMM_TEST_E2E_BG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -29,6 +30,11 @@ void e2e_bg_start(struct e2e_bg *b, const char *tag, const char *const *args,
 		  const struct memcg *cg);
 /* Wait (at most timeout_s) for an orderly exit; its status. Asserts otherwise. */
 int e2e_bg_wait(struct e2e_bg *b, int timeout_s);
+/*
+ * True while memvmm has not exited; once it has, it is reaped (and no
+ * longer killed at exit, so a recycled pid is never signalled).
+ */
+bool e2e_bg_running(struct e2e_bg *b);
 /* Remove its files and socket. */
 void e2e_bg_cleanup(struct e2e_bg *b);
 

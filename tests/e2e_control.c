@@ -81,12 +81,10 @@ static const char *jstr(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
 }
 
-static void wait_for(const struct e2e_bg *b, const char *sock)
+static void wait_for(struct e2e_bg *b, const char *sock)
 {
 	for (int i = 0; i < 3000 && (access(sock, F_OK) || last_tick(b) < 2); i++) {
-		int status;
-
-		TEST_ASSERT(waitpid(b->pid, &status, WNOHANG) == 0, "memvmm ended early:\n%s",
+		TEST_ASSERT(e2e_bg_running(b), "memvmm ended early:\n%s",
 			    e2e_slurp(b->err));
 		e2e_sleep_ms(10);
 	}
@@ -245,10 +243,9 @@ static void case_signals(void)
 	}
 	{
 		double deadline = e2e_now_s() + 60;
-		int st;
 
 		while (rss_bytes(b.pid) < (256ull << 20) && e2e_now_s() < deadline) {
-			TEST_ASSERT(waitpid(b.pid, &st, WNOHANG) == 0,
+			TEST_ASSERT(e2e_bg_running(&b),
 				    "memvmm ended before 256M were populated:\n%s", e2e_slurp(b.err));
 			e2e_sleep_ms(1);
 		}
