@@ -34,13 +34,21 @@
 /* The last tick the guest printed, -1 if none yet. */
 static long last_tick(const struct e2e_bg *b)
 {
-	char *out = e2e_slurp(b->out), *p = out, *hit = NULL;
+	char *out = e2e_slurp(b->out), *p = out;
 	long n = -1;
 
-	while ((p = strstr(p, "memvmm-guest: tick n=")))
-		hit = p++;
-	if (hit)
-		n = strtol(hit + strlen("memvmm-guest: tick n="), NULL, 10);
+	/*
+	 * Only complete lines count: the UART writes byte by byte, so the last
+	 * line may still be "tick n=12" of "tick n=123".
+	 */
+	while ((p = strstr(p, "memvmm-guest: tick n="))) {
+		char *end;
+		long v = strtol(p + strlen("memvmm-guest: tick n="), &end, 10);
+
+		if (*end == '\n')
+			n = v;
+		p++;
+	}
 	free(out);
 	return n;
 }
