@@ -135,15 +135,56 @@ const char *step_vmem_info(struct workload *w, const char *value)
 }
 
 /*
- * vmem-plug: plug up to the requested size; vmem-plug=SIZE: plug SIZE more.
- * The lowest unplugged blocks of the usable region, a request per chunk
- * (Linux's memory block), until done or the device says NACK or BUSY
- * (counted, not a failure). ERROR or no answer fails the step.
+ * Plug (the lowest unplugged blocks first) or unplug (the highest plugged
+ * first) left blocks, a request per chunk, until done or the device says
+ * NACK or BUSY (counted, not a failure); then the step's line. ERROR or no
+ * answer fails the step.
+ */
+static const char *vmem_requests(struct workload *w, struct vmem *vm, uint64_t left, bool plug)
+{
+	const char *why = NULL, *fail = NULL;
+	uint64_t bytes = 0, t = rdtsc();
+
+	while (left) {
+		uint64_t first, n;
+		enum vmem_resp r;
+
+		if (plug ? !vmem_lowest_unplugged(vm, left, &first, &n) :
+			   !vmem_highest_plugged(vm, left, &first, &n)) {
+			fail = plug ? "no unplugged block left in the usable region" :
+				      "no plugged block left";
+			break;
+		}
+		r = plug ? vmem_plug(vm, first, n, &why) : vmem_unplug(vm, first, n);
+		if (why) {
+			fail = why;
+			break;
+		}
+		if (r != VMEM_ACK) {
+			if (r != VMEM_NACK && r != VMEM_BUSY)
+				fail = plug ? "a plug request got no ACK, NACK or BUSY" :
+					      "an unplug request got no ACK, NACK or BUSY";
+			break;
+		}
+		left -= n;
+		bytes += n * vm->cfg.block_size;
+	}
+	t = rdtsc() - t;
+	why = config_check(vm);
+	con_printf(plug ? "memvmm-guest: vmem-plug" : "memvmm-guest: vmem-unplug");
+	print_counts(vm, bytes);
+	step_print_elapsed(w, t);
+	return fail ? fail : why;
+}
+
+/*
+ * vmem-plug: plug up to the requested size; vmem-plug=SIZE: plug SIZE more
+ * (vmem_requests(): a request per chunk, Linux's memory block).
  */
 const char *step_vmem_plug(struct workload *w, const char *value)
 {
-	const char *why, *fail = NULL;
-	uint64_t left, bytes = 0, t;
+	const char *why;
+	uint64_t left;
 	struct vmem *vm;
 
 	if ((why = vmem_get(w, &vm)) || (why = vmem_config_read(vm)))
@@ -155,34 +196,7 @@ const char *step_vmem_plug(struct workload *w, const char *value)
 		left = vm->cfg.requested > vm->cfg.plugged ?
 		       (vm->cfg.requested - vm->cfg.plugged) / vm->cfg.block_size : 0;
 	}
-	t = rdtsc();
-	while (left) {
-		uint64_t first, n;
-		enum vmem_resp r;
-
-		if (!vmem_lowest_unplugged(vm, left, &first, &n)) {
-			fail = "no unplugged block left in the usable region";
-			break;
-		}
-		r = vmem_plug(vm, first, n, &why);
-		if (why) {
-			fail = why;
-			break;
-		}
-		if (r != VMEM_ACK) {
-			if (r != VMEM_NACK && r != VMEM_BUSY)
-				fail = "a plug request got no ACK, NACK or BUSY";
-			break;
-		}
-		left -= n;
-		bytes += n * vm->cfg.block_size;
-	}
-	t = rdtsc() - t;
-	why = config_check(vm);
-	con_printf("memvmm-guest: vmem-plug");
-	print_counts(vm, bytes);
-	step_print_elapsed(w, t);
-	return fail ? fail : why;
+	return vmem_requests(w, vm, left, true);
 }
 
 /*
@@ -191,8 +205,8 @@ const char *step_vmem_plug(struct workload *w, const char *value)
  */
 const char *step_vmem_unplug(struct workload *w, const char *value)
 {
-	const char *why, *fail = NULL;
-	uint64_t left, bytes = 0, t;
+	const char *why;
+	uint64_t left;
 	struct vmem *vm;
 
 	if ((why = vmem_get(w, &vm)) || (why = vmem_config_read(vm)))
@@ -206,30 +220,7 @@ const char *step_vmem_unplug(struct workload *w, const char *value)
 		left = driver_plugged(vm) > vm->cfg.requested ?
 		       (driver_plugged(vm) - vm->cfg.requested) / vm->cfg.block_size : 0;
 	}
-	t = rdtsc();
-	while (left) {
-		uint64_t first, n;
-		enum vmem_resp r;
-
-		if (!vmem_highest_plugged(vm, left, &first, &n)) {
-			fail = "no plugged block left";
-			break;
-		}
-		r = vmem_unplug(vm, first, n);
-		if (r != VMEM_ACK) {
-			if (r != VMEM_NACK && r != VMEM_BUSY)
-				fail = "an unplug request got no ACK, NACK or BUSY";
-			break;
-		}
-		left -= n;
-		bytes += n * vm->cfg.block_size;
-	}
-	t = rdtsc() - t;
-	why = config_check(vm);
-	con_printf("memvmm-guest: vmem-unplug");
-	print_counts(vm, bytes);
-	step_print_elapsed(w, t);
-	return fail ? fail : why;
+	return vmem_requests(w, vm, left, false);
 }
 
 const char *step_vmem_unplug_all(struct workload *w, const char *value)
