@@ -112,5 +112,7 @@ const struct mem_backend_ops mem_backend_guest_memfd = {
 	.populate_order = gmem_populate_order,
 	.populate_order_len = MEM_ARRAY_LEN(gmem_populate_order),
 	.memcg_charged = true,
+	.no_pageout = "guest_memfd pages are unevictable on this kernel (the file's mapping is "
+		      "marked unevictable): MADV_PAGEOUT reclaims nothing",
 	.thp = MEM_THP_KIND_NONE,
 };

@@ -124,5 +124,7 @@ const struct mem_backend_ops mem_backend_hugetlb = {
 	.populate_order = hugetlb_populate_order,
 	.populate_order_len = MEM_ARRAY_LEN(hugetlb_populate_order),
 	.memcg_charged = false,
+	.no_pageout = "hugetlb pages are never reclaimed or swapped: MADV_PAGEOUT "
+		      "reclaims nothing",
 	.thp = MEM_THP_KIND_HUGETLB,
 };

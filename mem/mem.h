@@ -153,6 +153,11 @@ struct mem_backend_ops {
 	bool memcg_charged;
 	/* Which host THP settings apply (mem/thp.h). */
 	enum mem_thp_kind thp;
+	/*
+	 * NULL: MADV_PAGEOUT can reclaim this backend's memory (to swap,
+	 * mem/pageout.h); else why it cannot, in words, for the refusal.
+	 */
+	const char *no_pageout;
 };
 
 extern const struct mem_backend_ops mem_backend_guest_memfd;
