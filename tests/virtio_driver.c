@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * An independent virtio-pci + virtio-mem driver (see virtio_driver.h),
- * from the virtio 1.2 and PCI 3.0 specs only. Section numbers in comments
- * are the virtio 1.2 spec's unless they say PCI. The virtqueues and
- * virtio-mem requests are in virtio_driver_vq.c.
+ * An independent virtio-pci driver with virtio-mem and balloon layers (see
+ * virtio_driver.h), from the virtio 1.2 and PCI 3.0 specs only. Section
+ * numbers in comments are the virtio 1.2 spec's unless they say PCI. The
+ * virtqueues, virtio-mem requests and balloon buffers are in
+ * virtio_driver_vq.c.
  */
 #include "tests/virtio_driver.h"
 
@@ -457,6 +458,11 @@ uint8_t vdrv_isr(struct vdrv *d)
 uint32_t vdrv_cfg_read(struct vdrv *d, unsigned int off, unsigned int size)
 {
 	return region_read(d, &d->devcfg, off, size);
+}
+
+void vdrv_cfg_write(struct vdrv *d, unsigned int off, unsigned int size, uint32_t val)
+{
+	region_write(d, &d->devcfg, off, size, val);
 }
 
 uint64_t vdrv_cfg_read64(struct vdrv *d, unsigned int off)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * An independent virtio-pci driver (modern only, split virtqueues) with a
- * virtio-mem request layer, written from the virtio 1.2 spec (§4.1 PCI
- * transport, §2.7 split virtqueues, §3.1 device initialization, §5.15
- * virtio-mem) and the PCI Local Bus spec 3.0 alone, to check memvmm's
+ * virtio-mem request layer and a balloon layer, written from the virtio 1.2
+ * spec (§4.1 PCI transport, §2.7 split virtqueues, §3.1 device
+ * initialization, §5.15 virtio-mem, §5.5 traditional memory balloon) and
+ * the PCI Local Bus spec 3.0 alone, to check memvmm's
  * device from the guest's side. It does not know memvmm's device code: it
  * finds the device by scanning bus 0 through conf1, sizes and reads its
  * BARs, walks its capability list and drives it as a guest would.
@@ -25,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linux/virtio_balloon.h>
 #include <linux/virtio_mem.h>
 
 #define VDRV_WUR __attribute__((warn_unused_result))
@@ -180,6 +182,12 @@ int vdrv_negotiate(struct vdrv *d, uint64_t want) VDRV_WUR;
  * back (a mapping failure).
  */
 int vdrv_queue_setup(struct vdrv *d, unsigned int q, uint16_t size, uint16_t vector) VDRV_WUR;
+/*
+ * The same with the rings where the caller says (not zeroed, not checked:
+ * for tests of rings a device must refuse).
+ */
+int vdrv_queue_setup_at(struct vdrv *d, unsigned int q, uint16_t size, uint16_t vector,
+			uint64_t desc, uint64_t avail, uint64_t used) VDRV_WUR;
 /* Set DRIVER_OK; -EPROTO if the device shows NEEDS_RESET or FAILED. */
 int vdrv_driver_ok(struct vdrv *d) VDRV_WUR;
 /* config_msix_vector: write vector and return what reads back. */
@@ -188,6 +196,8 @@ uint16_t vdrv_config_vector(struct vdrv *d, uint16_t vector);
 /* Device configuration, off from its start: 8/16/32-bit reads, 64-bit as two 32-bit halves. */
 uint32_t vdrv_cfg_read(struct vdrv *d, unsigned int off, unsigned int size);
 uint64_t vdrv_cfg_read64(struct vdrv *d, unsigned int off);
+/* A driver write of size (1, 2, 4) bytes into the device configuration. */
+void vdrv_cfg_write(struct vdrv *d, unsigned int off, unsigned int size, uint32_t val);
 /*
  * The PCI configuration access capability: an access of len (1, 2, 4)
  * bytes at off of BAR bar through its pci_cfg_data window.
@@ -211,8 +221,15 @@ int vdrv_used_idx(struct vdrv *d, unsigned int q, uint16_t *idx) VDRV_WUR;
 /* Run the machine until one more used entry appears: its id and len (-ETIMEDOUT: none). */
 int vdrv_used_wait(struct vdrv *d, unsigned int q, uint32_t *id, uint32_t *len) VDRV_WUR;
 /*
- * Chain the buffers (device-readable ones first), publish, notify and wait
- * for the device to use it. -EPROTO if it came back with another id.
+ * Chain the buffers (device-readable ones first: the caller orders them),
+ * publish and notify without waiting; *head (may be NULL) gets the chain's
+ * head, the id its used entry will carry.
+ */
+int vdrv_post(struct vdrv *d, unsigned int q, const struct vdrv_buf *bufs, unsigned int n,
+	      uint16_t *head) VDRV_WUR;
+/*
+ * vdrv_post() and wait for the device to use the chain. -EPROTO if it
+ * came back with another id.
  */
 int vdrv_submit(struct vdrv *d, unsigned int q, const struct vdrv_buf *bufs, unsigned int n,
 		uint32_t *used_len) VDRV_WUR;
@@ -259,6 +276,38 @@ int vdrv_vmem_request_raw(struct vdrv *d, const void *req, uint32_t req_len, uin
  * same before and after (§2.5.1, §4.1.3). *gen (may be NULL) gets it.
  */
 int vdrv_vmem_config(struct vdrv *d, struct virtio_mem_config *c, uint8_t *gen) VDRV_WUR;
+
+/* ---- traditional memory balloon (§5.5) ---- */
+
+/* PFNs in one inflate/deflate buffer, statistics in one statsq buffer. */
+#define VDRV_BALLOON_MAX_PFNS    2048u
+#define VDRV_BALLOON_MAX_STATS   64u
+#define VDRV_BALLOON_STAT_BYTES  10u   /* §5.5.6.3: packed le16 tag, le64 val */
+
+struct vdrv_balloon_stat {
+	uint16_t tag;                /* VIRTIO_BALLOON_S_* */
+	uint64_t val;
+};
+
+/*
+ * One buffer of n le32 PFNs (4 KiB page frame numbers, §5.5.6) on queue q
+ * (inflateq or deflateq), waited for; *used_len (may be NULL) is what the
+ * device said it wrote.
+ */
+int vdrv_balloon_pfns(struct vdrv *d, unsigned int q, const uint32_t *pfns, unsigned int n,
+		      uint32_t *used_len) VDRV_WUR;
+/*
+ * Write n statistics into the statsq buffer (at vdrv_balloon_stats_gpa())
+ * and make it available on queue q, without waiting: the device holds it
+ * until it wants fresh numbers (§5.5.6.3).
+ */
+int vdrv_balloon_stats_post(struct vdrv *d, unsigned int q, const struct vdrv_balloon_stat *st,
+			    unsigned int n) VDRV_WUR;
+uint64_t vdrv_balloon_stats_gpa(const struct vdrv *d);
+/* num_pages and actual (each one 32-bit read), retried until config_generation is stable. */
+int vdrv_balloon_config(struct vdrv *d, struct virtio_balloon_config *c, uint8_t *gen) VDRV_WUR;
+/* Write actual: the pages in the balloon (§5.5.6, after the device used the buffers). */
+void vdrv_balloon_actual_set(struct vdrv *d, uint32_t pages);
 
 /* ---- for code built on the driver (virtio_driver_vq.c, other device layers) ---- */
 

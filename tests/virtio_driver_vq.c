@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The independent driver's split virtqueues (virtio 1.2 §2.7) and its
- * virtio-mem requests (§5.15); the PCI side is in virtio_driver.c.
+ * The independent driver's split virtqueues (virtio 1.2 §2.7), its
+ * virtio-mem requests (§5.15) and balloon buffers (§5.5); the PCI side is
+ * in virtio_driver.c.
  */
 #include "tests/virtio_driver.h"
 
@@ -79,7 +80,13 @@ static int gm_zero(struct vdrv *d, uint64_t gpa, uint64_t len)
 
 /* ---- split virtqueues (§2.7) ---- */
 
-int vdrv_queue_setup(struct vdrv *d, unsigned int qi, uint16_t size, uint16_t vector)
+/*
+ * Size queue qi (at most size entries, 0: the device's maximum) and put its
+ * rings at desc/avail/used, or in scratch RAM (zeroed) when ring_at is
+ * false; then vector, notify offset, enable.
+ */
+static int queue_setup(struct vdrv *d, unsigned int qi, uint16_t size, uint16_t vector,
+		       bool ring_at, uint64_t desc, uint64_t avail, uint64_t used)
 {
 	struct vdrv_queue *q = &d->q[qi];
 	uint16_t max, got;
@@ -111,13 +118,17 @@ int vdrv_queue_setup(struct vdrv *d, unsigned int qi, uint16_t size, uint16_t ve
 		return vdrv_fail(d, -EPROTO, "queue %u: queue_size reads %u after writing %u", qi, got,
 			    size);
 
-	base = d->cfg.scratch_gpa + (uint64_t)qi * VDRV_RING_AREA_BYTES;
-	*q = (struct vdrv_queue){ .size = size, .desc = base };
-	q->avail = q->desc + align_up(16ull * size, PAGE_BYTES);
-	q->used = q->avail + align_up(6ull + 2ull * size, PAGE_BYTES);
-	ret = gm_zero(d, base, VDRV_RING_AREA_BYTES);
-	if (ret)
-		return ret;
+	if (ring_at) {
+		*q = (struct vdrv_queue){ .size = size, .desc = desc, .avail = avail, .used = used };
+	} else {
+		base = d->cfg.scratch_gpa + (uint64_t)qi * VDRV_RING_AREA_BYTES;
+		*q = (struct vdrv_queue){ .size = size, .desc = base };
+		q->avail = q->desc + align_up(16ull * size, PAGE_BYTES);
+		q->used = q->avail + align_up(6ull + 2ull * size, PAGE_BYTES);
+		ret = gm_zero(d, base, VDRV_RING_AREA_BYTES);
+		if (ret)
+			return ret;
+	}
 	vdrv_common_write(d, VIRTIO_PCI_COMMON_Q_DESCLO, 4, (uint32_t)q->desc);
 	vdrv_common_write(d, VIRTIO_PCI_COMMON_Q_DESCHI, 4, (uint32_t)(q->desc >> 32));
 	vdrv_common_write(d, VIRTIO_PCI_COMMON_Q_AVAILLO, 4, (uint32_t)q->avail);
@@ -138,6 +149,17 @@ int vdrv_queue_setup(struct vdrv *d, unsigned int qi, uint16_t size, uint16_t ve
 		return vdrv_fail(d, -EPROTO, "queue %u: queue_enable does not read 1", qi);
 	q->ready = true;
 	return 0;
+}
+
+int vdrv_queue_setup(struct vdrv *d, unsigned int qi, uint16_t size, uint16_t vector)
+{
+	return queue_setup(d, qi, size, vector, false, 0, 0, 0);
+}
+
+int vdrv_queue_setup_at(struct vdrv *d, unsigned int qi, uint16_t size, uint16_t vector,
+			uint64_t desc, uint64_t avail, uint64_t used)
+{
+	return queue_setup(d, qi, size, vector, true, desc, avail, used);
 }
 
 int vdrv_driver_ok(struct vdrv *d)
@@ -255,12 +277,11 @@ int vdrv_used_wait(struct vdrv *d, unsigned int qi, uint32_t *id, uint32_t *len)
 		    vdrv_poll_rounds(d), vdrv_status(d));
 }
 
-int vdrv_submit(struct vdrv *d, unsigned int qi, const struct vdrv_buf *bufs, unsigned int n,
-		uint32_t *used_len)
+int vdrv_post(struct vdrv *d, unsigned int qi, const struct vdrv_buf *bufs, unsigned int n,
+	      uint16_t *head_out)
 {
 	struct vdrv_queue *q = queue(d, qi);
 	uint16_t head, idx, flags;
-	uint32_t id, len;
 	int ret;
 
 	if (!q || !n || n > q->size)
@@ -279,6 +300,19 @@ int vdrv_submit(struct vdrv *d, unsigned int qi, const struct vdrv_buf *bufs, un
 	ret = vdrv_avail_publish(d, qi, head);
 	if (!ret)
 		ret = vdrv_notify(d, qi);
+	if (!ret && head_out)
+		*head_out = head;
+	return ret;
+}
+
+int vdrv_submit(struct vdrv *d, unsigned int qi, const struct vdrv_buf *bufs, unsigned int n,
+		uint32_t *used_len)
+{
+	uint32_t id, len;
+	uint16_t head;
+	int ret;
+
+	ret = vdrv_post(d, qi, bufs, n, &head);
 	if (!ret)
 		ret = vdrv_used_wait(d, qi, &id, &len);
 	if (ret)
@@ -379,3 +413,83 @@ int vdrv_vmem_config(struct vdrv *d, struct virtio_mem_config *c, uint8_t *gen)
 	return vdrv_fail(d, -ETIMEDOUT, "config_generation never stable");
 }
 
+
+/* ---- traditional memory balloon (§5.5) ---- */
+
+int vdrv_balloon_pfns(struct vdrv *d, unsigned int q, const uint32_t *pfns, unsigned int n,
+		      uint32_t *used_len)
+{
+	uint32_t le[VDRV_BALLOON_MAX_PFNS];
+	struct vdrv_buf b = { .gpa = data_area(d) + DATA_REQ_OFF, .len = 4 * n };
+	int ret;
+
+	_Static_assert(sizeof(le) <= DATA_BUF_MAX, "PFN array outside the request buffer");
+	if (!n || n > VDRV_BALLOON_MAX_PFNS)
+		return vdrv_fail(d, -EINVAL, "%u PFNs in one buffer (at most %u)", n,
+			    VDRV_BALLOON_MAX_PFNS);
+	/* §5.5.6: an array of 32-bit little-endian page frame numbers (address / 4096). */
+	for (unsigned int i = 0; i < n; i++)
+		le[i] = htole32(pfns[i]);
+	ret = gm_write(d, b.gpa, le, b.len);
+	if (!ret)
+		ret = vdrv_submit(d, q, &b, 1, used_len);
+	return ret;
+}
+
+uint64_t vdrv_balloon_stats_gpa(const struct vdrv *d)
+{
+	return data_area(d) + DATA_RESP_OFF;
+}
+
+int vdrv_balloon_stats_post(struct vdrv *d, unsigned int q, const struct vdrv_balloon_stat *st,
+			    unsigned int n)
+{
+	uint8_t buf[VDRV_BALLOON_MAX_STATS * VDRV_BALLOON_STAT_BYTES];
+	struct vdrv_buf b = { .gpa = vdrv_balloon_stats_gpa(d), .len = n * VDRV_BALLOON_STAT_BYTES };
+	int ret;
+
+	_Static_assert(sizeof(buf) <= DATA_BUF_MAX, "statistics outside the response buffer");
+	if (!n || n > VDRV_BALLOON_MAX_STATS)
+		return vdrv_fail(d, -EINVAL, "%u statistics (at most %u)", n, VDRV_BALLOON_MAX_STATS);
+	/* §5.5.6.3: packed { le16 tag; le64 val; }, 10 bytes each. */
+	for (unsigned int i = 0; i < n; i++) {
+		uint16_t tag = htole16(st[i].tag);
+		uint64_t val = htole64(st[i].val);
+
+		memcpy(buf + i * VDRV_BALLOON_STAT_BYTES, &tag, sizeof(tag));
+		memcpy(buf + i * VDRV_BALLOON_STAT_BYTES + sizeof(tag), &val, sizeof(val));
+	}
+	ret = gm_write(d, b.gpa, buf, b.len);
+	if (!ret)
+		ret = vdrv_post(d, q, &b, 1, NULL);
+	return ret;
+}
+
+int vdrv_balloon_config(struct vdrv *d, struct virtio_balloon_config *c, uint8_t *gen)
+{
+	uint8_t g1, g2;
+
+	/* num_pages and actual are always there (§5.5.4). */
+	if (!d->devcfg.present || d->devcfg.len < 2 * sizeof(uint32_t))
+		return vdrv_fail(d, -EPROTO, "device configuration of %u bytes, the balloon needs 8",
+			    d->devcfg.len);
+	for (unsigned int i = 0; i <= vdrv_poll_rounds(d); i++) {
+		g1 = (uint8_t)vdrv_common_read(d, VIRTIO_PCI_COMMON_CFGGENERATION, 1);
+		memset(c, 0, sizeof(*c));
+		c->num_pages = vdrv_cfg_read(d, offsetof(struct virtio_balloon_config, num_pages), 4);
+		c->actual = vdrv_cfg_read(d, offsetof(struct virtio_balloon_config, actual), 4);
+		g2 = (uint8_t)vdrv_common_read(d, VIRTIO_PCI_COMMON_CFGGENERATION, 1);
+		if (g1 == g2) {
+			if (gen)
+				*gen = g2;
+			return 0;
+		}
+	}
+	return vdrv_fail(d, -ETIMEDOUT, "config_generation never stable");
+}
+
+void vdrv_balloon_actual_set(struct vdrv *d, uint32_t pages)
+{
+	/* One 32-bit write (§5.5.6's legacy note asks for it; modern drivers may do the same). */
+	vdrv_cfg_write(d, offsetof(struct virtio_balloon_config, actual), 4, pages);
+}
