@@ -28,7 +28,9 @@
  * for hugetlb): a unit is discarded when its last page enters the balloon,
  * and made usable again when its first page leaves it: repopulated
  * (mem_populate() with the boot RAM's strategy) when that strategy
- * preallocates, left to fault in otherwise. Inside a transparent huge
+ * preallocates, left to fault in otherwise. A hugetlb unit is always
+ * repopulated (a 2 MiB page faulted in later could find the pool empty),
+ * and while that fails it stays given back and untouched by the device. Inside a transparent huge
  * page, a 4 KiB discard splits it and the kernel frees the rest when it
  * splits it later (the deferred split); whole 2 MiB runs are freed at once.
  * The chain goes back with 0 bytes written once its discards are done.
@@ -36,8 +38,11 @@
  * Free page reporting: each device-writable buffer of a reporting chain is
  * a range of free guest memory; the whole discard units inside it (inside
  * boot RAM) are discarded, nothing else changes (the pages are not in the
- * balloon; the guest reuses them, and they fault in again). The chain goes
- * back with 0 bytes written.
+ * balloon; the guest reuses them, and they fault in again). Not on
+ * hugetlb: the guest reuses reported memory without telling, and a 2 MiB
+ * page faulted in again could find the pool empty, so it is left backed.
+ * A buffer starting outside boot RAM counts one bad (or hotplug) PFN. The
+ * chain goes back with 0 bytes written.
  *
  * Statistics: the driver's statsq buffer (struct virtio_balloon_stat
  * entries) is read and kept, the chain held by the device; every
