@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* virtio over PCI, modern (virtio 1.2 §4.1), with one split virtqueue (§2.7). */
+/* virtio over PCI, modern (virtio 1.2 §4.1), with split virtqueues (§2.7). */
 #include <stddef.h>
 
 #include <linux/pci_regs.h>
@@ -7,6 +7,7 @@
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 
+#include "console.h"
 #include "cpu.h"
 #include "virtio.h"
 #include "mem/machine.h"
@@ -19,12 +20,36 @@
 #define MSIX_MSG_DATA_BASE   0x40   /* an unused vector number; IF stays clear */
 #define COMMON_CFG_BYTES     (VIRTIO_PCI_COMMON_Q_USEDHI + 4)
 
-/* Queue 0's rings, each in a page of its own (alignment 16, 2 and 4 suffice). */
-static uint8_t ring_pages[3][PAGE_SIZE]
-	__attribute__((aligned(PAGE_SIZE), section(".noinit")));       /* queue_setup() clears them */
-#define RING_DESC  ((volatile struct vring_desc *)ring_pages[0])
-#define RING_AVAIL ((volatile struct vring_avail *)ring_pages[1])
-#define RING_USED  ((volatile struct vring_used *)ring_pages[2])
+/*
+ * A queue's rings share its page: descriptors at 0, the avail ring at
+ * RING_AVAIL_OFF, the used ring at RING_USED_OFF (alignments 16, 2 and 4).
+ */
+#define RING_AVAIL_OFF       1024
+#define RING_USED_OFF        2048
+_Static_assert(VIRTIO_QUEUE_SIZE_MAX * sizeof(struct vring_desc) <= RING_AVAIL_OFF &&
+	       RING_AVAIL_OFF + 6 + 2 * VIRTIO_QUEUE_SIZE_MAX <= RING_USED_OFF &&
+	       RING_USED_OFF + 6 + sizeof(struct vring_used_elem) * VIRTIO_QUEUE_SIZE_MAX <= PAGE_SIZE,
+	       "a queue's rings fit in its page");
+
+/* Not cleared at boot (.noinit): queue_setup() clears a page before use. */
+static uint8_t ring_pages[VIRTIO_RING_PAGES][PAGE_SIZE]
+	__attribute__((aligned(PAGE_SIZE), section(".noinit")));
+static unsigned int ring_pages_used;
+
+static volatile struct vring_desc *ring_desc(const struct virtio_queue *vq)
+{
+	return (volatile struct vring_desc *)vq->ring;
+}
+
+static volatile struct vring_avail *ring_avail(const struct virtio_queue *vq)
+{
+	return (volatile struct vring_avail *)(vq->ring + RING_AVAIL_OFF);
+}
+
+static volatile struct vring_used *ring_used(const struct virtio_queue *vq)
+{
+	return (volatile struct vring_used *)(vq->ring + RING_USED_OFF);
+}
 
 static void barrier(void)
 {
@@ -192,6 +217,25 @@ const char *virtio_probe(struct virtio_dev *d, uint16_t device_id, uint64_t cycl
 	return NULL;
 }
 
+void virtio_print_pci(const struct virtio_dev *d)
+{
+	unsigned int assigned = 0;
+
+	con_printf("memvmm-guest: virtio-pci dev=%02x:%02x.%x device=0x%04x",
+		   PCI_BDF_BUS(d->bdf), PCI_BDF_DEV(d->bdf), PCI_BDF_FN(d->bdf), d->pci_device);
+	for (unsigned int i = 0; i < PCI_BARS; i++) {
+		if (!d->bars[i].size)
+			continue;
+		con_printf(" bar%u=0x%lx bar%u_size=%lu", i, d->bars[i].addr, i, d->bars[i].size);
+		assigned += d->bars[i].assigned;
+	}
+	con_printf(" common=0x%lx notify=0x%lx notify_mult=%u isr=0x%lx device_cfg=0x%lx "
+		   "msix_vectors=%u assigned=%u\n", (uint64_t)(uintptr_t)d->common.base,
+		   (uint64_t)(uintptr_t)d->notify.base, d->notify_mult,
+		   (uint64_t)(uintptr_t)d->isr.base, (uint64_t)(uintptr_t)d->device.base,
+		   d->msix_vectors, assigned);
+}
+
 /* ---- initialization ----------------------------------------------------- */
 
 bool virtio_reset(struct virtio_dev *d)
@@ -237,51 +281,59 @@ static void msix_off(struct virtio_dev *d)
 			    ~(PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL));
 }
 
-static const char *queue_setup(struct virtio_dev *d)
+static const char *queue_setup(struct virtio_dev *d, uint16_t qi, uint16_t size_cap)
 {
+	struct virtio_queue *vq = &d->q[qi];
 	uint16_t size, noff;
 
-	common_write16(d, VIRTIO_PCI_COMMON_Q_SELECT, 0);
-	d->queue_max = common_read16(d, VIRTIO_PCI_COMMON_Q_SIZE);
-	if (!d->queue_max)
-		return "queue 0 is not available";
+	common_write16(d, VIRTIO_PCI_COMMON_Q_SELECT, qi);
+	vq->max = common_read16(d, VIRTIO_PCI_COMMON_Q_SIZE);
+	if (!vq->max)
+		return "a queue the driver needs is not available";
 	if (common_read16(d, VIRTIO_PCI_COMMON_Q_ENABLE))
-		return "queue 0 is enabled after a reset";
+		return "a queue is enabled after a reset";
+	if (!vq->ring) {
+		if (ring_pages_used == VIRTIO_RING_PAGES)
+			return "no ring page left for another queue";
+		vq->ring = ring_pages[ring_pages_used++];
+	}
+	if (size_cap > VIRTIO_QUEUE_SIZE_MAX)
+		size_cap = VIRTIO_QUEUE_SIZE_MAX;
 	/* The largest power of two up to both limits (§2.7: split queue sizes are powers of 2). */
-	for (size = 1; size * 2 <= d->queue_max && size * 2 <= VIRTIO_QUEUE_SIZE_MAX; size *= 2)
+	for (size = 1; size * 2 <= vq->max && size * 2 <= size_cap; size *= 2)
 		;
-	d->queue_size = size;
-	for (unsigned int p = 0; p < 3; p++)
-		for (unsigned int i = 0; i < PAGE_SIZE / 8; i++)
-			((volatile uint64_t *)ring_pages[p])[i] = 0;
-	d->avail_idx = d->used_idx = 0;
+	vq->size = size;
+	for (unsigned int i = 0; i < PAGE_SIZE / 8; i++)
+		((volatile uint64_t *)vq->ring)[i] = 0;
+	vq->avail_idx = vq->used_idx = 0;
+	vq->in_flight = false;
 	common_write16(d, VIRTIO_PCI_COMMON_Q_SIZE, size);
 	if (d->msix_on) {
 		common_write16(d, VIRTIO_PCI_COMMON_Q_MSIX, MSIX_VECTOR_QUEUE);
-		d->queue_vector = common_read16(d, VIRTIO_PCI_COMMON_Q_MSIX);
+		vq->vector = common_read16(d, VIRTIO_PCI_COMMON_Q_MSIX);
 	} else {
-		d->queue_vector = common_read16(d, VIRTIO_PCI_COMMON_Q_MSIX);
+		vq->vector = common_read16(d, VIRTIO_PCI_COMMON_Q_MSIX);
 		/* No interrupts wanted: polling (a hint, §2.7.7). */
-		RING_AVAIL->flags = VRING_AVAIL_F_NO_INTERRUPT;
+		ring_avail(vq)->flags = VRING_AVAIL_F_NO_INTERRUPT;
 	}
-	common_write64(d, VIRTIO_PCI_COMMON_Q_DESCLO, (uintptr_t)RING_DESC);
-	common_write64(d, VIRTIO_PCI_COMMON_Q_AVAILLO, (uintptr_t)RING_AVAIL);
-	common_write64(d, VIRTIO_PCI_COMMON_Q_USEDLO, (uintptr_t)RING_USED);
+	common_write64(d, VIRTIO_PCI_COMMON_Q_DESCLO, (uintptr_t)ring_desc(vq));
+	common_write64(d, VIRTIO_PCI_COMMON_Q_AVAILLO, (uintptr_t)ring_avail(vq));
+	common_write64(d, VIRTIO_PCI_COMMON_Q_USEDLO, (uintptr_t)ring_used(vq));
 	noff = common_read16(d, VIRTIO_PCI_COMMON_Q_NOFF);
 	if ((uint64_t)noff * d->notify_mult + 2 > d->notify.len)
-		return "queue 0's notify address is outside the notify structure";
-	d->queue_notify = (volatile uint16_t *)(d->notify.base + (uint64_t)noff * d->notify_mult);
+		return "a queue's notify address is outside the notify structure";
+	vq->notify = (volatile uint16_t *)(d->notify.base + (uint64_t)noff * d->notify_mult);
 	common_write16(d, VIRTIO_PCI_COMMON_Q_ENABLE, 1);
 	return NULL;
 }
 
-const char *virtio_init(struct virtio_dev *d, uint64_t wanted, bool msix)
+const char *virtio_init_features(struct virtio_dev *d, uint64_t wanted, bool msix)
 {
 	const char *why;
 	uint64_t f = 0;
-	uint8_t st;
 
 	msix_off(d);
+	d->nqueues = 0;
 	if (!virtio_reset(d))
 		return "device status does not read 0 after a reset";
 	status_set(d, VIRTIO_CONFIG_S_ACKNOWLEDGE);
@@ -311,8 +363,25 @@ const char *virtio_init(struct virtio_dev *d, uint64_t wanted, bool msix)
 		common_write16(d, VIRTIO_PCI_COMMON_MSIX, MSIX_VECTOR_CONFIG);
 		d->config_vector = common_read16(d, VIRTIO_PCI_COMMON_MSIX);
 	}
-	if ((why = queue_setup(d)))
+	return NULL;
+failed:
+	status_set(d, VIRTIO_CONFIG_S_FAILED);
+	return why;
+}
+
+const char *virtio_init_queues(struct virtio_dev *d, unsigned int nqueues, uint16_t size_cap)
+{
+	const char *why;
+	uint8_t st;
+
+	if (nqueues > VIRTIO_QUEUES_MAX) {
+		why = "more queues than the driver can set up";
 		goto failed;
+	}
+	for (unsigned int i = 0; i < nqueues; i++)
+		if ((why = queue_setup(d, (uint16_t)i, size_cap)))
+			goto failed;
+	d->nqueues = nqueues;
 	status_set(d, VIRTIO_CONFIG_S_DRIVER_OK);
 	st = virtio_status(d);
 	if (st & (VIRTIO_CONFIG_S_NEEDS_RESET | VIRTIO_CONFIG_S_FAILED) ||
@@ -324,40 +393,70 @@ failed:
 	return why;
 }
 
-/* ---- requests ----------------------------------------------------------- */
-
-static void desc_set(uint16_t i, const volatile void *buf, uint32_t len, uint16_t flags,
-		     uint16_t next)
+const char *virtio_init(struct virtio_dev *d, uint64_t wanted, bool msix)
 {
-	RING_DESC[i].addr = (uintptr_t)buf;
-	RING_DESC[i].len = len;
-	RING_DESC[i].flags = flags;
-	RING_DESC[i].next = next;
+	const char *why = virtio_init_features(d, wanted, msix);
+
+	return why ? why : virtio_init_queues(d, 1, VIRTIO_QUEUE_SIZE_DEFAULT);
 }
 
-/* Makes HEAD available, the index STEP further on, and notifies queue 0. */
-static void avail_push(struct virtio_dev *d, uint16_t head, uint16_t step)
+/* ---- requests ----------------------------------------------------------- */
+
+static void desc_set(struct virtio_queue *vq, uint16_t i, const volatile void *buf,
+		     uint32_t len, uint16_t flags, uint16_t next)
 {
-	RING_AVAIL->ring[d->avail_idx % d->queue_size] = head;
+	volatile struct vring_desc *desc = ring_desc(vq);
+
+	desc[i].addr = (uintptr_t)buf;
+	desc[i].len = len;
+	desc[i].flags = flags;
+	desc[i].next = next;
+}
+
+/* Makes HEAD available, the index STEP further on, and notifies queue QI. */
+static void avail_push(struct virtio_dev *d, uint16_t qi, uint16_t head, uint16_t step)
+{
+	struct virtio_queue *vq = &d->q[qi];
+	volatile struct vring_avail *avail = ring_avail(vq);
+
+	avail->ring[vq->avail_idx % vq->size] = head;
 	barrier();      /* x86 keeps stores in order: the compiler must too */
-	d->avail_idx += step;
-	RING_AVAIL->idx = d->avail_idx;
+	vq->avail_idx += step;
+	avail->idx = vq->avail_idx;
 	barrier();
-	*d->queue_notify = 0;
+	*vq->notify = qi;       /* §4.1.5.2: the queue's index */
+	vq->in_flight = true;
 	d->requests++;
 }
 
-enum virtio_result virtio_request(struct virtio_dev *d, const void *out, uint32_t out_len,
-				  void *in, uint32_t in_len, uint32_t *written,
-				  uint64_t timeout_ms)
+enum virtio_result virtio_chain_add(struct virtio_dev *d, unsigned int q,
+				    const struct virtio_buf *bufs, unsigned int n)
 {
+	struct virtio_queue *vq = &d->q[q];
+
+	if (q >= d->nqueues || !n || n > vq->size)
+		return VIRTIO_NO_QUEUE;
+	if (vq->in_flight)
+		return VIRTIO_BUSY;
+	for (unsigned int i = 0; i < n; i++)
+		desc_set(vq, (uint16_t)i, bufs[i].addr, bufs[i].len,
+			 (uint16_t)((bufs[i].writable ? VRING_DESC_F_WRITE : 0) |
+				    (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
+			 (uint16_t)(i + 1 < n ? i + 1 : 0));
+	avail_push(d, (uint16_t)q, 0, 1);
+	return VIRTIO_OK;
+}
+
+enum virtio_result virtio_chain_wait(struct virtio_dev *d, unsigned int q, uint64_t timeout_ms,
+				     uint32_t *written)
+{
+	struct virtio_queue *vq = &d->q[q];
 	uint64_t t0 = rdtsc();
 	volatile struct vring_used_elem *e;
 
-	desc_set(0, out, out_len, VRING_DESC_F_NEXT, 1);
-	desc_set(1, in, in_len, VRING_DESC_F_WRITE, 0);
-	avail_push(d, 0, 1);
-	for (unsigned int n = 1; RING_USED->idx == d->used_idx; n++) {
+	if (q >= d->nqueues || !vq->in_flight)
+		return VIRTIO_NO_QUEUE;
+	for (unsigned int n = 1; ring_used(vq)->idx == vq->used_idx; n++) {
 		if (n % NEEDS_RESET_POLLS == 0) {
 			if (virtio_status(d) & VIRTIO_CONFIG_S_NEEDS_RESET)
 				return VIRTIO_NEEDS_RESET;
@@ -366,32 +465,60 @@ enum virtio_result virtio_request(struct virtio_dev *d, const void *out, uint32_
 		}
 	}
 	barrier();
-	e = &RING_USED->ring[d->used_idx % d->queue_size];
-	d->used_idx++;
+	e = &ring_used(vq)->ring[vq->used_idx % vq->size];
+	vq->used_idx++;
 	if (!d->msix_on && d->isr.base)
 		(void)*d->isr.base;     /* reading ISR lowers INTx */
 	if (e->id != 0)
 		return VIRTIO_BAD_USED;
+	vq->in_flight = false;
 	*written = e->len;
 	return VIRTIO_OK;
 }
 
-uint8_t virtio_corrupt(struct virtio_dev *d, enum virtio_corruption kind,
+enum virtio_result virtio_chain_request(struct virtio_dev *d, unsigned int q,
+					const struct virtio_buf *bufs, unsigned int n,
+					uint32_t *written, uint64_t timeout_ms)
+{
+	enum virtio_result r = virtio_chain_add(d, q, bufs, n);
+
+	return r != VIRTIO_OK ? r : virtio_chain_wait(d, q, timeout_ms, written);
+}
+
+enum virtio_result virtio_request(struct virtio_dev *d, const void *out, uint32_t out_len,
+				  void *in, uint32_t in_len, uint32_t *written,
+				  uint64_t timeout_ms)
+{
+	const struct virtio_buf bufs[2] = {
+		{ out, out_len, false }, { in, in_len, true },
+	};
+
+	return virtio_chain_request(d, 0, bufs, 2, written, timeout_ms);
+}
+
+uint8_t virtio_corrupt(struct virtio_dev *d, unsigned int q, enum virtio_corruption kind,
 		       const void *out, uint32_t out_len, void *in, uint32_t in_len,
 		       uint64_t timeout_ms, bool *used)
 {
-	uint16_t size = d->queue_size, head = 0, step = 1;
+	struct virtio_queue *vq = &d->q[q < d->nqueues ? q : 0];
+	uint16_t size = vq->size, head = 0, step = 1;
 	uint64_t t0;
 	uint8_t st;
 
-	desc_set(0, out, out_len, VRING_DESC_F_NEXT, 1);
-	desc_set(1, in, in_len, VRING_DESC_F_WRITE, 0);
+	/* The second buffer: IN, or OUT again when there is none. */
+	const volatile void *second = in_len ? in : out;
+	uint32_t second_len = in_len ? in_len : out_len;
+
+	desc_set(vq, 0, out, out_len, in_len ? VRING_DESC_F_NEXT : 0, in_len ? 1 : 0);
+	if (in_len)
+		desc_set(vq, 1, in, in_len, VRING_DESC_F_WRITE, 0);
 	switch (kind) {
 	case VIRTIO_CORRUPT_LOOP:
-		desc_set(1, out, out_len, VRING_DESC_F_NEXT, 0);
+		desc_set(vq, 0, out, out_len, VRING_DESC_F_NEXT, 1);
+		desc_set(vq, 1, second, second_len, VRING_DESC_F_NEXT, 0);
 		break;
 	case VIRTIO_CORRUPT_NEXT:
-		desc_set(0, out, out_len, VRING_DESC_F_NEXT, size);
+		desc_set(vq, 0, out, out_len, VRING_DESC_F_NEXT, size);
 		break;
 	case VIRTIO_CORRUPT_HEAD:
 		head = size;
@@ -400,22 +527,22 @@ uint8_t virtio_corrupt(struct virtio_dev *d, enum virtio_corruption kind,
 		step = (uint16_t)(size + 1);
 		break;
 	case VIRTIO_CORRUPT_ORDER:
-		desc_set(0, in, in_len, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
-		desc_set(1, out, out_len, 0, 0);
+		desc_set(vq, 0, second, second_len, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+		desc_set(vq, 1, out, out_len, 0, 0);
 		break;
 	case VIRTIO_CORRUPT_ADDR:
-		desc_set(0, (const volatile void *)(uintptr_t)BAD_BUFFER_ADDR, out_len,
-			 VRING_DESC_F_NEXT, 1);
+		desc_set(vq, 0, (const volatile void *)(uintptr_t)BAD_BUFFER_ADDR, out_len,
+			 in_len ? VRING_DESC_F_NEXT : 0, in_len ? 1 : 0);
 		break;
 	case VIRTIO_CORRUPTIONS:
 		break;
 	}
-	avail_push(d, head, step);
+	avail_push(d, (uint16_t)(vq - d->q), head, step);
 	t0 = rdtsc();
 	while (!((st = virtio_status(d)) & VIRTIO_CONFIG_S_NEEDS_RESET) &&
 	       elapsed_ms(d, t0) <= timeout_ms)
 		;
-	*used = RING_USED->idx != d->used_idx;
+	*used = ring_used(vq)->idx != vq->used_idx;
 	return st;
 }
 
@@ -426,6 +553,8 @@ const char *virtio_result_name(enum virtio_result r)
 	case VIRTIO_NEEDS_RESET: return "needs-reset";
 	case VIRTIO_TIMEOUT: return "timeout";
 	case VIRTIO_BAD_USED: return "bad-used";
+	case VIRTIO_BUSY: return "busy";
+	case VIRTIO_NO_QUEUE: return "no-queue";
 	}
 	return "?";
 }

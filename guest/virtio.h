@@ -2,9 +2,12 @@
 /*
  * A virtio 1.2 driver over PCI (§4.1, modern only) for the test guest: the
  * device's vendor capabilities in its assigned BARs, the initialization
- * sequence of §3.1.1 and one split virtqueue (§2.7), queue 0, in guest RAM.
- * Requests are synchronous: one chain at a time, the used ring polled (no
- * interrupts; MSI-X vectors, when enabled, stay masked). Ring 0 only.
+ * sequence of §3.1.1 and up to VIRTIO_QUEUES_MAX split virtqueues (§2.7),
+ * each in a page of guest RAM of its own. One chain at a time per queue,
+ * always descriptors 0.., the used ring polled (no interrupts; MSI-X
+ * vectors, when enabled, stay masked): a request adds a chain and waits for
+ * it; a chain may also be left with the device (a stats buffer) and its
+ * return polled for later. Ring 0 only.
  */
 #ifndef GUEST_VIRTIO_H
 #define GUEST_VIRTIO_H
@@ -14,8 +17,14 @@
 
 #include "pci.h"
 
-/* At most this many descriptors in the driver's queue (fewer if the device offers fewer). */
-#define VIRTIO_QUEUE_SIZE_MAX  16u
+/* Queues a driver can set up (queue indices 0 .. VIRTIO_QUEUES_MAX - 1). */
+#define VIRTIO_QUEUES_MAX      5u
+/* The largest queue size (descriptors) the driver uses; fewer if the device offers fewer. */
+#define VIRTIO_QUEUE_SIZE_MAX  64u
+/* virtio_init()'s queue size cap. */
+#define VIRTIO_QUEUE_SIZE_DEFAULT 16u
+/* Ring pages for all devices together: every queue of two devices. */
+#define VIRTIO_RING_PAGES      (2u * VIRTIO_QUEUES_MAX)
 
 /* How a request ended. */
 enum virtio_result {
@@ -23,6 +32,8 @@ enum virtio_result {
 	VIRTIO_NEEDS_RESET,     /* the device set DEVICE_NEEDS_RESET */
 	VIRTIO_TIMEOUT,         /* nothing came back in time */
 	VIRTIO_BAD_USED,        /* a used entry for another head, or too short */
+	VIRTIO_BUSY,            /* a chain is still with the device on that queue */
+	VIRTIO_NO_QUEUE,        /* no such queue set up, or an empty or too long chain */
 };
 
 /* Ways to break the queue on purpose (virtio_corrupt()). */
@@ -41,6 +52,23 @@ struct virtio_region {
 	uint32_t len;
 };
 
+/* One buffer of a chain. */
+struct virtio_buf {
+	const volatile void *addr;
+	uint32_t len;
+	bool writable;          /* device-writable (VRING_DESC_F_WRITE) */
+};
+
+/* A queue as the driver set it up. */
+struct virtio_queue {
+	uint16_t size, max;                     /* as set; as offered */
+	uint16_t vector;                        /* MSI-X vector, as read back */
+	uint8_t *ring;                          /* descriptors, avail and used rings: one page */
+	volatile uint16_t *notify;
+	uint16_t avail_idx, used_idx;           /* the driver's copies */
+	bool in_flight;                         /* a chain is with the device */
+};
+
 struct virtio_dev {
 	pci_bdf bdf;
 	uint16_t pci_device;
@@ -55,10 +83,9 @@ struct virtio_dev {
 	uint64_t cycles_per_ms;
 	/* Set by virtio_init(). */
 	uint64_t device_features, driver_features;
-	uint16_t queue_size, queue_max;
-	uint16_t config_vector, queue_vector;   /* as read back */
-	volatile uint16_t *queue_notify;
-	uint16_t avail_idx, used_idx;           /* the driver's copies */
+	uint16_t config_vector;                 /* as read back */
+	unsigned int nqueues;                   /* queues 0 .. nqueues - 1 are set up */
+	struct virtio_queue q[VIRTIO_QUEUES_MAX];
 	/* Counters since the probe. */
 	uint64_t requests, resets;
 };
@@ -70,12 +97,28 @@ struct virtio_dev {
  */
 const char *virtio_probe(struct virtio_dev *d, uint16_t device_id, uint64_t cycles_per_ms);
 
+/* Prints the "memvmm-guest: virtio-pci dev=... bar4=..." line of a probed device. */
+void virtio_print_pci(const struct virtio_dev *d);
+
 /*
  * Reset, ACKNOWLEDGE, DRIVER, features (VERSION_1 required; the device's
- * bits in WANTED accepted when offered), FEATURES_OK (checked), queue 0,
- * DRIVER_OK. With MSIX (and an MSI-X capability), MSI-X is enabled with
- * every vector masked, the configuration on vector 0, queue 0 on vector 1.
+ * bits in WANTED accepted when offered), FEATURES_OK (checked). With MSIX
+ * (and an MSI-X capability), MSI-X is enabled with every vector masked and
+ * the configuration on vector 0. d->driver_features says what was
+ * negotiated; virtio_init_queues() finishes.
  */
+const char *virtio_init_features(struct virtio_dev *d, uint64_t wanted, bool msix);
+
+/*
+ * Sets up queues 0 .. NQUEUES - 1 (each must be offered), each with the
+ * largest power-of-two size up to the device's and SIZE_CAP (at most
+ * VIRTIO_QUEUE_SIZE_MAX), every queue on MSI-X vector 1 with MSI-X; then
+ * DRIVER_OK. A queue's ring page is taken from a static pool the first
+ * time and kept (the pool holds VIRTIO_RING_PAGES).
+ */
+const char *virtio_init_queues(struct virtio_dev *d, unsigned int nqueues, uint16_t size_cap);
+
+/* virtio_init_features(), then queue 0 alone at VIRTIO_QUEUE_SIZE_DEFAULT. */
 const char *virtio_init(struct virtio_dev *d, uint64_t wanted, bool msix);
 
 /* Writes 0 to the device status; false if it does not read back 0 in time. */
@@ -87,21 +130,45 @@ uint8_t virtio_config_generation(const struct virtio_dev *d);
 uint32_t virtio_config_read32(const struct virtio_dev *d, unsigned int off);
 
 /*
+ * Makes BUFS[0 .. N) one chain (descriptors 0 .. N - 1; N at most the
+ * queue's size), available on queue Q, and notifies the device. BUSY while
+ * the previous chain on Q has not come back.
+ */
+enum virtio_result virtio_chain_add(struct virtio_dev *d, unsigned int q,
+				    const struct virtio_buf *bufs, unsigned int n);
+
+/*
+ * Polls queue Q for up to TIMEOUT_MS for its chain to come back (0: look
+ * once). *WRITTEN: what the device says it wrote. On TIMEOUT the chain
+ * stays with the device and may be waited for again; NEEDS_RESET and
+ * BAD_USED leave the queue unusable until the device is initialized again.
+ */
+enum virtio_result virtio_chain_wait(struct virtio_dev *d, unsigned int q, uint64_t timeout_ms,
+				     uint32_t *written);
+
+/* virtio_chain_add() and virtio_chain_wait(). */
+enum virtio_result virtio_chain_request(struct virtio_dev *d, unsigned int q,
+					const struct virtio_buf *bufs, unsigned int n,
+					uint32_t *written, uint64_t timeout_ms);
+
+/*
  * Sends OUT (OUT_LEN bytes, device-readable) and IN (IN_LEN bytes,
- * device-writable) as one chain and polls the used ring for it for up to
- * TIMEOUT_MS. *WRITTEN: what the device says it wrote.
+ * device-writable) as one chain on queue 0 and polls the used ring for it
+ * for up to TIMEOUT_MS. *WRITTEN: what the device says it wrote.
  */
 enum virtio_result virtio_request(struct virtio_dev *d, const void *out, uint32_t out_len,
 				  void *in, uint32_t in_len, uint32_t *written,
 				  uint64_t timeout_ms);
 
 /*
- * Makes the available chain broken in the way KIND says (its buffers are
- * OUT and IN, as for a request), notifies the device and polls for up to
- * TIMEOUT_MS for DEVICE_NEEDS_RESET. Returns the device status it ended
- * with; *USED: whether the used index moved.
+ * Makes a chain on queue Q available broken in the way KIND says (its
+ * buffers are OUT and IN, as for a request; IN_LEN 0: OUT alone, and OUT
+ * stands in where a second buffer is needed), notifies the device and
+ * polls for up to TIMEOUT_MS for DEVICE_NEEDS_RESET. Returns the device
+ * status it ended with; *USED: whether the used index moved. The device
+ * must be initialized again afterwards.
  */
-uint8_t virtio_corrupt(struct virtio_dev *d, enum virtio_corruption kind,
+uint8_t virtio_corrupt(struct virtio_dev *d, unsigned int q, enum virtio_corruption kind,
 		       const void *out, uint32_t out_len, void *in, uint32_t in_len,
 		       uint64_t timeout_ms, bool *used);
 

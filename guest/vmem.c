@@ -323,7 +323,7 @@ uint8_t vmem_corrupt(struct vmem *vm, enum virtio_corruption kind, uint64_t time
 	req_buf.u.state.nb_blocks = 1;
 	vm->ready = false;
 	vm->counts.requests++;
-	return virtio_corrupt(&vm->dev, kind, &req_buf, sizeof(req_buf), &resp_buf,
+	return virtio_corrupt(&vm->dev, 0, kind, &req_buf, sizeof(req_buf), &resp_buf,
 			      sizeof(resp_buf), timeout_ms, used);
 }
 

@@ -37,25 +37,6 @@ static uint64_t driver_plugged(const struct vmem *vm)
 	return vm->plugged_blocks * vm->cfg.block_size;
 }
 
-static void print_pci(const struct virtio_dev *d)
-{
-	unsigned int assigned = 0;
-
-	con_printf("memvmm-guest: virtio-pci dev=%02x:%02x.%x device=0x%04x",
-		   PCI_BDF_BUS(d->bdf), PCI_BDF_DEV(d->bdf), PCI_BDF_FN(d->bdf), d->pci_device);
-	for (unsigned int i = 0; i < PCI_BARS; i++) {
-		if (!d->bars[i].size)
-			continue;
-		con_printf(" bar%u=0x%lx bar%u_size=%lu", i, d->bars[i].addr, i, d->bars[i].size);
-		assigned += d->bars[i].assigned;
-	}
-	con_printf(" common=0x%lx notify=0x%lx notify_mult=%u isr=0x%lx device_cfg=0x%lx "
-		   "msix_vectors=%u assigned=%u\n", (uint64_t)(uintptr_t)d->common.base,
-		   (uint64_t)(uintptr_t)d->notify.base, d->notify_mult,
-		   (uint64_t)(uintptr_t)d->isr.base, (uint64_t)(uintptr_t)d->device.base,
-		   d->msix_vectors, assigned);
-}
-
 /* The driver, ready for requests; per-step counters cleared. */
 static const char *vmem_get(struct workload *w, struct vmem **out)
 {
@@ -65,11 +46,11 @@ static const char *vmem_get(struct workload *w, struct vmem **out)
 
 	why = vmem_open(vm, cycles_per_ms(w), &first);
 	if (first) {
-		print_pci(&vm->dev);
+		virtio_print_pci(&vm->dev);
 		con_printf("memvmm-guest: vmem-init device_features=0x%lx driver_features=0x%lx "
 			   "queue_max=%u queue_size=%u block_size=%lu addr=0x%lx region_size=%lu "
 			   "requested=%lu plugged=%lu unplug_all=%u\n", vm->dev.device_features,
-			   vm->dev.driver_features, vm->dev.queue_max, vm->dev.queue_size,
+			   vm->dev.driver_features, vm->dev.q[0].max, vm->dev.q[0].size,
 			   vm->cfg.block_size, vm->cfg.addr, vm->cfg.region_size,
 			   vm->cfg.requested, vm->cfg.plugged, vm->unplugged_all_at_init);
 	}
@@ -658,7 +639,7 @@ const char *step_vmem_msix(struct workload *w, const char *value)
 		return "the device has no MSI-X capability";
 	if ((why = vmem_reinit(vm, true)))
 		return why;
-	if (vm->dev.queue_vector != MSIX_QUEUE_VECTOR)
+	if (vm->dev.q[0].vector != MSIX_QUEUE_VECTOR)
 		return "the device did not take the queue's MSI-X vector";
 	r = vmem_request(vm, VIRTIO_MEM_REQ_STATE, vm->cfg.addr, 1, NULL);
 	/* The device may raise the vector a moment after the used index moved. */
@@ -668,7 +649,7 @@ const char *step_vmem_msix(struct workload *w, const char *value)
 	virtio_msix_mask(&vm->dev, MSIX_QUEUE_VECTOR, true);
 	con_printf("memvmm-guest: vmem-msix vectors=%u config_vector=%u queue_vector=%u resp=%s "
 		   "pending_masked=%u pending_unmasked=%u\n", vm->dev.msix_vectors,
-		   vm->dev.config_vector, vm->dev.queue_vector, vmem_resp_name(r),
+		   vm->dev.config_vector, vm->dev.q[0].vector, vmem_resp_name(r),
 		   pending_masked, pending_unmasked);
 	if (r != VMEM_ACK)
 		return "a STATE request got no ACK";
