@@ -65,6 +65,20 @@ const char options_run_help[] =
 	"                                       is acknowledged: as --memory's\n"
 	"                                       (default: --memory's populate; none\n"
 	"                                       leaves them to the guest's faults)\n"
+	"  --balloon GROUP    a virtio-balloon device (virtio-pci): the guest gives\n"
+	"                     RAM back (inflate) and reports free pages; GROUP is\n"
+	"                     'on' for the defaults or a key=value list:\n"
+	"                       size=SIZE       what the guest is asked to give back\n"
+	"                                       at start, at most RAM (default 0;\n"
+	"                                       change it at run time: memvmm ctl\n"
+	"                                       ... balloon size=SIZE)\n"
+	"                       deflate-on-oom=on|off  the guest may take pages back\n"
+	"                                       when it runs out of memory (default on)\n"
+	"                       free-page-reporting=on|off  free guest memory goes\n"
+	"                                       back to the host (default on)\n"
+	"                       stats=SECONDS|off  ask the guest for its memory\n"
+	"                                       statistics this often, 0: only what\n"
+	"                                       it sends itself (default 5)\n"
 	"  --api-socket PATH  serve a JSON control socket at PATH (mode 0600; see\n"
 	"                     memvmm ctl --help)\n"
 	"  --debug            log unclaimed port/MMIO accesses (rate-limited) to stderr\n"
@@ -103,13 +117,21 @@ const char options_ctl_help[] =
 	"  status     run state, uptime, vCPUs, every memory region (role, backend,\n"
 	"             size, resident bytes, bytes in huge pages), what population\n"
 	"             did and what thp= decided; with --virtio-mem its device\n"
-	"             (requested, plugged and resident bytes, request counters)\n"
+	"             (requested, plugged and resident bytes, request counters);\n"
+	"             with --balloon its device (target, actual, given back, stats)\n"
 	"  pause      stop every vCPU; replies once all are parked\n"
 	"  resume     let the vCPUs run again\n"
 	"  quit       end memvmm (it exits 0)\n"
 	"  virtio-mem requested=SIZE: ask the guest to plug or unplug memory until\n"
 	"             SIZE of the virtio-mem region is plugged (a multiple of its\n"
 	"             block size, at most its size; K/M/G/T suffixes)\n"
+	"  balloon size=SIZE: ask the guest to inflate or deflate its balloon until\n"
+	"             it holds SIZE (a multiple of 4K, at most RAM); status shows\n"
+	"             target, actual, bytes given back and the guest's statistics\n"
+	"  pageout [gpa=ADDR len=SIZE]: MADV_PAGEOUT over guest memory (all of it\n"
+	"             by default): resident, mapped and swapped bytes before and\n"
+	"             after. Refused, with the reason, where the memory cannot be\n"
+	"             reclaimed (guest_memfd, hugetlb) or there is no swap\n"
 	"\n"
 	"  --api-socket PATH  the control socket (required)\n"
 	"  -h, --help         this text\n"
@@ -459,7 +481,7 @@ static int take_socket_path(const char *val, const char **path, char *err, size_
 
 enum run_option {
 	RUN_KERNEL = CLI_FIRST_ID, RUN_INITRD, RUN_CMDLINE, RUN_VCPUS, RUN_MEMORY,
-	RUN_VIRTIO_MEM, RUN_API_SOCKET, RUN_DEBUG, RUN_QUIET,
+	RUN_VIRTIO_MEM, RUN_BALLOON, RUN_API_SOCKET, RUN_DEBUG, RUN_QUIET,
 };
 
 static const struct cli_option run_options[] = {
@@ -469,6 +491,7 @@ static const struct cli_option run_options[] = {
 	{ "vcpus", RUN_VCPUS, true },
 	{ "memory", RUN_MEMORY, true },
 	{ "virtio-mem", RUN_VIRTIO_MEM, true },
+	{ "balloon", RUN_BALLOON, true },
 	{ "api-socket", RUN_API_SOCKET, true },
 	{ "debug", RUN_DEBUG, false },
 	{ "quiet", RUN_QUIET, false },
@@ -489,9 +512,14 @@ static int run_option_once(int id, uint32_t *seen, char *err, size_t errlen)
 	return 0;
 }
 
-/* vmem_arg: --virtio-mem's value, parsed after the loop (it depends on --memory). */
+/* Values parsed after the loop: they depend on --memory. */
+struct run_late_args {
+	const char *vmem;       /* --virtio-mem's */
+	const char *balloon;    /* --balloon's */
+};
+
 static int run_option(struct run_config *cfg, int id, const char *val, uint32_t *seen,
-		      const char **vmem_arg, char *err, size_t errlen)
+		      struct run_late_args *late, char *err, size_t errlen)
 {
 	int ret = run_option_once(id, seen, err, errlen);
 
@@ -516,7 +544,10 @@ static int run_option(struct run_config *cfg, int id, const char *val, uint32_t 
 	case RUN_MEMORY:
 		return parse_memory_group(val, cfg, err, errlen);
 	case RUN_VIRTIO_MEM:
-		*vmem_arg = val;
+		late->vmem = val;
+		return 0;
+	case RUN_BALLOON:
+		late->balloon = val;
 		return 0;
 	case RUN_API_SOCKET:
 		return take_socket_path(val, &cfg->api_socket, err, errlen);
@@ -534,7 +565,8 @@ static int run_option(struct run_config *cfg, int id, const char *val, uint32_t 
 int options_parse_run(int argc, char **argv, struct run_config *cfg,
 		      char *err, size_t errlen)
 {
-	const char *val, *vmem = NULL;
+	struct run_late_args late = { 0 };
+	const char *val;
 	uint32_t seen = 0;
 	struct cli c;
 	int ret;
@@ -551,13 +583,15 @@ int options_parse_run(int argc, char **argv, struct run_config *cfg,
 		if (ret == CLI_ARG)
 			return cli_fail(err, errlen, "unexpected argument '%s' (see memvmm run --help)",
 					CLI_ECHO(val));
-		ret = run_option(cfg, ret, val, &seen, &vmem, err, errlen);
+		ret = run_option(cfg, ret, val, &seen, &late, err, errlen);
 	}
 	if (ret)
 		return ret;
 	ret = check_memory(cfg, err, errlen);
-	if (!ret && vmem)
-		ret = parse_vmem_group(vmem, cfg, err, errlen);
+	if (!ret && late.vmem)
+		ret = parse_vmem_group(late.vmem, cfg, err, errlen);
+	if (!ret && late.balloon)
+		ret = options_parse_balloon(late.balloon, cfg, err, errlen);
 	return ret;
 }
 
@@ -604,7 +638,7 @@ static bool ctl_word(const char *s, size_t len)
 	return true;
 }
 
-#define CTL_COMMANDS "status, pause, resume, quit, virtio-mem"
+#define CTL_COMMANDS "status, pause, resume, quit, virtio-mem, balloon, pageout"
 
 static int ctl_arg(struct ctl_config *cfg, const char *arg, char *err, size_t errlen)
 {

@@ -30,6 +30,21 @@ struct run_vmem_config {
 	enum mem_populate_strategy populate;     /* for every plug (default: --memory's) */
 };
 
+/*
+ * --balloon GROUP (GROUP "on" for the defaults, or
+ * size=,deflate-on-oom=,free-page-reporting=,stats=): a virtio-balloon
+ * device. size is the balloon's initial target (what the guest is asked to
+ * give back), at most RAM.
+ */
+struct run_balloon_config {
+	bool enabled;
+	uint64_t size;                 /* a multiple of 4 KiB (default 0) */
+	bool deflate_on_oom;           /* default on */
+	bool free_page_reporting;      /* default on */
+	bool stats;                    /* offer the stats queue (stats=off: no) */
+	unsigned int stats_s;          /* polling interval, 0: never (default 5) */
+};
+
 struct run_config {
 	const char *kernel;       /* NULL: the bundled test guest */
 	const char *initrd;       /* NULL: none */
@@ -45,6 +60,7 @@ struct run_config {
 	bool quiet;               /* no summary line on stderr */
 	const char *api_socket;   /* --api-socket PATH: serve the control socket; NULL: none */
 	struct run_vmem_config vmem;
+	struct run_balloon_config balloon;
 };
 
 struct probe_config {
@@ -70,6 +86,13 @@ struct ctl_config {
  * (binary units, any case). -EINVAL for anything else, -ERANGE on overflow.
  */
 int options_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_result));
+
+/*
+ * --balloon's GROUP, once --memory is known (cfg->mem_size): fills
+ * cfg->balloon. -EINVAL with a message naming the bad value.
+ */
+int options_parse_balloon(const char *group, struct run_config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /*
  * argv[0] is the subcommand name. 0 on success, OPTIONS_HELP for --help,

@@ -100,6 +100,7 @@ struct vm {
 	struct mem_thp_plan vmem_thp;        /* what the hotplug region was advised, and why */
 	enum mem_populate_strategy vmem_populate;   /* for every plug */
 	void *vmem;                          /* NULL: no virtio-mem device */
+	void *balloon;                       /* NULL: no virtio-balloon device */
 	struct vm_device dev[VM_MAX_DEVICES];
 	unsigned int nr_devices;
 	pthread_mutex_t dev_fd_lock;

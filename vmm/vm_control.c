@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The control socket's commands: status, pause, resume, quit, virtio-mem.
- * They run on the main loop's thread (see vmm/control.h for the protocol).
+ * The control socket's commands: status, pause, resume, quit, virtio-mem
+ * (balloon and pageout: vm_control_mem.c). They run on the main loop's
+ * thread (see vmm/control.h for the protocol).
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -14,11 +15,13 @@
 #include "vmm/cli.h"
 #include "vmm/options.h"
 #include "vmm/vm.h"
+#include "vmm/vm_control_int.h"
 
-static void add_u64(struct json_object *o, const char *key, uint64_t v)
+void vm_json_add_u64(struct json_object *o, const char *key, uint64_t v)
 {
 	json_object_object_add(o, key, json_object_new_uint64(v));
 }
+
 
 /* What population did to the region at gpa, if it did anything. */
 static const struct mem_populate_region_report *vm_region_report(const struct vm *vm,
@@ -44,22 +47,22 @@ static struct json_object *vm_region_json(const struct vm *vm, unsigned int i,
 
 	if (!o)
 		return NULL;
-	add_u64(o, "index", i);
+	vm_json_add_u64(o, "index", i);
 	json_object_object_add(o, "role", json_object_new_string(mem_role_name(r->role)));
 	json_object_object_add(o, "backend", json_object_new_string(r->ops->name));
-	add_u64(o, "gpa", r->gpa);
-	add_u64(o, "size", r->size);
-	add_u64(o, "slot", r->slot);
+	vm_json_add_u64(o, "gpa", r->gpa);
+	vm_json_add_u64(o, "size", r->size);
+	vm_json_add_u64(o, "slot", r->slot);
 	if (known)
-		add_u64(o, "resident", *known);
+		vm_json_add_u64(o, "resident", *known);
 	else if (mem_resident(&vm->mem, r->gpa, r->size, &resident) == 0)
-		add_u64(o, "resident", resident);
+		vm_json_add_u64(o, "resident", resident);
 	if (huge)
-		add_u64(o, "huge_bytes", huge[i]);
+		vm_json_add_u64(o, "huge_bytes", huge[i]);
 	if (rr) {
 		json_object_object_add(o, "populate",
 				       json_object_new_string(mem_populate_name(rr->used)));
-		add_u64(o, "populate_threads", rr->threads);
+		vm_json_add_u64(o, "populate_threads", rr->threads);
 		json_object_object_add(o, "populate_ms", json_object_new_double((double)rr->ns / 1e6));
 		if (rr->why[0])
 			json_object_object_add(o, "populate_note", json_object_new_string(rr->why));
@@ -67,13 +70,13 @@ static struct json_object *vm_region_json(const struct vm *vm, unsigned int i,
 	return o;
 }
 
-static double ns_to_ms(uint64_t ns)
+double vm_ns_to_ms(uint64_t ns)
 {
 	return (double)ns / 1e6;
 }
 
-/* An errno's name for status ("ENOMEM"), or JSON null for 0. */
-static struct json_object *errno_json(int err)
+
+struct json_object *vm_json_errno(int err)
 {
 	const char *name = err ? strerrorname_np(-err) : NULL;
 
@@ -99,31 +102,31 @@ static struct json_object *vm_vmem_json(const struct vm *vm, struct vmem_status 
 	virtio_pci_lock(vp);
 	virtio_pci_stats(vp, &ps);
 	virtio_pci_unlock(vp);
-	add_u64(o, "region", vm->vmem_region);
-	add_u64(o, "pci_slot", pci_dev_slot(virtio_pci_pci_dev(vp)));
+	vm_json_add_u64(o, "region", vm->vmem_region);
+	vm_json_add_u64(o, "pci_slot", pci_dev_slot(virtio_pci_pci_dev(vp)));
 	json_object_object_add(o, "backend", json_object_new_string(r->ops->name));
-	add_u64(o, "gpa", st.gpa);
-	add_u64(o, "region_size", st.region_size);
-	add_u64(o, "block_size", st.block_size);
-	add_u64(o, "requested", st.requested);
-	add_u64(o, "plugged", st.plugged);
-	add_u64(o, "usable", st.usable);
+	vm_json_add_u64(o, "gpa", st.gpa);
+	vm_json_add_u64(o, "region_size", st.region_size);
+	vm_json_add_u64(o, "block_size", st.block_size);
+	vm_json_add_u64(o, "requested", st.requested);
+	vm_json_add_u64(o, "plugged", st.plugged);
+	vm_json_add_u64(o, "usable", st.usable);
 	if (st.resident_err)
-		json_object_object_add(o, "resident_error", errno_json(st.resident_err));
+		json_object_object_add(o, "resident_error", vm_json_errno(st.resident_err));
 	else
-		add_u64(o, "resident", st.resident);
-	add_u64(o, "plugs", st.plugs);
-	add_u64(o, "unplugs", st.unplugs);
-	add_u64(o, "unplug_alls", st.unplug_alls);
-	add_u64(o, "states", st.states);
-	add_u64(o, "nacks", st.nacks);
-	add_u64(o, "errors", st.errors);
-	add_u64(o, "unanswered", st.unanswered);
-	json_object_object_add(o, "last_nack_err", errno_json(st.last_nack_err));
-	json_object_object_add(o, "last_discard_err", errno_json(st.last_discard_err));
-	add_u64(o, "driver_status", st.driver_status);
+		vm_json_add_u64(o, "resident", st.resident);
+	vm_json_add_u64(o, "plugs", st.plugs);
+	vm_json_add_u64(o, "unplugs", st.unplugs);
+	vm_json_add_u64(o, "unplug_alls", st.unplug_alls);
+	vm_json_add_u64(o, "states", st.states);
+	vm_json_add_u64(o, "nacks", st.nacks);
+	vm_json_add_u64(o, "errors", st.errors);
+	vm_json_add_u64(o, "unanswered", st.unanswered);
+	json_object_object_add(o, "last_nack_err", vm_json_errno(st.last_nack_err));
+	json_object_object_add(o, "last_discard_err", vm_json_errno(st.last_discard_err));
+	vm_json_add_u64(o, "driver_status", st.driver_status);
 	json_object_object_add(o, "needs_reset", json_object_new_boolean(st.needs_reset));
-	add_u64(o, "violations", ps.violations);
+	vm_json_add_u64(o, "violations", ps.violations);
 	json_object_object_add(o, "last_violation", st.last_violation ?
 			       json_object_new_string(st.last_violation) : NULL);
 	json_object_object_add(o, "populate",
@@ -131,12 +134,12 @@ static struct json_object *vm_vmem_json(const struct vm *vm, struct vmem_status 
 	json_object_object_add(o, "populate_used",
 			       json_object_new_string(st.populate_used == MEM_POPULATE_AUTO ? "" :
 						      mem_populate_name(st.populate_used)));
-	json_object_object_add(o, "plug_ms", json_object_new_double(ns_to_ms(st.plug_ns)));
-	json_object_object_add(o, "unplug_ms", json_object_new_double(ns_to_ms(st.unplug_ns)));
-	add_u64(o, "notifies", ps.notifies);
-	add_u64(o, "trapped_notifies", ps.trapped_notifies);
-	add_u64(o, "interrupts", ps.interrupts);
-	add_u64(o, "interrupt_errors", ps.interrupt_errors);
+	json_object_object_add(o, "plug_ms", json_object_new_double(vm_ns_to_ms(st.plug_ns)));
+	json_object_object_add(o, "unplug_ms", json_object_new_double(vm_ns_to_ms(st.unplug_ns)));
+	vm_json_add_u64(o, "notifies", ps.notifies);
+	vm_json_add_u64(o, "trapped_notifies", ps.trapped_notifies);
+	vm_json_add_u64(o, "interrupts", ps.interrupts);
+	vm_json_add_u64(o, "interrupt_errors", ps.interrupt_errors);
 	json_object_object_add(o, "thp", json_object_new_string(vm->vmem_thp.why));
 	return o;
 }
@@ -145,7 +148,7 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 			 char *err, size_t errlen)
 {
 	struct vm *vm = opaque;
-	struct json_object *mem, *regions, *thp, *vmem = NULL;
+	struct json_object *mem, *regions, *thp, *vmem = NULL, *balloon = NULL;
 	uint64_t huge[MEM_MAX_REGIONS];
 	int huge_err = mem_huge_bytes(&vm->mem, huge);
 	struct vmem_status st;
@@ -153,8 +156,8 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 	json_object_object_add(reply, "state", json_object_new_string(runstate_name(vm_state(vm))));
 	json_object_object_add(reply, "uptime_s",
 			       json_object_new_double((double)(vm_now_ns() - vm->start_ns) / 1e9));
-	add_u64(reply, "vcpus", vm->nr_vcpus);
-	add_u64(reply, "pauses", vm->rs.pauses);
+	vm_json_add_u64(reply, "vcpus", vm->nr_vcpus);
+	vm_json_add_u64(reply, "pauses", vm->rs.pauses);
 	mem = json_object_new_object();
 	regions = json_object_new_array();
 	thp = json_object_new_object();
@@ -170,12 +173,12 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 	if (huge_err)
 		json_object_object_add(thp, "measure_error",
 				       json_object_new_string(strerror(-huge_err)));
-	add_u64(mem, "ram_bytes", vm->mem.ram_size);
+	vm_json_add_u64(mem, "ram_bytes", vm->mem.ram_size);
 	json_object_object_add(mem, "backend", json_object_new_string(vm->mem.ops->name));
 	json_object_object_add(mem, "populate_ms",
 			       json_object_new_double((double)vm->populate_ns / 1e6));
 	if (vm->prefault.used) {
-		add_u64(mem, "prefault_bytes", vm->prefault.bytes);
+		vm_json_add_u64(mem, "prefault_bytes", vm->prefault.bytes);
 		json_object_object_add(mem, "prefault_ms",
 				       json_object_new_double((double)vm->prefault.ns / 1e6));
 	} else {
@@ -200,6 +203,12 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 	json_object_object_add(reply, "memory", mem);
 	if (vmem)
 		json_object_object_add(reply, "virtio_mem", vmem);
+	if (vm->balloon) {
+		balloon = vm_balloon_json(vm);
+		if (!balloon)
+			return -ENOMEM;
+		json_object_object_add(reply, "balloon", balloon);
+	}
 	return 0;
 }
 
@@ -299,11 +308,11 @@ static int vm_cmd_virtio_mem(void *opaque, struct json_object *req, struct json_
 		snprintf(err, errlen, "requested '%s': %s", CLI_ECHO(val), strerror(-ret));
 		return ret;
 	}
-	add_u64(reply, "previous", st.requested);
+	vm_json_add_u64(reply, "previous", st.requested);
 	virtio_mem_get_sizes(vm->vmem, &st);
-	add_u64(reply, "requested", st.requested);
-	add_u64(reply, "plugged", st.plugged);
-	add_u64(reply, "usable", st.usable);
+	vm_json_add_u64(reply, "requested", st.requested);
+	vm_json_add_u64(reply, "plugged", st.plugged);
+	vm_json_add_u64(reply, "usable", st.usable);
 	return 0;
 }
 
@@ -315,6 +324,8 @@ const struct control_command vm_control_commands[] = {
 	{ .name = "resume", .fn = vm_cmd_resume },
 	{ .name = "quit", .fn = vm_cmd_quit },
 	{ .name = "virtio-mem", .keys = vm_vmem_keys, .fn = vm_cmd_virtio_mem },
+	{ .name = "balloon", .keys = vm_balloon_keys, .fn = vm_cmd_balloon },
+	{ .name = "pageout", .keys = vm_pageout_keys, .fn = vm_cmd_pageout },
 };
 const unsigned int vm_nr_control_commands =
 	sizeof(vm_control_commands) / sizeof(vm_control_commands[0]);

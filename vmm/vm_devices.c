@@ -16,6 +16,7 @@
 #include "devices/exit_dev.h"
 #include "devices/pci.h"
 #include "devices/serial.h"
+#include "devices/virtio_balloon.h"
 #include "devices/virtio_mem.h"
 #include "mem/machine.h"
 #include "vmm/kvm_irq.h"
@@ -227,12 +228,13 @@ struct vm_device_cfgs {
 	struct serial_config com1;
 	struct exit_dev_config exitc;
 	struct vmem_config vmem;
+	struct balloon_config balloon;
 };
 
 /*
  * The devices of this machine, in creation order, with their per-instance
  * configuration: the legacy ones, then PCI devices as the command line
- * asks (virtio-mem; later the balloon).
+ * asks (virtio-mem, then the balloon).
  */
 static unsigned int vm_device_list(struct vm *vm, const struct run_config *cfg,
 				   struct vm_device_spec *list, unsigned int max,
@@ -260,6 +262,18 @@ static unsigned int vm_device_list(struct vm *vm, const struct run_config *cfg,
 			.populate_threads = cfg->populate_threads,
 		};
 		list[n++] = (struct vm_device_spec){ &virtio_mem_device_ops, &c->vmem };
+	}
+	if (cfg->balloon.enabled && n < max) {
+		c->balloon = (struct balloon_config){
+			.target = cfg->balloon.size,
+			.deflate_on_oom = cfg->balloon.deflate_on_oom,
+			.free_page_reporting = cfg->balloon.free_page_reporting,
+			.stats = cfg->balloon.stats,
+			.stats_interval_s = cfg->balloon.stats_s,
+			.populate = cfg->populate,
+			.populate_threads = cfg->populate_threads,
+		};
+		list[n++] = (struct vm_device_spec){ &virtio_balloon_device_ops, &c->balloon };
 	}
 	return n;
 }
@@ -335,6 +349,8 @@ int vm_create_devices(struct vm *vm, const struct run_config *cfg, struct errmsg
 		dev->ops = d->ops;
 		if (d->ops == &virtio_mem_device_ops)
 			vm->vmem = dev->state;
+		if (d->ops == &virtio_balloon_device_ops)
+			vm->balloon = dev->state;
 	}
 	return 0;
 }
@@ -347,6 +363,7 @@ void vm_destroy_devices(struct vm *vm)
 		dev->ops->destroy(dev->state);
 	}
 	vm->vmem = NULL;
+	vm->balloon = NULL;
 	/* After every device on it. */
 	pci_host_destroy(vm->pci);
 	vm->pci = NULL;
