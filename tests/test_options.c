@@ -12,6 +12,7 @@
 #include "mem/mem.h"
 #include "tests/test.h"
 #include "vmm/cli.h"
+#include "devices/virtio_balloon.h"
 #include "vmm/options.h"
 
 #define ERR_BYTES 256   /* what vmm/main.c gives the parsers */
@@ -349,6 +350,50 @@ static void test_vmem_bad(void)
 }
 
 /* getopt_long's abbreviations and forms are refused the way the old parser did. */
+/* --balloon: defaults, values, refusals naming the value. */
+static void test_balloon(void)
+{
+	struct run_config cfg;
+
+	PARSE_OK(&cfg, "--memory", "size=1G");
+	TEST_ASSERT(!cfg.balloon.enabled, "no balloon by default");
+	PARSE_OK(&cfg, "--balloon", "on");
+	TEST_ASSERT(cfg.balloon.enabled && cfg.balloon.size == 0 && cfg.balloon.deflate_on_oom &&
+		    cfg.balloon.free_page_reporting && cfg.balloon.stats &&
+		    cfg.balloon.stats_s == BALLOON_DEFAULT_STATS_S, "--balloon on: the defaults");
+	/* size is checked against --memory's, whichever comes first. */
+	PARSE_OK(&cfg, "--balloon", "size=512M,deflate-on-oom=off,free-page-reporting=off,stats=1",
+		 "--memory", "size=1G");
+	TEST_ASSERT(cfg.balloon.size == 512ull << 20 && !cfg.balloon.deflate_on_oom &&
+		    !cfg.balloon.free_page_reporting && cfg.balloon.stats &&
+		    cfg.balloon.stats_s == 1, "values");
+	PARSE_OK(&cfg, "--balloon=stats=off,size=256M");
+	TEST_ASSERT(!cfg.balloon.stats && cfg.balloon.stats_s == 0 &&
+		    cfg.balloon.size == 256ull << 20, "stats=off, size = all of the default RAM");
+	PARSE_OK(&cfg, "--balloon", "stats=0,size=4K");
+	TEST_ASSERT(cfg.balloon.stats && cfg.balloon.stats_s == 0, "stats=0: offered, no polling");
+	PARSE_OK(&cfg, "--balloon", "stats=3600");
+	PARSE_BAD("--balloon: size '257M' is more than RAM (256M)", "--balloon", "size=257M");
+	PARSE_BAD("--balloon: size '5000' is not a multiple of 4K", "--balloon", "size=5000");
+	PARSE_BAD("--balloon: invalid size 'lots'", "--balloon", "size=lots");
+	PARSE_BAD("--balloon: too large: size '99999999999T'", "--balloon", "size=99999999999T");
+	PARSE_BAD("--balloon: stats '3601' is not a number of seconds", "--balloon", "stats=3601");
+	PARSE_BAD("--balloon: stats '-1' is not", "--balloon", "stats=-1");
+	PARSE_BAD("--balloon: stats '' is not", "--balloon", "stats=");
+	PARSE_BAD("--balloon: deflate-on-oom 'yes' is not on or off", "--balloon",
+		  "deflate-on-oom=yes");
+	PARSE_BAD("--balloon: free-page-reporting '' is not on or off", "--balloon",
+		  "free-page-reporting=");
+	PARSE_BAD("--balloon: unknown key 'target'", "--balloon", "target=1G");
+	PARSE_BAD("--balloon", "--balloon", "");
+	PARSE_BAD("--balloon", "--balloon", "on,size=1M");
+	PARSE_BAD("--balloon given twice", "--balloon", "on", "--balloon", "on");
+	TEST_ASSERT(strstr(options_run_help, "--balloon GROUP") &&
+		    strstr(options_ctl_help, "balloon size=SIZE") &&
+		    strstr(options_ctl_help, "pageout [gpa=ADDR len=SIZE]"), "help texts");
+	TEST_PASS("run: --balloon values, defaults and refusals");
+}
+
 static void test_getopt_edges(void)
 {
 	struct run_config cfg;
@@ -626,6 +671,7 @@ int main(void)
 	test_memory_group_strict();
 	test_vmem_good();
 	test_vmem_bad();
+	test_balloon();
 	test_getopt_edges();
 	test_api_socket();
 	test_long_values();
