@@ -491,7 +491,7 @@ static void test_long_values(void)
 		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
 	PARSE_BAD("holds at most", "--api-socket", huge);
 	PARSE_BAD_WITH(PROBE, "(see memvmm probe --help)", opt);
-	CTL_BAD("(status, pause, resume, quit, virtio-mem)", "--api-socket", "s", huge);
+	CTL_BAD("(status, pause, resume, quit, virtio-mem, balloon, pageout)", "--api-socket", "s", huge);
 	CTL_BAD("is not key=value", "--api-socket", "s", "status", huge);
 	CTL_BAD("key is 5000 bytes, at most 63", "--api-socket", "s", "status", kv);
 	TEST_PASS("long values are shortened, reasons kept");
