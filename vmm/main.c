@@ -156,8 +156,9 @@ static void print_started(struct vm *vm, void *arg)
 	const struct run_summary *s = arg;
 	const struct mem_region *hp = vm->vmem_region_ready ? &vm->mem.region[vm->vmem_region] :
 				      NULL;
+	const struct run_balloon_config *bc = &s->cfg->balloon;
 	unsigned int regions = boot_ram_regions(vm);
-	char vmem[128] = "";
+	char vmem[128] = "", balloon[128] = "", stats[32] = "stats off";
 
 	if (s->cfg->quiet)
 		return;
@@ -167,12 +168,21 @@ static void print_started(struct vm *vm, void *arg)
 			 (unsigned long long)hp->gpa, hp->ops->name,
 			 (unsigned long long)(s->cfg->vmem.requested >> 20),
 			 (unsigned long long)(s->cfg->vmem.block >> 20));
-	fprintf(stderr, "memvmm: %s, %lluM on %s (%u region%s), %u vCPU%s%s; "
+	if (vm->balloon) {
+		if (bc->stats)
+			snprintf(stats, sizeof(stats), bc->stats_s ? "stats every %us" :
+				 "stats not polled", bc->stats_s);
+		snprintf(balloon, sizeof(balloon), "; balloon target %lluM (%s%s%s)",
+			 (unsigned long long)(bc->size >> 20), stats,
+			 bc->free_page_reporting ? ", free page reporting" : "",
+			 bc->deflate_on_oom ? ", deflate-on-oom" : "");
+	}
+	fprintf(stderr, "memvmm: %s, %lluM on %s (%u region%s), %u vCPU%s%s%s; "
 		"first guest instruction %.2f ms after start%s%s\n",
 		s->cfg->kernel ? s->cfg->kernel : "bundled test guest",
 		(unsigned long long)(vm->mem.ram_size >> 20), vm->mem.ops->name,
 		regions, regions == 1 ? "" : "s",
-		vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s", vmem,
+		vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s", vmem, balloon,
 		(double)(vm->first_run_ns - main_start_ns) / 1e6,
 		vm->control_ready ? "; control socket " : "",
 		vm->control_ready ? vm->control.path : "");
