@@ -19,6 +19,7 @@
 
 #include "mem/kvm_compat.h"
 #include "mem/mem.h"
+#include "mem/pageout.h"
 #include "mem/populate.h"
 #include "mem/thp.h"
 #include "vmm/kvm.h"
@@ -308,29 +309,6 @@ static WUR int madvise_trial(int advice, bool touch)
 	return ret;
 }
 
-/* Swap devices in /proc/swaps: how many and their total size. */
-static WUR int swap_read(unsigned int *count, uint64_t *total_kib)
-{
-	unsigned long long kib;
-	char line[512];
-	FILE *f = fopen("/proc/swaps", "re");
-
-	if (!f)
-		return -errno;
-	*count = 0;
-	*total_kib = 0;
-	if (fgets(line, sizeof(line), f)) {  /* header */
-		while (fgets(line, sizeof(line), f)) {
-			if (sscanf(line, "%*s %*s %llu", &kib) != 1)
-				continue;
-			(*count)++;
-			*total_kib += kib;
-		}
-	}
-	fclose(f);
-	return 0;
-}
-
 static void trial_madvise(struct probe_report *r, int sys_fd)
 {
 	static const struct {
@@ -340,8 +318,8 @@ static void trial_madvise(struct probe_report *r, int sys_fd)
 		{ "MADV_POPULATE_READ", MADV_POPULATE_READ },
 		{ "MADV_POPULATE_WRITE", MADV_POPULATE_WRITE },
 	};
-	unsigned int swaps, i;
-	uint64_t kib;
+	struct mem_swap_info si;
+	unsigned int i;
 	int ret;
 
 	for (i = 0; i < sizeof(populate) / sizeof(populate[0]); i++) {
@@ -352,29 +330,87 @@ static void trial_madvise(struct probe_report *r, int sys_fd)
 			  ret ? probe_errname(-ret) : "trial ok");
 	}
 
-	ret = swap_read(&swaps, &kib);
+	ret = mem_swap_read(&si);
 	if (ret && probe_trial_inconclusive(r, "MADV_PAGEOUT", "/proc/swaps", -ret))
 		return;
-	if (ret) {
-		swaps = 0;
-		kib = 0;
-	}
+	si.devices = ret ? 0 : si.devices;
 	ret = madvise_trial(MADV_PAGEOUT, true);
 	if (ret && probe_trial_inconclusive(r, "MADV_PAGEOUT", "mmap+madvise", -ret))
 		return;
 	probe_add(r, "MADV_PAGEOUT", !ret, 0, "%s%s", ret ? probe_errname(-ret) : "trial ok",
-		  !ret && !swaps ? " (anonymous pages need swap: none)" : "");
+		  !ret && !si.devices ? " (anonymous pages need swap: none)" : "");
 
-	ret = swap_read(&swaps, &kib);
+	ret = mem_swap_read(&si);
 	if (ret && probe_trial_inconclusive(r, "swap", "/proc/swaps", -ret))
 		return;
 	if (ret)
 		probe_add(r, "swap", false, 0, "/proc/swaps: %s", probe_errname(-ret));
-	else if (!swaps)
+	else if (!si.devices)
 		probe_add(r, "swap", false, 0, "no device in /proc/swaps");
 	else
-		probe_add(r, "swap", true, (int64_t)kib, "%u device%s, %llu MiB", swaps,
-			  swaps == 1 ? "" : "s", (unsigned long long)(kib >> 10));
+		probe_add(r, "swap", true, (int64_t)(si.total_bytes >> 10), "%u device%s, %llu MiB",
+			  si.devices, si.devices == 1 ? "" : "s",
+			  (unsigned long long)(si.total_bytes >> 20));
+}
+
+/* Bytes of [p, p + SCRATCH_SLOT_BYTES) that mincore() finds resident. */
+static WUR int scratch_resident(void *p, uint64_t *bytes)
+{
+	unsigned char vec[SCRATCH_SLOT_BYTES / MEM_PAGE_BYTES];
+
+	*bytes = 0;
+	if (mincore(p, SCRATCH_SLOT_BYTES, vec))
+		return -errno;
+	for (size_t i = 0; i < sizeof(vec); i++)
+		*bytes += (vec[i] & 1) * MEM_PAGE_BYTES;
+	return 0;
+}
+
+/* A written MMAP|INIT_SHARED guest_memfd mapping, MADV_PAGEOUT: resident before and after. */
+static WUR int gmem_pageout_trial(int sys_fd, uint64_t *before, uint64_t *after,
+				  const char **step)
+{
+	struct scratch_mem m;
+	int ret = scratch_mem_open(sys_fd, true, &m, step);
+
+	if (ret)
+		return ret;
+	memset(m.hva, 0x5a, SCRATCH_SLOT_BYTES);
+	*step = "mincore";
+	ret = scratch_resident(m.hva, before);
+	if (!ret && madvise(m.hva, SCRATCH_SLOT_BYTES, MADV_PAGEOUT)) {
+		*step = "MADV_PAGEOUT";
+		ret = -errno;
+	}
+	if (!ret)
+		ret = scratch_resident(m.hva, after);
+	scratch_mem_close(&m);
+	return ret;
+}
+
+/* Does MADV_PAGEOUT reclaim guest_memfd memory (mem/pageout.h refuses it where not)? */
+static void trial_gmem_pageout(struct probe_report *r, int sys_fd)
+{
+	const char *feature = "MADV_PAGEOUT guest_memfd", *step;
+	unsigned long long kib = SCRATCH_SLOT_BYTES >> 10;
+	struct mem_swap_info si = { .devices = 0 };
+	uint64_t before = 0, after = 0;
+	int ret = gmem_pageout_trial(sys_fd, &before, &after, &step);
+
+	if (ret && probe_trial_inconclusive(r, feature, step, -ret))
+		return;
+	if (!ret && mem_swap_read(&si))
+		si.devices = 0;
+	if (ret)
+		probe_add(r, feature, false, 0, "%s: %s", step, probe_errname(-ret));
+	else if (after < before)
+		probe_add(r, feature, true, (int64_t)(before - after), "reclaimed %llu of %llu KiB",
+			  (unsigned long long)((before - after) >> 10), kib);
+	else
+		probe_add(r, feature, false, 0, "reclaims nothing%s (%llu of %llu KiB resident "
+			  "after)", si.devices ? ": unevictable" :
+			  ", with no swap on (unevictable not proven)",
+			  (unsigned long long)(after >> 10), kib);
 }
 
 /* userfaultfd */
@@ -752,6 +788,7 @@ static void (*const trials[])(struct probe_report *r, int sys_fd) = {
 	trial_gmem_write,
 	trial_prefault,
 	trial_madvise,
+	trial_gmem_pageout,
 	trial_userfaultfd,
 	trial_dirty_log,
 	trial_thp,
