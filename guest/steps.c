@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "balloon_steps.h"
 #include "console.h"
 #include "cpu.h"
 #include "steps.h"
@@ -250,6 +251,16 @@ static const struct step steps[] = {
 	{ "vmem-corrupt", VALUE_OPTIONAL, step_vmem_corrupt },
 	{ "vmem-reset", VALUE_NONE, step_vmem_reset },
 	{ "vmem-msix", VALUE_NONE, step_vmem_msix },
+	/* virtio-balloon (balloon_steps.c) */
+	{ "balloon-info", VALUE_NONE, step_balloon_info },
+	{ "balloon-inflate", VALUE_OPTIONAL, step_balloon_inflate },
+	{ "balloon-deflate", VALUE_OPTIONAL, step_balloon_deflate },
+	{ "balloon-follow", VALUE_OPTIONAL, step_balloon_follow },
+	{ "balloon-report", VALUE_OPTIONAL, step_balloon_report },
+	{ "balloon-stats", VALUE_OPTIONAL, step_balloon_stats },
+	{ "balloon-bad", VALUE_NONE, step_balloon_bad },
+	{ "balloon-corrupt", VALUE_OPTIONAL, step_balloon_corrupt },
+	{ "balloon-reset", VALUE_NONE, step_balloon_reset },
 };
 
 const char *step_run(struct workload *w, const char *step)

@@ -115,6 +115,11 @@ uint32_t virtio_config_read32(const struct virtio_dev *d, unsigned int off)
 	return *(volatile uint32_t *)(d->device.base + off);
 }
 
+void virtio_config_write32(const struct virtio_dev *d, unsigned int off, uint32_t v)
+{
+	*(volatile uint32_t *)(d->device.base + off) = v;
+}
+
 static uint64_t elapsed_ms(const struct virtio_dev *d, uint64_t t0)
 {
 	return (rdtsc() - t0) / d->cycles_per_ms;

@@ -128,6 +128,8 @@ uint8_t virtio_status(const struct virtio_dev *d);
 uint8_t virtio_config_generation(const struct virtio_dev *d);
 /* A 32-bit read of the device configuration at OFF. */
 uint32_t virtio_config_read32(const struct virtio_dev *d, unsigned int off);
+/* A 32-bit write of the device configuration at OFF. */
+void virtio_config_write32(const struct virtio_dev *d, unsigned int off, uint32_t v);
 
 /*
  * Makes BUFS[0 .. N) one chain (descriptors 0 .. N - 1; N at most the
