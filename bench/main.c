@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/pageout.h"
 #include "mem/populate.h"
 #include "vmm/cli.h"
 #include "vmm/options.h"
@@ -46,6 +47,10 @@ static const struct {
 	  "                  of 128M) of virtio-mem: memvmm per backend x populate,\n"
 	  "                  mem_populate() alone, QEMU virtio-mem-pci prealloc=on/off;\n"
 	  "                  host memory before/after (memory cgroup)" },
+	{ "pageout", bench_pageout,
+	  "MADV_PAGEOUT of --size (default 256M) of anon memory, 4K pages vs 64K\n"
+	  "                  mTHP, zero and pattern fill, swap set up for the run;\n"
+	  "                  and a paused memvmm guest's anon RAM (ctl pageout)" },
 };
 
 static void usage(FILE *f)
@@ -226,7 +231,7 @@ int main(int argc, char **argv)
 			run = benches[i].run;
 	if (!run) {
 		fprintf(stderr, "memvmm-bench: unknown benchmark '%s' (populate-table, "
-			"gmem-fill, guest-touch, vs-qemu, vmem-plug)\n", CLI_ECHO(name));
+			"gmem-fill, guest-touch, vs-qemu, vmem-plug, pageout)\n", CLI_ECHO(name));
 		return 2;
 	}
 	/* Tables go to a pipe or file as they are printed, line by line. */

@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pageout: the MADV_PAGEOUT experiment of the anonymous large folio unmap
+ * series (Dev Jain, "Optimize anonymous large folio unmapping", 2026, after
+ * Barry Song's test): mmap --size (256 MiB) of anonymous memory, memset it,
+ * time madvise(MADV_PAGEOUT) over it. Rows: 4 KiB pages (MADV_NOHUGEPAGE)
+ * and 64 KiB mTHP (MADV_HUGEPAGE, with hugepages-64kB/enabled=madvise and
+ * every other size never for the run), each with the series' zero fill and
+ * with a pattern (one distinct word per page: zram cannot keep it as a
+ * same-filled page); and the same over a paused memvmm guest's anon RAM
+ * (`memvmm ctl pageout`), which needs /dev/kvm.
+ *
+ * Swap is set up for the run (tests/swap.h: zram, else a swap file) and
+ * taken down after, like the mTHP settings: at exit and on SIGTERM, SIGINT
+ * and SIGHUP too. The 64 KiB share is checked from the kernel's own
+ * counters (hugepages-64kB/stats: anon_fault_alloc at the memset, swpout:
+ * folios swapped out whole).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bench/bench.h"
+#include "bench/pageout.h"
+#include "bench/stats.h"
+#include "mem/mem.h"
+#include "mem/thp.h"
+#include "tests/swap.h"
+
+#define PO_DEFAULT_BYTES   (256ull << 20)     /* the series' 256 MiB */
+#define PO_MTHP_BYTES      (64ull << 10)
+#define PO_MTHP_DIR        MEM_THP_SYSFS "/hugepages-64kB"
+#define PO_MIB             (1024.0 * 1024.0)
+#define PO_GIB             (1024.0 * 1024.0 * 1024.0)
+#define PO_MAX_SIZES       16                 /* hugepages-*kB directories saved */
+#define PO_PATH_BYTES      128
+#define PO_READ_BYTES      256
+#define PO_FILL_WORD       0x6d656d766d6dull  /* "memvmm", xor the page number */
+/* zram's disksize or the swap file: twice the region, so no round runs short. */
+#define PO_SWAP_FACTOR     2
+
+enum po_fill { PO_FILL_ZERO, PO_FILL_PATTERN };
+enum po_metric { PO_MS, PO_MTHP_PCT, PO_SWPOUT_PCT, PO_RESIDENT_MIB };
+
+struct po_case {
+	bool mthp;            /* 64 KiB mTHP, else 4 KiB pages */
+	bool memvmm;          /* through memvmm, else a plain mapping */
+	enum po_fill fill;
+	int refuse;           /* the host cannot: -errno, why says why */
+	char why[200];
+};
+
+/* ---- the host's mTHP settings, changed for the run and put back ---- */
+
+static struct {
+	char path[PO_PATH_BYTES];
+	char word[MEM_THP_WORD_BYTES];
+} po_saved[PO_MAX_SIZES];
+static unsigned int po_nsaved;
+static pid_t po_saved_by;
+static const int po_signals[] = { SIGTERM, SIGINT, SIGHUP };
+static struct sigaction po_old[sizeof(po_signals) / sizeof(po_signals[0])];
+
+/* The [word] of a choice file, with syscalls only: 0 or -errno. */
+static int choice_read(const char *path, char *word, size_t len)
+{
+	char buf[PO_READ_BYTES], *open_b, *close_b;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	if (err)
+		return err;
+	buf[n] = '\0';
+	open_b = strchr(buf, '[');
+	close_b = open_b ? strchr(open_b, ']') : NULL;
+	if (!close_b || (size_t)(close_b - open_b - 1) >= len)
+		return -EPROTO;
+	memcpy(word, open_b + 1, (size_t)(close_b - open_b - 1));
+	word[close_b - open_b - 1] = '\0';
+	return 0;
+}
+
+/* Write a word with syscalls only: 0 or -errno. */
+static int text_write(const char *path, const char *word)
+{
+	size_t len = strlen(word);
+	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, word, len);
+	if (n < 0)
+		err = -errno;
+	else if ((size_t)n != len)
+		err = -EIO;
+	if (close(fd) < 0 && !err)
+		err = -errno;
+	return err;
+}
+
+/* Put every saved setting back (async-signal-safe); 0 or the first -errno. */
+static int mthp_restore(void)
+{
+	char now[MEM_THP_WORD_BYTES];
+	int ret = 0, r;
+
+	if (getpid() != po_saved_by)
+		return 0;
+	for (unsigned int i = 0; i < po_nsaved; i++) {
+		if (choice_read(po_saved[i].path, now, sizeof(now)) == 0 &&
+		    !strcmp(now, po_saved[i].word))
+			continue;
+		r = text_write(po_saved[i].path, po_saved[i].word);
+		if (r && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
+static void mthp_restore_at_exit(void)
+{
+	static const char msg[] = "memvmm-bench: warning: could not restore the mTHP settings\n";
+	int saved_errno = errno;
+
+	if (mthp_restore() && write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		saved_errno = errno;   /* nothing more to do */
+	errno = saved_errno;
+}
+
+static void mthp_restore_on_signal(int sig)
+{
+	mthp_restore_at_exit();
+	for (unsigned int i = 0; i < sizeof(po_signals) / sizeof(po_signals[0]); i++)
+		if (po_signals[i] == sig && po_old[i].sa_handler != SIG_DFL &&
+		    po_old[i].sa_handler != SIG_IGN && !(po_old[i].sa_flags & SA_SIGINFO)) {
+			po_old[i].sa_handler(sig);   /* the swap's teardown, which re-raises */
+			return;
+		}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Save hugepages-*kB/enabled of every size, and arm the restore. 0 or -errno. */
+static int mthp_save(void)
+{
+	DIR *d = opendir(MEM_THP_SYSFS);
+	struct dirent *e;
+	int ret = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) && po_nsaved < PO_MAX_SIZES) {
+		if (strncmp(e->d_name, "hugepages-", 10))
+			continue;
+		snprintf(po_saved[po_nsaved].path, PO_PATH_BYTES, MEM_THP_SYSFS "/%.32s/enabled",
+			 e->d_name);
+		if (!choice_read(po_saved[po_nsaved].path, po_saved[po_nsaved].word,
+				 MEM_THP_WORD_BYTES))
+			po_nsaved++;
+	}
+	closedir(d);
+	po_saved_by = getpid();
+	if (atexit(mthp_restore_at_exit))
+		return -ENOMEM;
+	for (unsigned int i = 0; i < sizeof(po_signals) / sizeof(po_signals[0]) && !ret; i++) {
+		struct sigaction sa = { .sa_handler = mthp_restore_on_signal };
+
+		if (sigemptyset(&sa.sa_mask) < 0 || sigaction(po_signals[i], &sa, &po_old[i]) < 0)
+			ret = -errno;
+		else if (po_old[i].sa_handler == SIG_IGN && sigaction(po_signals[i], &po_old[i], NULL))
+			ret = -errno;
+	}
+	return ret;
+}
+
+/* 64 KiB on MADV_HUGEPAGE, every other size never. 0, or -errno with why. */
+static int mthp_setup(char *why, size_t len)
+{
+	char word[MEM_THP_WORD_BYTES];
+	int ret = mthp_save();
+
+	if (ret) {
+		snprintf(why, len, "saving %s/hugepages-*kB/enabled: %s", MEM_THP_SYSFS,
+			 strerror(-ret));
+		return ret;
+	}
+	if (choice_read(PO_MTHP_DIR "/enabled", word, sizeof(word))) {
+		snprintf(why, len, "no %s (kernel without 64K mTHP)", PO_MTHP_DIR);
+		return -EOPNOTSUPP;
+	}
+	for (unsigned int i = 0; i < po_nsaved; i++) {
+		bool is_64k = strstr(po_saved[i].path, "/hugepages-64kB/") != NULL;
+		const char *want = is_64k ? "madvise" : "never";
+
+		ret = text_write(po_saved[i].path, want);
+		if (!ret)
+			ret = choice_read(po_saved[i].path, word, sizeof(word));
+		if (!ret && strcmp(word, want))
+			ret = -EPROTO;
+		if (ret) {
+			snprintf(why, len, "cannot set %s to %s: %s%s", po_saved[i].path, want,
+				 strerror(-ret), ret == -EACCES || ret == -EPERM ? " (not root?)" : "");
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* A counter of hugepages-64kB/stats, or 0 when unreadable. */
+static uint64_t mthp_stat(const char *name)
+{
+	char path[PO_PATH_BYTES], buf[32];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), PO_MTHP_DIR "/stats/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strtoull(buf, NULL, 10);
+}
+
+/* ---- the standalone rows ---- */
+
+static uint64_t po_size;
+
+static uint64_t resident_bytes(const uint8_t *p, uint64_t len)
+{
+	static unsigned char vec[16384];
+	uint64_t bytes = 0;
+
+	for (uint64_t off = 0; off < len; off += sizeof(vec) * MEM_PAGE_BYTES) {
+		uint64_t n = (len - off) / MEM_PAGE_BYTES;
+
+		if (n > sizeof(vec))
+			n = sizeof(vec);
+		if (mincore((void *)(p + off), n * MEM_PAGE_BYTES, vec) < 0)
+			return UINT64_MAX;
+		for (uint64_t i = 0; i < n; i++)
+			bytes += (vec[i] & 1) * MEM_PAGE_BYTES;
+	}
+	return bytes;
+}
+
+static void fill(uint8_t *p, uint64_t len, enum po_fill f)
+{
+	if (f == PO_FILL_ZERO) {
+		memset(p, 0, len);    /* as the series: all zero (zram keeps no data for it) */
+		return;
+	}
+	for (uint64_t off = 0; off < len; off += sizeof(uint64_t))
+		*(uint64_t *)(p + off) = PO_FILL_WORD ^ (off / MEM_PAGE_BYTES);
+}
+
+static int po_plain_run(struct bench_case *c, double *m)
+{
+	const struct po_case *pc = c->ctx;
+	uint64_t alloc0, swpout0, t0, resident;
+	void *p;
+	int ret;
+
+	/* 2 MiB-aligned, so every 64 KiB folio can be naturally aligned. */
+	ret = mem_map_congruent(po_size, 0, MAP_PRIVATE | MAP_ANONYMOUS, -1, &p);
+	if (ret)
+		return ret;
+	if (madvise(p, po_size, pc->mthp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) < 0) {
+		ret = -errno;
+		snprintf(c->why, sizeof(c->why), "madvise(MADV_%sHUGEPAGE)", pc->mthp ? "" : "NO");
+		goto out;
+	}
+	alloc0 = mthp_stat("anon_fault_alloc");
+	fill(p, po_size, pc->fill);
+	swpout0 = mthp_stat("swpout");
+	/* Host-wide counters: another process's 64K faults could add to them. */
+	m[PO_MTHP_PCT] = pc->mthp ? fmin(100.0, 100.0 * (double)((mthp_stat("anon_fault_alloc") -
+								  alloc0) * PO_MTHP_BYTES) /
+					 (double)po_size) : NAN;
+	t0 = bench_now_ns();
+	if (madvise(p, po_size, MADV_PAGEOUT) < 0) {
+		ret = -errno;
+		snprintf(c->why, sizeof(c->why), "madvise(MADV_PAGEOUT)");
+		goto out;
+	}
+	m[PO_MS] = bench_ms_since(t0);
+	m[PO_SWPOUT_PCT] = pc->mthp ? fmin(100.0, 100.0 * (double)((mthp_stat("swpout") - swpout0) *
+								    PO_MTHP_BYTES) /
+					   (double)po_size) : NAN;
+	resident = resident_bytes(p, po_size);
+	m[PO_RESIDENT_MIB] = resident == UINT64_MAX ? NAN : (double)resident / PO_MIB;
+out:
+	if (munmap(p, po_size) < 0 && !ret) {
+		ret = -errno;
+		snprintf(c->why, sizeof(c->why), "munmap");
+	}
+	return ret;
+}
+
+/* ---- the run ---- */
+
+static int po_run(struct bench_case *c, double *m)
+{
+	struct po_case *pc = c->ctx;
+
+	for (unsigned int i = 0; i < BENCH_MAX_METRICS; i++)
+		m[i] = NAN;
+	if (pc->refuse) {
+		snprintf(c->why, sizeof(c->why), "%.190s", pc->why);
+		c->why_is_message = true;
+		return pc->refuse;
+	}
+	return pc->memvmm ? po_memvmm_run(c, po_size, m) : po_plain_run(c, m);
+}
+
+static void po_add(struct bench_case *cases, struct po_case *pcs, unsigned int *n, bool mthp,
+		   bool memvmm, enum po_fill f, int refuse, const char *why)
+{
+	struct po_case *pc = &pcs[*n];
+	struct bench_case *c = &cases[*n];
+
+	*pc = (struct po_case){ .mthp = mthp, .memvmm = memvmm, .fill = f, .refuse = refuse };
+	snprintf(pc->why, sizeof(pc->why), "%s", refuse ? why : "");
+	*c = (struct bench_case){
+		.label = { memvmm ? "memvmm anon, paused guest (ctl pageout)" :
+			   mthp ? "64K mTHP (MADV_HUGEPAGE)" : "4K (MADV_NOHUGEPAGE)",
+			   memvmm ? "guest touch" : f == PO_FILL_ZERO ? "zero" : "pattern" },
+		.run = po_run,
+		.ctx = pc,
+	};
+	snprintf(c->key, sizeof(c->key), "%s_%s", memvmm ? "memvmm_anon" : mthp ? "mthp_64k" :
+		 "small_4k", memvmm ? "touch" : f == PO_FILL_ZERO ? "zero" : "pattern");
+	(*n)++;
+}
+
+/* GiB/s, and 64K/4K: this row's median ms over the 4K row's with the same fill. */
+static void po_extras(struct bench_table *t, struct po_case *pcs)
+{
+	for (unsigned int i = 0; i < t->ncases; i++) {
+		struct bench_case *c = &t->cases[i];
+		char key[64];
+
+		if (!bench_case_ok(c))
+			continue;
+		c->extra[0] = (double)po_size / PO_GIB / (c->median[PO_MS] / 1000.0);
+		c->extra[1] = NAN;
+		if (pcs[i].mthp) {
+			snprintf(key, sizeof(key), "small_4k_%s",
+				 pcs[i].fill == PO_FILL_ZERO ? "zero" : "pattern");
+			c->extra[1] = c->median[PO_MS] / bench_table_median(t, key, PO_MS);
+			if (c->min[PO_MTHP_PCT] < 90.0)
+				snprintf(c->note, sizeof(c->note), "only %.0f%% of the memory in 64K "
+					 "folios in some round", c->min[PO_MTHP_PCT]);
+		}
+		if (pcs[i].memvmm)
+			c->extra[0] = NAN;   /* its own GiB/s is in po_memvmm_run's note */
+	}
+}
+
+int bench_pageout(const struct bench_opts *o)
+{
+	struct bench_case cases[6];
+	struct po_case pcs[6];
+	struct bench_table t = {
+		.bench = "pageout",
+		.nlabels = 2, .label_names = { "memory", "fill" },
+		.nmetrics = 4, .metric_names = { "ms", "64K %", "swpout 64K %", "resident MiB" },
+		.nextra = 2, .extra_names = { "GiB/s", "64K/4K ms" },
+		.note_name = "note",
+		.cases = cases,
+		.repeat = o->repeat,
+	};
+	struct bench_summary *s = bench_summary_new("pageout");
+	char swap_why[400], mthp_why[200], vm_why[200], sz[32];
+	enum swap_kind kind = SWAP_NONE;
+	int swap_err, mthp_err, vm_err, status = 0, ret;
+	unsigned int n = 0;
+
+	po_size = o->size ? o->size : PO_DEFAULT_BYTES;
+	if (!s || po_size % PO_MTHP_BYTES) {
+		fprintf(stderr, "pageout: %s\n", s ? "--size must be a multiple of 64K" :
+			"out of memory");
+		bench_summary_free(s);
+		return s ? 2 : 1;
+	}
+	bench_fmt_size(po_size, sz, sizeof(sz));
+	swap_err = swap_on(PO_SWAP_FACTOR * po_size, &kind, swap_why, sizeof(swap_why));
+	mthp_err = swap_err ? 0 : mthp_setup(mthp_why, sizeof(mthp_why));
+	vm_err = swap_err ? 0 : po_memvmm_check(vm_why, sizeof(vm_why));
+	for (int f = PO_FILL_ZERO; f <= PO_FILL_PATTERN; f++) {
+		po_add(cases, pcs, &n, false, false, f, swap_err, swap_why);
+		po_add(cases, pcs, &n, true, false, f, swap_err ? swap_err : mthp_err,
+		       swap_err ? swap_why : mthp_why);
+	}
+	po_add(cases, pcs, &n, false, true, PO_FILL_PATTERN, swap_err ? swap_err : vm_err,
+	       swap_err ? swap_why : vm_why);
+	t.ncases = n;
+
+	printf("pageout: %u cases x %u interleaved rounds, %s of anonymous memory each, filled, "
+	       "then madvise(MADV_PAGEOUT) timed;\nswap: %s%s%s; mTHP for the run: 64K=madvise, "
+	       "other sizes never%s%s\n'64K %%' = memory faulted in as 64K folios "
+	       "(hugepages-64kB/stats/anon_fault_alloc), 'swpout 64K %%' = swapped out as "
+	       "whole 64K folios (stats/swpout), 'resident' = mincore() after (the swap cache "
+	       "counts)\n\n", n, o->repeat, sz, swap_err ? "none: " : swap_kind_name(kind),
+	       swap_err ? swap_why : " ", swap_err ? "" : swap_path(),
+	       mthp_err ? ": " : "", mthp_err ? mthp_why : "");
+	ret = bench_table_run(&t);
+	if (ret) {
+		status = 1;
+		goto out;
+	}
+	po_extras(&t, pcs);
+	bench_table_print(&t, stdout);
+	for (unsigned int i = 0; i < n; i++)
+		if (cases[i].err && cases[i].err_round > 0)
+			status = 1;    /* worked, then failed: not a host limitation */
+
+	bench_summary_str(s, "size", sz);
+	bench_summary_str(s, "swap", swap_err ? "none" : swap_kind_name(kind));
+	bench_summary_num(s, "small_4k_zero_ms", bench_table_median(&t, "small_4k_zero", 0), 1);
+	bench_summary_num(s, "mthp_64k_zero_ms", bench_table_median(&t, "mthp_64k_zero", 0), 1);
+	bench_summary_num(s, "small_4k_pattern_ms",
+			  bench_table_median(&t, "small_4k_pattern", 0), 1);
+	bench_summary_num(s, "mthp_64k_pattern_ms",
+			  bench_table_median(&t, "mthp_64k_pattern", 0), 1);
+	bench_summary_num(s, "ratio_64k_4k_zero", cases[1].extra[1], 2);
+	bench_summary_num(s, "ratio_64k_4k_pattern", cases[3].extra[1], 2);
+	bench_summary_num(s, "memvmm_anon_ms", bench_table_median(&t, "memvmm_anon_touch", 0), 1);
+	if (o->out) {
+		json_object *opts = bench_opts_json(o, po_size);
+
+		ret = bench_write_output(o->out, &t, s, opts);
+		json_object_put(opts);
+		if (ret) {
+			fprintf(stderr, "pageout: cannot write '%s': %s\n", o->out, strerror(-ret));
+			status = 1;
+		}
+	}
+	putchar('\n');
+	bench_summary_print(s, stdout);
+out:
+	ret = mthp_restore();
+	if (ret) {
+		fprintf(stderr, "pageout: restoring the mTHP settings: %s\n", strerror(-ret));
+		status = 1;
+	}
+	ret = swap_off(swap_why, sizeof(swap_why));
+	if (ret) {
+		fprintf(stderr, "pageout: %s\n", swap_why);
+		status = 1;
+	}
+	bench_table_free(&t);
+	bench_summary_free(s);
+	return status;
+}
