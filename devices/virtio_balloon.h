@@ -117,9 +117,9 @@ struct balloon_status {
 	uint64_t target;                 /* num_pages */
 	uint64_t configured_target;      /* the target at creation (a machine reset's) */
 	uint64_t actual;                 /* as the driver wrote it */
-	uint64_t inflated;               /* pages in the balloon, by the device's count */
+	uint64_t inflated;               /* in the balloon, by the device's count */
 	uint64_t given_back;             /* of those, in discard units given back to the host now */
-	uint64_t inflated_total, deflated_total;   /* pages that entered / left, all time */
+	uint64_t inflated_total, deflated_total;   /* entered / left the balloon, all time */
 	uint64_t reported;               /* free memory reported (whole units discarded), all time */
 	uint64_t reports;                /* reporting chains */
 	uint64_t discards;               /* mem_discard() calls (ranges) */
