@@ -191,10 +191,11 @@ const char *step_balloon_deflate(struct workload *w, const char *value)
 }
 
 /*
- * balloon-follow[=SECONDS]: inflate or deflate to the target, then print
+ * balloon-follow[=SECONDS]: inflate or deflate to the target (a
+ * "balloon-follow-step" line) unless the balloon is there, then print
  * "balloon-waiting" and poll num_pages; each change is followed the same
- * way ("balloon-follow-step"); SECONDS (10) without a change ends the step.
- * A target above what fits is followed as far as it fits (short=).
+ * way; SECONDS (10) without a change ends the step. A target above what
+ * fits is followed as far as it fits (short=).
  */
 const char *step_balloon_follow(struct workload *w, const char *value)
 {
@@ -208,6 +209,13 @@ const char *step_balloon_follow(struct workload *w, const char *value)
 	if ((why = balloon_get(w, &b)))
 		return why;
 	t0 = idle_t0 = rdtsc();
+	if ((why = balloon_config_read(b)))
+		return why;
+	if (b->num_pages == b->inflated) {
+		handled = b->num_pages;         /* nothing to follow yet */
+		con_printf("memvmm-guest: balloon-waiting num_pages=%lu inflated=%lu\n", handled,
+			   b->inflated);
+	}
 	for (;;) {
 		uint64_t want, short_pages = 0, t;
 		bool inflate;

@@ -6,22 +6,24 @@
 #
 #   qemu-test.sh MEMVMM_GUEST_ELF PVH_MINI_ELF
 #   qemu-test.sh --vmem MEMVMM_GUEST_ELF
+#   qemu-test.sh --balloon MEMVMM_GUEST_ELF
 #
 # The second form runs the guest's virtio-pci + virtio-mem driver against
-# QEMU's virtio-mem-pci: a driver written from the virtio spec, checked
-# against a device memvmm did not write.
+# QEMU's virtio-mem-pci, the third its virtio-balloon driver against QEMU's
+# virtio-balloon-pci (qemu-balloon-cases.sh): drivers written from the
+# virtio spec, checked against devices memvmm did not write.
 #
 # Exit status: 0 pass, 1 fail, 77 skip (no qemu-system-x86_64, or no
-# virtio-mem-pci in it for --vmem).
+# virtio-mem-pci / virtio-balloon-pci in it for --vmem / --balloon).
 # QEMU's isa-debug-exit turns guest status S into exit status S*2+1; a reset
 # or triple fault with -no-reboot ends QEMU with 0.
 set -u
 
-vmem_mode=false
-if [ "${1:-}" = --vmem ]; then
-	vmem_mode=true
-	shift
-fi
+mode=guests
+case ${1:-} in
+--vmem) mode=vmem; shift ;;
+--balloon) mode=balloon; shift ;;
+esac
 guest=$1
 mini=${2:-}
 qemu=$(command -v qemu-system-x86_64) ||
@@ -72,8 +74,8 @@ refuse() {
 g='^memvmm-guest:'
 hex='0x[0-9a-f]+'
 
-if $vmem_mode; then
-	. "$(dirname "$0")/qemu-vmem-cases.sh"
+if [ "$mode" != guests ]; then
+	. "$(dirname "$0")/qemu-$mode-cases.sh"
 	[ "$failures" = 0 ] || { echo "$failures failed"; exit 1; }
 	exit 0
 fi
