@@ -140,8 +140,9 @@ enum virtio_result virtio_chain_add(struct virtio_dev *d, unsigned int q,
 				    const struct virtio_buf *bufs, unsigned int n);
 
 /*
- * Polls queue Q for up to TIMEOUT_MS for its chain to come back (0: look
- * once). *WRITTEN: what the device says it wrote. On TIMEOUT the chain
+ * Polls queue Q for up to TIMEOUT_MS for its chain to come back (0: a
+ * short look). *WRITTEN: what the device says it wrote. NO_QUEUE if no
+ * chain is out on Q. On TIMEOUT the chain
  * stays with the device and may be waited for again; NEEDS_RESET and
  * BAD_USED leave the queue unusable until the device is initialized again.
  */
