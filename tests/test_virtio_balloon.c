@@ -6,9 +6,9 @@
  * negotiated features, inflate and deflate merged into few discards with
  * the host's meters showing the memory gone and back, repopulation by a
  * preallocating strategy, bad / duplicate / hotplug PFNs, runs split at a
- * region boundary, hugetlb's 2 MiB units, and free page reporting. The
- * rest (statistics, configuration, resets, save/restore, violations) is in
- * test_virtio_balloon_state.c.
+ * region boundary and hugetlb's 2 MiB units. The rest (free page
+ * reporting, statistics, configuration, resets, save/restore, violations)
+ * is in test_virtio_balloon_state.c.
  */
 #include "tests/test_virtio_balloon.h"
 
@@ -24,13 +24,9 @@
 #include "tests/e2e.h"
 #include "tests/hugepages.h"
 
-#define F_STATS      (1ull << VIRTIO_BALLOON_F_STATS_VQ)
-#define F_OOM        (1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM)
-#define F_REPORTING  (1ull << VIRTIO_BALLOON_F_REPORTING)
 #define HUGE         MEM_HUGE_PAGE_BYTES
 #define HUGE_RAM     (12 * MiB)          /* hugetlb boot RAM: 6 huge pages */
 #define SHUFFLE_SEED 12345u
-#define PATTERN      0x5a5a5a5a5a5a5a5aull   /* what touch() writes */
 
 struct fake_ctx f;
 struct vtest vt;
@@ -307,8 +303,7 @@ static void run_features(const void *arg)
 	}
 }
 
-/* A free page reporting chain of one buffer. */
-static void report(unsigned int q, uint64_t gpa, uint32_t len, bool answered)
+void report(unsigned int q, uint64_t gpa, uint32_t len, bool answered)
 {
 	const struct vt_buf b = { .gpa = gpa, .len = len, .write = true };
 	uint16_t head = vt_add(&vt, q, &b, 1);
@@ -320,8 +315,7 @@ static void report(unsigned int q, uint64_t gpa, uint32_t len, bool answered)
 	TEST_ASSERT(vt_used(&vt, q, &id, &n) && id == head && n == 0, "report on queue %u", q);
 }
 
-/* A stats buffer of one entry on queue q (held: no used entry). */
-static void stats_one(unsigned int q, uint16_t tag, uint64_t val)
+void stats_one(unsigned int q, uint16_t tag, uint64_t val)
 {
 	uint8_t e[BAL_STAT_BYTES];
 	const struct vt_buf b = { .gpa = STATS_GPA, .len = sizeof(e) };
@@ -717,66 +711,6 @@ static void run_hugetlb(const void *arg)
 	vt_start(&vt, F_REPORTING, 3);
 	pfn_range(Q_INFLATE, u, HUGE, false);
 	TEST_ASSERT(bst().given_back == HUGE && resident(u, HUGE) == 0, "after the reset");
-	rig_teardown();
-}
-
-static void run_reporting(const void *backend)
-{
-	const struct balloon_config bc = { .free_page_reporting = true,
-					   .populate = MEM_POPULATE_NONE };
-	const struct rig_config rc = { .backend = backend, .bc = &bc, .features = F_REPORTING,
-				       .hotplug = true };
-	const uint64_t w = WORK_GPA;
-	struct balloon_status st;
-	uint64_t f0, hp;
-
-	rig_setup(&rc);
-	hp = f.mem.region[hp_region].gpa;
-	touch(hp + PAGE, PAGE);
-	touch(w, 4 * MiB);
-	touch(RAM_BYTES - 4 * PAGE, 4 * PAGE);
-	f0 = file_bytes(0);
-	/* Whole pages inside the range only. */
-	report(2, w + 2048, (uint32_t)MiB, true);
-	st = bst();
-	TEST_ASSERT(st.reports == 1 && st.reported == MiB - PAGE && st.discards == 1 &&
-		    st.inflated == 0 && st.given_back == 0, "reported %llu, %llu discards",
-		    (unsigned long long)st.reported, (unsigned long long)st.discards);
-	TEST_ASSERT(resident(w, PAGE) == PAGE && resident(w + PAGE, MiB - PAGE) == 0 &&
-		    resident(w + MiB, PAGE) == PAGE, "residency after the report");
-	if (f0 != UINT64_MAX)
-		TEST_ASSERT(file_bytes(0) == f0 - (MiB - PAGE), "memfd blocks");
-	/*
-	 * Several buffers: a good one, one in virtio-mem's region (RAM, not
-	 * boot RAM: counted, left alone), one up to RAM's end, an empty one.
-	 */
-	{
-		const struct vt_buf b[4] = {
-			{ .gpa = w + 2 * MiB, .len = (uint32_t)MiB, .write = true },
-			{ .gpa = hp + PAGE, .len = (uint32_t)MiB, .write = true },
-			{ .gpa = RAM_BYTES - 2 * PAGE, .len = 2 * PAGE, .write = true },
-			{ .gpa = w + 3 * MiB, .len = 0, .write = true },
-		};
-		uint16_t head = vt_add(&vt, 2, b, 4);
-		uint32_t id, len;
-
-		vt_kick(&vt, 2);
-		TEST_ASSERT(vt_used(&vt, 2, &id, &len) && id == head && len == 0, "not used");
-	}
-	st = bst();
-	TEST_ASSERT(st.reports == 2 && st.reported == 2 * MiB - PAGE + 2 * PAGE &&
-		    st.hotplug_pfns == 1 && st.discards == 3,
-		    "reported %llu, hotplug %llu, %llu discards",
-		    (unsigned long long)st.reported, (unsigned long long)st.hotplug_pfns,
-		    (unsigned long long)st.discards);
-	TEST_ASSERT(peek(hp + PAGE) == PATTERN, "virtio-mem's memory discarded");
-	TEST_ASSERT(resident(w + 2 * MiB, MiB) == 0 && resident(w + 3 * MiB, PAGE) == PAGE &&
-		    resident(RAM_BYTES - 2 * PAGE, 2 * PAGE) == 0 &&
-		    resident(RAM_BYTES - 4 * PAGE, 2 * PAGE) == 2 * PAGE, "residency");
-	/* The guest reuses reported memory at once: it reads zero and works. */
-	TEST_ASSERT(peek(w + 2 * MiB) == 0, "reported page not zero");
-	touch(w, 4 * MiB);
-	TEST_ASSERT(peek(w + 2 * MiB) == PATTERN && !bst().needs_reset, "reuse");
 	rig_teardown();
 }
 

@@ -10,9 +10,9 @@
  * memfd, the file's st_blocks.
  *
  * test_virtio_balloon.c: the rig, creation, features, queues, inflate,
- * deflate, bad PFNs, two regions, hugetlb, free page reporting.
- * test_virtio_balloon_state.c: statistics, configuration, target, resets,
- * save/restore, violations.
+ * deflate, bad PFNs, two regions, hugetlb.
+ * test_virtio_balloon_state.c: free page reporting, statistics,
+ * configuration, target, resets, save/restore, violations.
  */
 #ifndef MEMVMM_TEST_VIRTIO_BALLOON_H
 #define MEMVMM_TEST_VIRTIO_BALLOON_H
@@ -42,6 +42,10 @@
 #define Q_INFLATE         0u
 #define Q_DEFLATE         1u
 #define ST_BLOCK_BYTES    512u           /* st_blocks counts 512-byte units */
+#define PATTERN           0x5a5a5a5a5a5a5a5aull   /* what touch() writes */
+#define F_STATS           (1ull << VIRTIO_BALLOON_F_STATS_VQ)
+#define F_OOM             (1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM)
+#define F_REPORTING       (1ull << VIRTIO_BALLOON_F_REPORTING)
 
 struct rig_config {
 	uint64_t ram_bytes;                      /* 0: RAM_BYTES */
@@ -81,6 +85,11 @@ uint64_t file_bytes(unsigned int region);
 /* The 8 bytes at gpa. */
 uint64_t peek(uint64_t gpa);
 
+/* A free page reporting chain of one buffer on q, kicked; answered: asserts it came back. */
+void report(unsigned int q, uint64_t gpa, uint32_t len, bool answered);
+/* A stats buffer of one entry on queue q, kicked (held: no used entry). */
+void stats_one(unsigned int q, uint16_t tag, uint64_t val);
+
 /* Device configuration (struct virtio_balloon_config). */
 uint32_t cfg_num_pages(void);
 uint32_t cfg_actual(void);
@@ -88,6 +97,7 @@ uint8_t generation(void);
 
 /* ---- test_virtio_balloon_state.c ---- */
 
+void run_reporting(const void *backend);
 void run_stats(const void *arg);
 void run_actual(const void *arg);
 void run_target(const void *arg);

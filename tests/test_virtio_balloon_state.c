@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * virtio-balloon's statistics, configuration, target, resets,
- * save/restore and violations (tests/test_virtio_balloon.h has the rig).
+ * virtio-balloon's free page reporting, statistics, configuration, target,
+ * resets, save/restore and violations (tests/test_virtio_balloon.h has the
+ * rig).
  */
 #include "tests/test_virtio_balloon.h"
 
@@ -14,11 +15,8 @@
 
 #include "devices/virtio_pci.h"
 
-#define F_STATS      (1ull << VIRTIO_BALLOON_F_STATS_VQ)
-#define F_REPORTING  (1ull << VIRTIO_BALLOON_F_REPORTING)
 #define Q_STATS      2u
 #define STATS_WAIT_NS (3000000000ull)   /* a 1 s timer gives the buffer back by then */
-#define PATTERN      0x5a5a5a5a5a5a5a5aull
 
 static uint64_t now_ns(void)
 {
@@ -55,6 +53,66 @@ static uint16_t stats_post(uint64_t gpa, const uint16_t *tag, const uint64_t *va
 static void cfg_write(unsigned int off, unsigned int size, uint64_t val)
 {
 	fake_mmio_write(&f, vt.bar4 + vt.off[VIRTIO_PCI_CAP_DEVICE_CFG] + off, size, val);
+}
+
+void run_reporting(const void *backend)
+{
+	const struct balloon_config bc = { .free_page_reporting = true,
+					   .populate = MEM_POPULATE_NONE };
+	const struct rig_config rc = { .backend = backend, .bc = &bc, .features = F_REPORTING,
+				       .hotplug = true };
+	const uint64_t w = WORK_GPA;
+	struct balloon_status st;
+	uint64_t f0, hp;
+
+	rig_setup(&rc);
+	hp = f.mem.region[hp_region].gpa;
+	touch(hp + PAGE, PAGE);
+	touch(w, 4 * MiB);
+	touch(RAM_BYTES - 4 * PAGE, 4 * PAGE);
+	f0 = file_bytes(0);
+	/* Whole pages inside the range only. */
+	report(2, w + 2048, (uint32_t)MiB, true);
+	st = bst();
+	TEST_ASSERT(st.reports == 1 && st.reported == MiB - PAGE && st.discards == 1 &&
+		    st.inflated == 0 && st.given_back == 0, "reported %llu, %llu discards",
+		    (unsigned long long)st.reported, (unsigned long long)st.discards);
+	TEST_ASSERT(resident(w, PAGE) == PAGE && resident(w + PAGE, MiB - PAGE) == 0 &&
+		    resident(w + MiB, PAGE) == PAGE, "residency after the report");
+	if (f0 != UINT64_MAX)
+		TEST_ASSERT(file_bytes(0) == f0 - (MiB - PAGE), "memfd blocks");
+	/*
+	 * Several buffers: a good one, one in virtio-mem's region (RAM, not
+	 * boot RAM: counted, left alone), one up to RAM's end, an empty one.
+	 */
+	{
+		const struct vt_buf b[4] = {
+			{ .gpa = w + 2 * MiB, .len = (uint32_t)MiB, .write = true },
+			{ .gpa = hp + PAGE, .len = (uint32_t)MiB, .write = true },
+			{ .gpa = RAM_BYTES - 2 * PAGE, .len = 2 * PAGE, .write = true },
+			{ .gpa = w + 3 * MiB, .len = 0, .write = true },
+		};
+		uint16_t head = vt_add(&vt, 2, b, 4);
+		uint32_t id, len;
+
+		vt_kick(&vt, 2);
+		TEST_ASSERT(vt_used(&vt, 2, &id, &len) && id == head && len == 0, "not used");
+	}
+	st = bst();
+	TEST_ASSERT(st.reports == 2 && st.reported == 2 * MiB - PAGE + 2 * PAGE &&
+		    st.hotplug_pfns == 1 && st.discards == 3,
+		    "reported %llu, hotplug %llu, %llu discards",
+		    (unsigned long long)st.reported, (unsigned long long)st.hotplug_pfns,
+		    (unsigned long long)st.discards);
+	TEST_ASSERT(peek(hp + PAGE) == PATTERN, "virtio-mem's memory discarded");
+	TEST_ASSERT(resident(w + 2 * MiB, MiB) == 0 && resident(w + 3 * MiB, PAGE) == PAGE &&
+		    resident(RAM_BYTES - 2 * PAGE, 2 * PAGE) == 0 &&
+		    resident(RAM_BYTES - 4 * PAGE, 2 * PAGE) == 2 * PAGE, "residency");
+	/* The guest reuses reported memory at once: it reads zero and works. */
+	TEST_ASSERT(peek(w + 2 * MiB) == 0, "reported page not zero");
+	touch(w, 4 * MiB);
+	TEST_ASSERT(peek(w + 2 * MiB) == PATTERN && !bst().needs_reset, "reuse");
+	rig_teardown();
 }
 
 void run_stats(const void *arg)
