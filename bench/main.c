@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "bench/balloon.h"
 #include "bench/bench.h"
 #include "bench/pageout.h"
 #include "mem/populate.h"
@@ -51,6 +52,11 @@ static const struct {
 	  "MADV_PAGEOUT of --size (default 256M) of anon memory, 4K pages vs 64K\n"
 	  "                  mTHP, zero and pattern fill, swap set up for the run;\n"
 	  "                  and a paused memvmm guest's anon RAM (ctl pageout)" },
+	{ "balloon", bench_balloon,
+	  "the test guest inflates and deflates --size (default 1G, a multiple\n"
+	  "                  of 2M) through virtio-balloon: memvmm per backend, QEMU\n"
+	  "                  virtio-balloon-pci (anon, memfd RAM); GiB/s, host memory\n"
+	  "                  returned (memory cgroup)" },
 };
 
 static void usage(FILE *f)
@@ -76,7 +82,8 @@ static void usage(FILE *f)
 		"  -h, --help      this text\n"
 		"\n"
 		"Environment: MEMVMM overrides the memvmm binary (guest-touch, vs-qemu,\n"
-		"vmem-plug); MEMVMM_GUEST the test guest's ELF that vmem-plug boots in QEMU.\n"
+		"vmem-plug, balloon); MEMVMM_GUEST the test guest's ELF that vmem-plug and\n"
+		"balloon boot in QEMU.\n"
 		"Exit status: 0, 1 when a benchmark failed or produced wrong data,\n"
 		"2 for bad input.\n",
 		BENCH_MAX_REPEAT, MAX_THREADS);
@@ -231,7 +238,7 @@ int main(int argc, char **argv)
 			run = benches[i].run;
 	if (!run) {
 		fprintf(stderr, "memvmm-bench: unknown benchmark '%s' (populate-table, "
-			"gmem-fill, guest-touch, vs-qemu, vmem-plug, pageout)\n", CLI_ECHO(name));
+			"gmem-fill, guest-touch, vs-qemu, vmem-plug, pageout, balloon)\n", CLI_ECHO(name));
 		return 2;
 	}
 	/* Tables go to a pipe or file as they are printed, line by line. */

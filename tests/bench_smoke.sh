@@ -5,7 +5,7 @@
 #
 # Usage: bench_smoke.sh BENCH CASE
 #   CASE: gmem-fill | guest-touch | populate-table | vs-qemu | vs-qemu-missing | bad-size |
-#         vmem-plug | vmem-plug-bad-size
+#         vmem-plug | vmem-plug-bad-size | balloon | balloon-bad-size
 # Exit status: 0 pass, 1 fail, 77 skip (naming what this host lacks).
 set -u
 bench=$1
@@ -117,6 +117,25 @@ vmem-plug-bad-size)
 	[ $rc -eq 2 ] || { cat "$out/bad.txt"; fail "--size 100M: exit $rc, want 2"; }
 	grep -q "100M is not a multiple of 128M" "$out/bad.txt" || fail "the message does not say why"
 	echo "ok - vmem-plug --size 100M: exit 2, says why"
+	;;
+balloon)
+	# Runs everywhere: without KVM its memvmm rows say so; with QEMU (under TCG
+	# without KVM) the QEMU rows still run.
+	check balloon "size memvmm qemu meter memvmm_rows failed" --size 32M
+	case $last in *" failed=0"*) ;; *) fail "rows failed: '$last'" ;; esac
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		grep -q "^memvmm  *anon  *[0-9]" "$out/balloon.txt" || fail "no measured memvmm anon row"
+	else
+		grep -q "no /dev/kvm here: memvmm needs KVM" "$out/balloon.txt" ||
+			fail "the memvmm rows do not say why they were skipped"
+	fi
+	;;
+balloon-bad-size)
+	"$bench" balloon --size 3M >"$out/bad.txt" 2>&1
+	rc=$?
+	[ $rc -eq 2 ] || { cat "$out/bad.txt"; fail "--size 3M: exit $rc, want 2"; }
+	grep -q "3M is not a multiple of 2M" "$out/bad.txt" || fail "the message does not say why"
+	echo "ok - balloon --size 3M: exit 2, says why"
 	;;
 bad-size)
 	"$bench" gmem-fill --size 12Q >"$out/bad.txt" 2>&1
