@@ -367,7 +367,7 @@ static void case_report(const void *arg)
 	const struct mem_backend_ops *b = arg;
 	char ram[96], line[LINE_BYTES];
 	const char *args[] = { "--memory", ram, "--balloon", "on", "--cmdline",
-			       "touch=16M read=1 balloon-report=64M read=1 verify", NULL };
+			       "touch=16M balloon-info read=1 balloon-report=64M read=1 verify", NULL };
 	struct json_object *all, *bo;
 	uint64_t base, after, res0, res1;
 	struct meter m = { 0 };
@@ -378,7 +378,7 @@ static void case_report(const void *arg)
 	huge = m.kind == METER_HUGETLB;
 	snprintf(ram, sizeof(ram), "size=%" PRIu64 "M,backend=%s", RAM_BYTES / MB, b->name);
 	e2e_gated_start(&g, args, huge ? NULL : &m.cg);
-	e2e_gated_line(&g, "touch", 1, line, sizeof(line), STEP_TIMEOUT_S);
+	e2e_gated_line(&g, "balloon-info", 1, line, sizeof(line), STEP_TIMEOUT_S);
 	base = meter_read(&m);
 	bo = balloon_status(&g, &all);
 	TEST_ASSERT(e2e_jbool(e2e_jobj(bo, "negotiated"), "free_page_reporting") &&

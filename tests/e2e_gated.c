@@ -128,9 +128,17 @@ const char *e2e_gated_line(struct e2e_gated *g, const char *step, unsigned int n
 	double deadline = e2e_now_s() + timeout_s;
 
 	for (;;) {
-		char *out = e2e_slurp(g->out);
-		const char *line = e2e_nth_line(out, step, n, buf, len);
-		bool err = strstr(out, GATED_ERROR_LINE) != NULL;
+		char *out = e2e_slurp(g->out), *end = strrchr(out, '\n');
+		const char *line;
+		bool err;
+
+		/* Complete lines only: the UART writes byte by byte. */
+		if (end)
+			end[1] = '\0';
+		else
+			out[0] = '\0';
+		line = e2e_nth_line(out, step, n, buf, len);
+		err = strstr(out, GATED_ERROR_LINE) != NULL;
 
 		free(out);
 		if (line)

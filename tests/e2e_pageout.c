@@ -146,7 +146,7 @@ static void expect_refused(const char *backend, const char *const *want, size_t 
 	e2e_gated_line(&g, "touch", 1, line, sizeof(line), STEP_TIMEOUT_S);
 	res0 = status_resident(&g, state0, sizeof(state0));
 	for (int ranged = 0; ranged <= 1; ranged++) {
-		o = ranged ? e2e_gated_ctl(&g, 1, "pageout", "gpa=0x100000", "len=16M") :
+		o = ranged ? e2e_gated_ctl(&g, 1, "pageout", "gpa=0x200000", "len=16M") :
 			     e2e_gated_ctl(&g, 1, "pageout", NULL, NULL);
 		for (size_t i = 0; i < nwant; i++)
 			TEST_ASSERT(strstr(e2e_jstr(o, "error"), "pageout refused") &&
