@@ -532,6 +532,15 @@ static void op(struct fb *v, struct rd *r, const uint8_t *img, size_t ilen, stru
 		vdrv_cfg_write(&v->d, how % 8, 1u << (how >> 3 & 1 ? 2 : how >> 4 & 1), rd32(r));
 		virtio_balloon_get_status(v->b, &s1);
 		CHECK(s1.target == s0.target, "a driver write changed num_pages");
+		/* What the driver reads back (BAR 4 mapped and decoding): what the device says. */
+		if (how & 0x80) {
+			struct virtio_balloon_config c;
+
+			if (!vdrv_balloon_config(&v->d, &c, NULL) && c.num_pages != UINT32_MAX)
+				CHECK((uint64_t)c.num_pages * FB_PAGE == s1.target &&
+				      (uint64_t)c.actual * FB_PAGE == s1.actual,
+				      "config reads num_pages %u, actual %u", c.num_pages, c.actual);
+		}
 		break;
 	}
 	case 5:
