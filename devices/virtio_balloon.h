@@ -11,7 +11,9 @@
  * Linux's driver does (it numbers the queues it finds consecutively), so
  * with reporting but no stats the reporting queue is 2. The transport shows
  * 2 + one per offered feature of the two; a notification of an index the
- * negotiated features give no queue is ignored (counted).
+ * negotiated features give no queue is ignored (counted in
+ * ignored_notifies, as is the transport's own kick of such a queue when
+ * the driver enabled it and set DRIVER_OK).
  * FREE_PAGE_HINT, PAGE_POISON and MUST_TELL_HOST are not offered: without
  * MUST_TELL_HOST the driver may reuse a page before it deflates it
  * (§5.5.6.1), which is harmless here.

@@ -146,28 +146,60 @@ static void bal_take_run(struct balloon *b, const struct bal_region *r, uint64_t
 typedef void bal_run_fn(struct balloon *b, const struct bal_region *r, uint64_t u, uint64_t n);
 
 /*
- * For each unit of r overlapping bits [bit, bit + n): pick(unit) says
+ * What a pass picks, and the bitmap that must have a bit set near a unit
+ * for it to be picked at all (so that a pass over a mostly empty balloon
+ * skips 64 bits at a time instead of visiting every page).
+ */
+struct bal_pass {
+	bool (*pick)(struct balloon *b, const struct bal_region *r, uint64_t u, const void *arg);
+	const void *arg;
+	const uint64_t *sparse;     /* NULL: no skipping */
+	bool by_unit;               /* sparse is indexed by unit (the unit bitmap), else by page */
+};
+
+/* u, or the first unit start past sparse's empty word covering u. */
+static uint64_t bal_skip(const struct bal_region *r, const struct bal_pass *p, uint64_t u)
+{
+	uint64_t up = r->unit_pages, idx = p->by_unit ? u / up : u, next;
+
+	if (!p->sparse || p->sparse[idx / BAL_WORD_BITS])
+		return u;
+	next = (idx / BAL_WORD_BITS + 1) * BAL_WORD_BITS;
+	/* Unit starts are multiples of up (region starts are multiples of 512 pages). */
+	return p->by_unit ? next * up : (next + up - 1) / up * up;
+}
+
+/*
+ * For each unit of r overlapping bits [bit, bit + n): the pass's pick says
  * whether fn applies to it; consecutive picked units go to fn as one run.
  */
 static void bal_units_apply(struct balloon *b, const struct bal_region *r, uint64_t bit,
-			    uint64_t n, bool (*pick)(struct balloon *, const struct bal_region *,
-						     uint64_t, const void *),
-			    const void *arg, bal_run_fn *fn)
+			    uint64_t n, const struct bal_pass *p, bal_run_fn *fn)
 {
 	uint64_t up = r->unit_pages;
 	uint64_t u = r->first + (bit - r->first) / up * up;
 	uint64_t end = bit + n, run = 0, run_n = 0;
 
-	for (; u < end; u += up) {
-		if (pick(b, r, u, arg)) {
+	while (u < end) {
+		uint64_t next = bal_skip(r, p, u);
+
+		if (next != u) {
+			if (run_n)
+				fn(b, r, run, run_n);
+			run_n = 0;
+			u = next;
+			continue;
+		}
+		if (p->pick(b, r, u, p->arg)) {
 			if (!run_n)
 				run = u;
 			run_n++;
-			continue;
+		} else {
+			if (run_n)
+				fn(b, r, run, run_n);
+			run_n = 0;
 		}
-		if (run_n)
-			fn(b, r, run, run_n);
-		run_n = 0;
+		u += up;
 	}
 	if (run_n)
 		fn(b, r, run, run_n);
@@ -200,6 +232,8 @@ static bool bal_pick_given(struct balloon *b, const struct bal_region *r, uint64
 
 void bal_pages_inflate(struct balloon *b, const struct bal_region *r, uint64_t bit, uint64_t n)
 {
+	const struct bal_pass fill = { bal_pick_fill, NULL, b->pages, false };
+
 	for (uint64_t i = bit; i < bit + n; i++) {
 		if (bal_test(b->pages, i)) {
 			b->dup_pfns++;
@@ -209,11 +243,13 @@ void bal_pages_inflate(struct balloon *b, const struct bal_region *r, uint64_t b
 		b->inflated_pages++;
 		b->inflated_total++;
 	}
-	bal_units_apply(b, r, bit, n, bal_pick_fill, NULL, bal_give_run);
+	bal_units_apply(b, r, bit, n, &fill, bal_give_run);
 }
 
 void bal_pages_deflate(struct balloon *b, const struct bal_region *r, uint64_t bit, uint64_t n)
 {
+	const struct bal_pass drain = { bal_pick_drain, NULL, b->given, true };
+
 	for (uint64_t i = bit; i < bit + n; i++) {
 		if (!bal_test(b->pages, i)) {
 			b->dup_pfns++;
@@ -223,7 +259,7 @@ void bal_pages_deflate(struct balloon *b, const struct bal_region *r, uint64_t b
 		b->inflated_pages--;
 		b->deflated_total++;
 	}
-	bal_units_apply(b, r, bit, n, bal_pick_drain, NULL, bal_take_run);
+	bal_units_apply(b, r, bit, n, &drain, bal_take_run);
 }
 
 void bal_report_range(struct balloon *b, uint64_t gpa, uint64_t len)
@@ -263,10 +299,12 @@ void bal_report_range(struct balloon *b, uint64_t gpa, uint64_t len)
 
 void bal_empty(struct balloon *b)
 {
+	const struct bal_pass given = { bal_pick_given, NULL, b->given, true };
+
 	for (unsigned int i = 0; i < b->nr_regions; i++) {
 		const struct bal_region *r = &b->region[i];
 
-		bal_units_apply(b, r, r->first, r->pages, bal_pick_given, NULL, bal_take_run);
+		bal_units_apply(b, r, r->first, r->pages, &given, bal_take_run);
 	}
 	memset(b->pages, 0, bal_words(b->map_bits) * sizeof(uint64_t));
 	b->inflated_pages = 0;
@@ -274,13 +312,15 @@ void bal_empty(struct balloon *b)
 
 void bal_apply_map(struct balloon *b, const uint64_t *want)
 {
+	const struct bal_pass drain = { bal_pick_drain, want, b->given, true };
+	const struct bal_pass fill = { bal_pick_fill, want, want, false };
 	uint64_t count = 0;
 
 	for (unsigned int i = 0; i < b->nr_regions; i++) {
 		const struct bal_region *r = &b->region[i];
 
-		bal_units_apply(b, r, r->first, r->pages, bal_pick_drain, want, bal_take_run);
-		bal_units_apply(b, r, r->first, r->pages, bal_pick_fill, want, bal_give_run);
+		bal_units_apply(b, r, r->first, r->pages, &drain, bal_take_run);
+		bal_units_apply(b, r, r->first, r->pages, &fill, bal_give_run);
 	}
 	memcpy(b->pages, want, bal_words(b->map_bits) * sizeof(uint64_t));
 	for (uint64_t w = 0; w < bal_words(b->map_bits); w++)
