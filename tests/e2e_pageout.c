@@ -224,10 +224,25 @@ static void case_anon(const void *unused)
 	rb = e2e_ju64(o, "resident_before");
 	ra = e2e_ju64(o, "resident_after");
 	sa = e2e_ju64(o, "swapped_after");
+	if (ma > mb / 4) {
+		/*
+		 * Evidence for the failure below: the pages the guest touched are
+		 * referenced through KVM's accessed bits; a kernel whose
+		 * MADV_PAGEOUT does not ignore references (before Linux 6.10) keeps
+		 * them on the first call, which clears those bits, and pages them
+		 * out on the next.
+		 */
+		struct json_object *again = e2e_gated_ctl(&g, 0, "pageout", NULL, NULL);
+
+		snprintf(why, sizeof(why), "a second pageout: mapped %" PRIu64 "M -> %" PRIu64 "M",
+			 e2e_ju64(again, "mapped_before") / MB, e2e_ju64(again, "mapped_after") / MB);
+		json_object_put(again);
+	}
 	TEST_ASSERT(e2e_ju64(o, "bytes") == ANON_RAM_BYTES && mb >= TOUCH_BYTES &&
 		    ma <= mb / 4 && sa >= TOUCH_BYTES / 2 && e2e_ju64(o, "swap_devices") >= 1,
-		    "swap %s: pageout of %" PRIu64 "M: %s", swap_kind_name(kind), ANON_RAM_BYTES / MB,
-		    json_object_to_json_string(o));
+		    "swap %s: one pageout of %" PRIu64 "M must page out the guest's %" PRIu64 "M "
+		    "too: %s\n  (%s)", swap_kind_name(kind), ANON_RAM_BYTES / MB, TOUCH_BYTES / MB,
+		    json_object_to_json_string(o), ma > mb / 4 ? why : "");
 	/* zram completes its writes at once: the pages leave memory during the call. */
 	TEST_ASSERT(kind != SWAP_ZRAM || ra <= rb / 4, "zram: resident %" PRIu64 "M -> %" PRIu64
 		    "M: %s", rb / MB, ra / MB, json_object_to_json_string(o));
