@@ -59,6 +59,7 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_pci.h>
 
+#include "devices/pci.h"
 #include "devices/virtio_balloon.h"
 #include "devices/virtio_balloon_int.h"
 #include "devices/virtio_pci.h"
@@ -103,6 +104,7 @@ struct fb {
 	unsigned int nr_touched;
 	uint64_t *given0;                 /* the unit bitmap before the op */
 	uint64_t words;
+	uint32_t bars[PCI_NR_BARS];       /* BAR registers after the first bring-up */
 };
 
 /* ---- checks ---- */
@@ -591,6 +593,14 @@ static void fb_final(struct fb *v, struct snap *s)
 	uint32_t used;
 	int ret;
 
+	/*
+	 * BARs back where the first bring-up found them: a restored blob (bit
+	 * flips included) may move them anywhere a guest could, mappable or not.
+	 */
+	fake_cfg_write(&v->f, (unsigned int)v->d.slot, PCI_COMMAND, 2, 0);
+	for (unsigned int i = 0; i < PCI_NR_BARS; i++)
+		fake_cfg_write(&v->f, (unsigned int)v->d.slot, PCI_BASE_ADDRESS_0 + 4 * i, 4,
+			       v->bars[i]);
 	fake_cfg_write(&v->f, (unsigned int)v->d.slot, PCI_COMMAND, 2,
 		       PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	ret = fb_bringup(v, offered(v), queues_for(offered(v)));
@@ -666,6 +676,8 @@ static void fb_run(uint8_t mode, const uint8_t *script, size_t slen, const uint8
 	CHECK(vdrv_init(&v.d, &m, &dc) == 0, "vdrv_init: %s", v.d.err);
 	ret = fb_bringup(&v, offered(&v), queues_for(offered(&v)));
 	CHECK(ret == 0, "first bring-up: %d: %s", ret, v.d.err);
+	for (unsigned int i = 0; i < PCI_NR_BARS; i++)
+		v.bars[i] = fake_cfg_read(&v.f, (unsigned int)v.d.slot, PCI_BASE_ADDRESS_0 + 4 * i, 4);
 	while (r.n)
 		op(&v, &r, img, ilen, &s);
 	if (fuzz_tracing()) {
