@@ -306,13 +306,28 @@ int mem_pageout(struct guest_mem *gm, uint64_t gpa, uint64_t len,
 		*why = why_meters;
 		return ret;
 	}
-	ret = pageout_pieces(gm, gpa, len, &r.ns, why);
-	if (ret)
-		return ret;
-	ret = meters_read(gm, gpa, len, &r.after);
-	if (ret) {
-		*why = why_meters;
-		return ret;
+	/*
+	 * Kernels before 6.10 skip pages whose accessed bit is set (the
+	 * guest's own accesses count, through KVM's MMU notifier) and clear it:
+	 * a second pass takes what the first only aged. Measured on 6.1 with
+	 * a guest that touched 256M of 384M: the first pass left the 256M
+	 * mapped, the second paged it out. Later kernels take everything on
+	 * the first pass and skip the second (nothing left mapped).
+	 */
+	for (r.passes = 0; r.passes < MEM_PAGEOUT_MAX_PASSES; r.passes++) {
+		uint64_t ns = 0;
+
+		if (r.passes && !r.after.mapped)
+			break;
+		ret = pageout_pieces(gm, gpa, len, &ns, why);
+		if (ret)
+			return ret;
+		r.ns += ns;
+		ret = meters_read(gm, gpa, len, &r.after);
+		if (ret) {
+			*why = why_meters;
+			return ret;
+		}
 	}
 	*res = r;
 	return 0;

@@ -75,15 +75,21 @@ int mem_pageout_check(const struct guest_mem *gm, uint64_t gpa, uint64_t len,
 		      const char **why, unsigned int *region) MEM_PAGEOUT_WUR;
 
 /* What mem_pageout() did. */
+/* MADV_PAGEOUT passes at most (see mem_pageout()). */
+#define MEM_PAGEOUT_MAX_PASSES 2u
+
 struct mem_pageout_result {
 	uint64_t bytes;                     /* the range */
 	struct mem_page_meters before, after;
-	uint64_t ns;                        /* in madvise(MADV_PAGEOUT) alone */
+	uint64_t ns;                        /* in madvise(MADV_PAGEOUT) alone, all passes */
+	unsigned int passes;                /* 1, or 2 when the first left pages mapped */
 };
 
 /*
  * mem_pageout_check(), then MADV_PAGEOUT over the range (region by
- * region), measuring before and after. The kernel's error (EINVAL on a
+ * region), measuring before and after; a second pass when the first left
+ * pages mapped (kernels before 6.10 only age pages that were accessed
+ * recently, the guest's accesses included). The kernel's error (EINVAL on a
  * kernel without MADV_PAGEOUT, ...) is returned as -errno with *why set
  * as for mem_pageout_check(). The caller serializes against regions being
  * added or removed (as for mem_discard()); the guest may run meanwhile.

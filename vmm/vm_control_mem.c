@@ -191,6 +191,8 @@ static void vm_pageout_add(struct mem_pageout_result *sum, const struct mem_page
 {
 	sum->bytes += r->bytes;
 	sum->ns += r->ns;
+	if (r->passes > sum->passes)
+		sum->passes = r->passes;
 	sum->before.resident += r->before.resident;
 	sum->before.mapped += r->before.mapped;
 	sum->before.swapped += r->before.swapped;
@@ -291,6 +293,7 @@ int vm_cmd_pageout(void *opaque, struct json_object *req, struct json_object *re
 	}
 	vm_json_add_u64(reply, "bytes", res.bytes);
 	json_object_object_add(reply, "ms", json_object_new_double(vm_ns_to_ms(res.ns)));
+	vm_json_add_u64(reply, "passes", res.passes);
 	vm_json_add_u64(reply, "resident_before", res.before.resident);
 	vm_json_add_u64(reply, "resident_after", res.after.resident);
 	vm_json_add_u64(reply, "mapped_before", res.before.mapped);
