@@ -41,6 +41,8 @@ static const char BAL_ERR_WRITABLE[] =
 	"virtio-balloon: a device-writable buffer in an inflate, deflate or stats chain";
 static const char BAL_ERR_READABLE[] =
 	"virtio-balloon: a device-readable buffer in a free page reporting chain";
+static const char BAL_ERR_LONG[] =
+	"virtio-balloon: an inflate or deflate chain of more than 65536 PFNs";
 
 static const char *const bal_stat_names[BALLOON_STATS_NR] = {
 	"swap-in", "swap-out", "major-faults", "minor-faults", "free-memory",
@@ -218,6 +220,9 @@ static void bal_stats_release(struct balloon *b)
 	if (!b->stats_held)
 		return;
 	b->stats_held = false;
+	/* Only into the stats queue of the features negotiated now (a restore could say otherwise). */
+	if (bal_queue_of(b, b->stats_queue) != BAL_Q_STATS)
+		return;
 	vq = virtio_pci_vq(b->vp, b->stats_queue);
 	if (vq && vq_push(vq, b->stats_head, 0) == 0)
 		virtio_pci_used(b->vp, b->stats_queue);
@@ -227,13 +232,19 @@ static void bal_stats_release(struct balloon *b)
 static bool bal_chain(struct balloon *b, struct virtqueue *vq, unsigned int q, enum bal_queue k,
 		      const struct vq_chain *c)
 {
-	if (k == BAL_Q_REPORTING ? c->nr_out != 0 : c->nr_in != 0) {
+	const char *why = NULL;
+
+	if (k == BAL_Q_REPORTING ? c->nr_out != 0 : c->nr_in != 0)
+		why = k == BAL_Q_REPORTING ? BAL_ERR_READABLE : BAL_ERR_WRITABLE;
+	else if ((k == BAL_Q_INFLATE || k == BAL_Q_DEFLATE) &&
+		 c->out_bytes / sizeof(uint32_t) > BAL_MAX_CHAIN_PFNS)
+		why = BAL_ERR_LONG;
+	if (why) {
 		/* Give it back unanswered; a failed push changes nothing: the queue stops. */
 		if (vq_push(vq, c->head, 0)) {
 			/* Nothing more to do. */
 		}
-		virtio_pci_violation(b->vp, q, k == BAL_Q_REPORTING ? BAL_ERR_READABLE :
-				     BAL_ERR_WRITABLE);
+		virtio_pci_violation(b->vp, q, why);
 		return false;
 	}
 	switch (k) {

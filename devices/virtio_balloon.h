@@ -60,7 +60,8 @@
  * Rules the driver must keep (violations: DEVICE_NEEDS_RESET, devices/
  * virtio_pci.h): a malformed chain (devices/virtqueue.h); a device-writable
  * buffer in an inflate/deflate/stats chain; a device-readable one in a
- * reporting chain; on hugetlb, a ring or buffer in a 2 MiB page the
+ * reporting chain; an inflate or deflate chain of more than 65536 PFNs
+ * (chains run on the main loop: their work must be bounded); on hugetlb, a ring or buffer in a 2 MiB page the
  * balloon gave back (reading it could fault with SIGBUS when the pool is
  * empty: never touched).
  *
@@ -120,7 +121,12 @@ struct balloon_status {
 	uint64_t configured_target;      /* the target at creation (a machine reset's) */
 	uint64_t actual;                 /* as the driver wrote it */
 	uint64_t inflated;               /* in the balloon, by the device's count */
-	uint64_t given_back;             /* of those, in discard units given back to the host now */
+	/*
+	 * Given back to the host now: the balloon's whole discard units, and
+	 * on hugetlb also units whose repopulation failed when they left it
+	 * (they stay given back, even after a reset empties the balloon).
+	 */
+	uint64_t given_back;
 	uint64_t inflated_total, deflated_total;   /* entered / left the balloon, all time */
 	uint64_t reported;               /* free memory reported (whole units discarded), all time */
 	uint64_t reports;                /* reporting chains */

@@ -20,6 +20,14 @@
 #define BAL_WORD_BITS      64u
 /* PFNs read from a chain at a time (sorted and merged into runs). */
 #define BAL_BATCH_PFNS     4096u
+/*
+ * Most PFNs one inflate or deflate chain may carry (256 MiB of pages;
+ * Linux sends 256 per chain): more is a violation. Chains run on the main
+ * loop under the transport's lock, and descriptors may overlap, so without
+ * a bound one chain of 64 descriptors of 4 GiB each would keep the loop
+ * busy for minutes.
+ */
+#define BAL_MAX_CHAIN_PFNS 65536u
 /* Statistics entries read from one stats buffer (16 tags known; room for repeats). */
 #define BAL_MAX_STATS      64u
 #define BAL_STAT_BYTES     10u      /* struct virtio_balloon_stat: le16 tag, le64 val, packed */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/virtio_balloon.h>
+
 #include "devices/dev_blob.h"
 #include "devices/virtio_balloon_int.h"
 #include "devices/virtqueue.h"
@@ -160,8 +162,11 @@ int bal_restore(void *state, const void *buf, size_t len)
 	if (s.stats_held) {
 		/* Only a head inside the restored queue is held (the transport checked its size). */
 		const struct virtqueue *vq = virtio_pci_vq(b->vp, s.stats_queue);
+		uint64_t f = virtio_pci_driver_features(b->vp);
 
-		b->stats_held = vq && vq->enabled && s.stats_head < vq->size;
+		/* Queue 2 is the stats queue only when the restored driver negotiated it. */
+		b->stats_held = vq && vq->enabled && s.stats_head < vq->size &&
+				f & 1ull << VIRTIO_BALLOON_F_STATS_VQ;
 	}
 	b->stats_queue = s.stats_queue;
 	b->stats_head = s.stats_head;

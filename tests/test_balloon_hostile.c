@@ -606,6 +606,8 @@ int main(int argc, char **argv)
 		{ "restore-no-stats", run_restore_no_stats, NULL },
 		{ "restore-bitflips", run_restore_bitflips, NULL },
 		{ "pageout-ranges", run_pageout_ranges, NULL },
+		{ "huge-chain", run_huge_chain, NULL },
+		{ "restore-held-on-reporting", run_restore_held_on_reporting, NULL },
 	};
 
 	return e2e_case_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));

@@ -81,5 +81,7 @@ void run_reset_pending(const void *arg);
 void run_restore_no_stats(const void *arg);
 void run_restore_bitflips(const void *arg);
 void run_pageout_ranges(const void *arg);
+void run_huge_chain(const void *arg);
+void run_restore_held_on_reporting(const void *arg);
 
 #endif /* MEMVMM_TEST_BALLOON_HOSTILE_H */

@@ -8,6 +8,8 @@
 
 #include <endian.h>
 #include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,3 +266,110 @@ void run_pageout_ranges(const void *arg)
 	fake_ctx_destroy(&f);
 }
 
+/* ---- bounds found by the hostile review ---- */
+
+/* A chain of n buffers written by hand as descriptors first_desc.. of q (any n up to the queue size). */
+static void raw_chain(unsigned int q, const struct vt_buf *bufs, unsigned int n,
+		      uint16_t first_desc)
+{
+	struct vt_queue *qq = &vt.q[q];
+	uint16_t idx;
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct vring_desc d = {
+			.addr = htole64(bufs[i].gpa),
+			.len = htole32(bufs[i].len),
+			.flags = htole16((i + 1 < n ? VRING_DESC_F_NEXT : 0) |
+					 (bufs[i].write ? VRING_DESC_F_WRITE : 0)),
+			.next = htole16((uint16_t)((first_desc + i + 1) % qq->size)),
+		};
+
+		vt_mem_write(&vt, qq->desc + 16ull * ((first_desc + i) % qq->size), &d, sizeof(d));
+	}
+	idx = htole16(first_desc);
+	vt_mem_write(&vt, qq->avail + 4 + 2ull * (qq->avail_idx % qq->size), &idx, 2);
+	atomic_thread_fence(memory_order_release);
+	qq->avail_idx++;
+	idx = htole16(qq->avail_idx);
+	vt_mem_write(&vt, qq->avail + 2, &idx, 2);
+}
+
+#define CHAIN_BUFS    64u
+#define CHAIN_BOUND_S 2u
+
+/*
+ * 64 overlapping descriptors, each all of RAM (64 x 16 Mi PFNs): without a
+ * bound one notify kept the main loop for minutes. Now more than
+ * BAL_MAX_CHAIN_PFNS is a violation, answered at once; exactly that many
+ * is still processed.
+ */
+void run_huge_chain(const void *arg)
+{
+	const struct balloon_config bc = { .populate = MEM_POPULATE_NONE };
+	static struct vt_buf b[CHAIN_BUFS];
+	uint64_t t0, ns;
+	struct balloon_status st;
+
+	(void)arg;
+	rig_up(RAM_BYTES, &bc, 0, 2);
+	for (unsigned int i = 0; i < CHAIN_BUFS; i++)
+		b[i] = (struct vt_buf){ .gpa = 0, .len = (uint32_t)RAM_BYTES };
+	raw_chain(Q_INFLATE, b, CHAIN_BUFS, 0);
+	t0 = now_ns();
+	vt_kick(&vt, Q_INFLATE);
+	ns = now_ns() - t0;
+	st = bst();
+	TEST_ASSERT(st.needs_reset && st.last_violation &&
+		    strstr(st.last_violation, "more than 65536 PFNs"), "violation: %s",
+		    st.last_violation ? st.last_violation : "none");
+	TEST_ASSERT(ns < CHAIN_BOUND_S * NS_PER_S, "one notify held the main loop %.1f s",
+		    (double)ns / 1e9);
+	books_ok("huge chain");
+	rig_down();
+
+	/* The limit itself: 65536 PFNs (all page 0 here: one page in, the rest duplicates). */
+	rig_up(RAM_BYTES, &bc, 0, 2);
+	b[0] = (struct vt_buf){ .gpa = 0, .len = BAL_MAX_CHAIN_PFNS * 4u };
+	raw_chain(Q_INFLATE, b, 1, 0);
+	vt_kick(&vt, Q_INFLATE);
+	st = bst();
+	TEST_ASSERT(!st.needs_reset && st.inflated == PAGE &&
+		    st.dup_pfns == BAL_MAX_CHAIN_PFNS - 1, "at the limit: inflated %llu, dup %llu",
+		    (unsigned long long)st.inflated, (unsigned long long)st.dup_pfns);
+	books_ok("chain at the limit");
+	rig_down();
+	TEST_PASS("an inflate chain over 65536 PFNs is a violation, answered at once");
+}
+
+/*
+ * A blob altered by hand: held = 1 on queue 2 while the negotiated
+ * features make queue 2 the reporting queue: the reporting queue never
+ * gets a used entry its driver did not post.
+ */
+void run_restore_held_on_reporting(const void *arg)
+{
+	const struct balloon_config bc = { .stats = true, .stats_interval_s = 1,
+					   .free_page_reporting = true,
+					   .populate = MEM_POPULATE_NONE };
+	const unsigned int held_off = 12 + 16 + 16;   /* after header, region, map_bits, pages */
+	uint8_t *blob;
+	size_t len;
+	int ret;
+
+	(void)arg;
+	rig_up(RAM_BYTES, &bc, F_REPORTING, 3);
+	blob = save(&len);
+	TEST_ASSERT(blob[held_off] == 0, "layout: held at %u", held_off);
+	blob[held_off] = 1;
+	blob[held_off + 1] = 2;                       /* stats_queue = 2 (le32) */
+	ret = virtio_balloon_device_ops.restore(dev, blob, len);
+	if (ret == 0) {
+		loop_for(TICK_WAIT_NS);
+		TEST_ASSERT(!vt_used(&vt, Q_2, NULL, NULL),
+			    "a held stats head (restored) was pushed into the reporting queue");
+		TEST_ASSERT(!bst().stats_held, "held without a stats queue");
+	}
+	free(blob);
+	rig_down();
+	TEST_PASS("a restored stats head on the reporting queue is not held");
+}
