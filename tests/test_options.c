@@ -373,6 +373,8 @@ static void test_balloon(void)
 	PARSE_OK(&cfg, "--balloon", "stats=0,size=4K");
 	TEST_ASSERT(cfg.balloon.stats && cfg.balloon.stats_s == 0, "stats=0: offered, no polling");
 	PARSE_OK(&cfg, "--balloon", "stats=3600");
+	PARSE_OK(&cfg, "--balloon", "off");
+	TEST_ASSERT(!cfg.balloon.enabled, "--balloon off: no balloon");
 	PARSE_BAD("--balloon: size '257M' is more than RAM (256M)", "--balloon", "size=257M");
 	PARSE_BAD("--balloon: size '5000' is not a multiple of 4K", "--balloon", "size=5000");
 	PARSE_BAD("--balloon: invalid size 'lots'", "--balloon", "size=lots");

@@ -172,8 +172,10 @@ static void print_started(struct vm *vm, void *arg)
 		if (bc->stats)
 			snprintf(stats, sizeof(stats), bc->stats_s ? "stats every %us" :
 				 "stats not polled", bc->stats_s);
-		snprintf(balloon, sizeof(balloon), "; balloon target %lluM (%s%s%s)",
-			 (unsigned long long)(bc->size >> 20), stats,
+		snprintf(balloon, sizeof(balloon), "; balloon target %llu%c (%s%s%s)",
+			 (unsigned long long)(bc->size % (1ull << 20) ? bc->size >> 10 :
+					      bc->size >> 20),
+			 bc->size % (1ull << 20) ? 'K' : 'M', stats,
 			 bc->free_page_reporting ? ", free page reporting" : "",
 			 bc->deflate_on_oom ? ", deflate-on-oom" : "");
 	}

@@ -31,7 +31,7 @@ struct run_vmem_config {
 };
 
 /*
- * --balloon GROUP (GROUP "on" for the defaults, or
+ * --balloon GROUP (GROUP "on" for the defaults, "off" for none, or
  * size=,deflate-on-oom=,free-page-reporting=,stats=): a virtio-balloon
  * device. size is the balloon's initial target (what the guest is asked to
  * give back), at most RAM.

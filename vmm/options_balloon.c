@@ -78,6 +78,10 @@ int options_parse_balloon(const char *group, struct run_config *cfg, char *err, 
 	};
 	if (!strcmp(group, "on"))
 		return 0;
+	if (!strcmp(group, "off")) {
+		b->enabled = false;
+		return 0;
+	}
 	ret = cli_group_parse(&balloon_group, group, val, buf, err, errlen);
 	if (ret)
 		return ret;
