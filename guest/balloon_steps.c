@@ -150,44 +150,39 @@ static const char *balloon_change(struct workload *w, struct balloon *b, uint64_
 /*
  * balloon-inflate: inflate up to the device's target; =SIZE: SIZE more.
  * The highest free pages first, BALLOON_CHAIN_PFNS per chain.
+ * balloon-deflate: deflate down to the device's target; =SIZE: SIZE.
  */
-const char *step_balloon_inflate(struct workload *w, const char *value)
+static const char *balloon_move(struct workload *w, const char *value, bool inflate)
 {
 	struct balloon *b;
 	const char *why;
-	uint64_t pages;
+	uint64_t pages, have, want;
 
 	if ((why = balloon_get(w, &b)) || (why = balloon_config_read(b)))
 		return why;
+	have = inflate ? b->inflated : b->num_pages;
+	want = inflate ? b->num_pages : b->inflated;
 	if (*value) {
 		if ((why = pages_value(value, &pages)))
 			return why;
 	} else {
-		pages = b->num_pages > b->inflated ? b->num_pages - b->inflated : 0;
+		pages = want > have ? want - have : 0;
 	}
-	if (pages > balloon_room(b))
+	if (inflate && pages > balloon_room(b))
 		return "not that much free RAM above what the guest uses";
-	return balloon_change(w, b, pages, true, "balloon-inflate");
+	if (!inflate && pages > b->inflated)
+		return "fewer pages than that are in the balloon";
+	return balloon_change(w, b, pages, inflate, inflate ? "balloon-inflate" : "balloon-deflate");
 }
 
-/* balloon-deflate: deflate down to the device's target; =SIZE: SIZE. */
+const char *step_balloon_inflate(struct workload *w, const char *value)
+{
+	return balloon_move(w, value, true);
+}
+
 const char *step_balloon_deflate(struct workload *w, const char *value)
 {
-	struct balloon *b;
-	const char *why;
-	uint64_t pages;
-
-	if ((why = balloon_get(w, &b)) || (why = balloon_config_read(b)))
-		return why;
-	if (*value) {
-		if ((why = pages_value(value, &pages)))
-			return why;
-	} else {
-		pages = b->inflated > b->num_pages ? b->inflated - b->num_pages : 0;
-	}
-	if (pages > b->inflated)
-		return "fewer pages than that are in the balloon";
-	return balloon_change(w, b, pages, false, "balloon-deflate");
+	return balloon_move(w, value, false);
 }
 
 /*
@@ -469,7 +464,7 @@ const char *step_balloon_bad(struct workload *w, const char *value)
  */
 const char *step_balloon_corrupt(struct workload *w, const char *value)
 {
-	enum virtio_corruption kind = VIRTIO_CORRUPT_LOOP;
+	enum virtio_corruption kind;
 	enum virtio_result after = VIRTIO_BAD_USED;
 	static const uint32_t harmless = UINT32_MAX;
 	const char *why, *reinit;
@@ -478,18 +473,8 @@ const char *step_balloon_corrupt(struct workload *w, const char *value)
 	uint64_t t;
 	uint8_t st;
 
-	if (*value) {
-		for (kind = 0; kind < VIRTIO_CORRUPTIONS; kind++) {
-			const char *n = virtio_corruption_name(kind), *v = value;
-
-			while (*n && *v == *n)
-				v++, n++;
-			if (!*n && !*v)
-				break;
-		}
-		if (kind == VIRTIO_CORRUPTIONS)
-			return "unknown kind (loop, next, head, idx, order or addr)";
-	}
+	if ((why = virtio_corruption_parse(value, &kind)))
+		return why;
 	if ((why = balloon_get(w, &b)))
 		return why;
 	t = rdtsc();

@@ -575,6 +575,22 @@ const char *virtio_corruption_name(enum virtio_corruption kind)
 	return kind < VIRTIO_CORRUPTIONS ? names[kind] : "?";
 }
 
+const char *virtio_corruption_parse(const char *value, enum virtio_corruption *kind)
+{
+	*kind = VIRTIO_CORRUPT_LOOP;
+	if (!*value)
+		return NULL;
+	for (*kind = 0; *kind < VIRTIO_CORRUPTIONS; (*kind)++) {
+		const char *n = virtio_corruption_name(*kind), *v = value;
+
+		while (*n && *v == *n)
+			v++, n++;
+		if (!*n && !*v)
+			return NULL;
+	}
+	return "unknown kind (loop, next, head, idx, order or addr)";
+}
+
 /* ---- MSI-X ------------------------------------------------------------------ */
 
 bool virtio_msix_pending(const struct virtio_dev *d, uint16_t vector)

@@ -175,6 +175,12 @@ uint8_t virtio_corrupt(struct virtio_dev *d, unsigned int q, enum virtio_corrupt
 		       const void *out, uint32_t out_len, void *in, uint32_t in_len,
 		       uint64_t timeout_ms, bool *used);
 
+/*
+ * A step's corruption kind by name ("" is VIRTIO_CORRUPT_LOOP): NULL, or
+ * why VALUE names none.
+ */
+const char *virtio_corruption_parse(const char *value, enum virtio_corruption *kind);
+
 /* Name of a result or a corruption kind. */
 const char *virtio_result_name(enum virtio_result r);
 const char *virtio_corruption_name(enum virtio_corruption kind);

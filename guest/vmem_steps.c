@@ -531,7 +531,7 @@ const char *step_vmem_bad(struct workload *w, const char *value)
  */
 const char *step_vmem_corrupt(struct workload *w, const char *value)
 {
-	enum virtio_corruption kind = VIRTIO_CORRUPT_LOOP;
+	enum virtio_corruption kind;
 	const char *why, *reinit;
 	enum vmem_resp after = VMEM_BAD_RESPONSE;
 	struct vmem *vm;
@@ -539,18 +539,8 @@ const char *step_vmem_corrupt(struct workload *w, const char *value)
 	uint64_t t;
 	uint8_t st;
 
-	if (*value) {
-		for (kind = 0; kind < VIRTIO_CORRUPTIONS; kind++) {
-			const char *n = virtio_corruption_name(kind), *v = value;
-
-			while (*n && *v == *n)
-				v++, n++;
-			if (!*n && !*v)
-				break;
-		}
-		if (kind == VIRTIO_CORRUPTIONS)
-			return "unknown kind (loop, next, head, idx, order or addr)";
-	}
+	if ((why = virtio_corruption_parse(value, &kind)))
+		return why;
 	if ((why = vmem_get(w, &vm)))
 		return why;
 	t = rdtsc();
