@@ -335,6 +335,8 @@ static void swap_setup(enum swap_kind *kind)
 
 	TEST_REQUIRE(ret == 0, why);
 	printf("swap: %s %s\n", swap_kind_name(*kind), swap_path());
+	if (why[0])
+		fprintf(stderr, "swap: leftovers: %s\n", why);
 }
 
 static void swap_teardown(struct mem_swap_info *before)
