@@ -67,7 +67,7 @@ struct bl_case {
 	int skip_err;                  /* known before running: no KVM, no QEMU, ... */
 	char skip_why[160];
 	struct vp_cmd cmd;
-	enum vp_meter meter;
+	enum guest_meter meter;
 	double *val[BL_NVALS];         /* per successful round */
 	uint64_t chains;
 	char fail[200];                /* not a host limitation: counted as a failure */
@@ -127,7 +127,7 @@ struct bl_host {
 	bool have_guest;
 	int hp_err;
 	uint64_t hp_pages;
-	enum vp_meter meter;
+	enum guest_meter meter;
 	char meter_why[192];
 };
 
@@ -178,17 +178,7 @@ static void bl_qemu_cmd(struct vp_cmd *c, const char *qemu, const char *accel, c
 	vp_cmd_add(c, "%s", sz);
 	vp_cmd_add(c, "-object");
 	vp_cmd_add(c, "%s,id=ram0,size=%s,prealloc=on", object, sz);
-	vp_cmd_add(c, "-vga");
-	vp_cmd_add(c, "none");
-	vp_cmd_add(c, "-display");
-	vp_cmd_add(c, "none");
-	vp_cmd_add(c, "-no-reboot");
-	vp_cmd_add(c, "-monitor");
-	vp_cmd_add(c, "none");
-	vp_cmd_add(c, "-serial");
-	vp_cmd_add(c, "stdio");
-	vp_cmd_add(c, "-device");
-	vp_cmd_add(c, "isa-debug-exit,iobase=0x501,iosize=4");
+	vp_cmd_qemu_headless(c);
 	vp_cmd_add(c, "-device");
 	vp_cmd_add(c, "virtio-balloon-pci,id=bal0,disable-legacy=on");
 	vp_cmd_add(c, "-kernel");
@@ -212,12 +202,12 @@ static unsigned int bl_cases(struct bench_case *cases, struct bl_case *vcs,
 		snprintf(v->backend, sizeof(v->backend), "%s", bl_backends[b]);
 		bl_memvmm_cmd(&v->cmd, h->kvm ? h->memvmm : "memvmm", ram, bl_backends[b], steps);
 		if (!strcmp(bl_backends[b], "hugetlb"))
-			v->meter = VP_METER_HUGETLB;
+			v->meter = GUEST_METER_HUGETLB;
 		if (!h->kvm)
 			bl_skip(v, -ENODEV, "no /dev/kvm here: memvmm needs KVM");
 		else if (h->memvmm_err)
 			bl_skip(v, h->memvmm_err, "no memvmm binary (set MEMVMM)");
-		if (v->meter == VP_METER_HUGETLB && h->hp_err) {
+		if (v->meter == GUEST_METER_HUGETLB && h->hp_err) {
 			snprintf(why, sizeof(why), "cannot reserve %llu huge pages (%s)",
 				 (unsigned long long)h->hp_pages, bench_errname(-h->hp_err));
 			bl_skip(v, h->hp_err, why);
@@ -299,7 +289,7 @@ static void bl_extras(struct bench_table *t)
 		c->extra[1] = gib / (c->median[1] / 1000.0);
 		c->extra[2] = c->median[2] / size_mib * 100.0;
 		snprintf(c->note, sizeof(c->note), "%s, %llu chains",
-			 v->meter == VP_METER_MEMCG ? "memcg" : v->meter == VP_METER_RSS ? "rss" :
+			 v->meter == GUEST_METER_MEMCG ? "memcg" : v->meter == GUEST_METER_RSS ? "rss" :
 			 "hugetlb pool", (unsigned long long)v->chains);
 		if (v->kind != BL_MEMVMM)
 			continue;
@@ -383,7 +373,7 @@ static void bl_host_find(struct bl_host *h, uint64_t ram)
 	h->have_guest = h->guest[0] && access(h->guest, R_OK) == 0;
 	h->hp_pages = ram / BL_ALIGN_BYTES;
 	h->hp_err = bench_hugepages_reserve(h->hp_pages);
-	h->meter = vp_meter_choose(h->meter_why, sizeof(h->meter_why));
+	h->meter = guest_meter_choose(h->meter_why, sizeof(h->meter_why));
 }
 
 static void bl_print_header(const struct bench_opts *o, const struct bl_host *h,
@@ -401,12 +391,12 @@ static void bl_print_header(const struct bench_opts *o, const struct bl_host *h,
 	}
 	printf("times: the guest's own (memvmm tells it its TSC rate; under QEMU it reports "
 	       "cycles, divided by the host's\n       TSC rate, %.0f MHz measured); GiB/s: "
-	       "%s over the median ms\n", vp_host_tsc_khz() / 1000.0, sz);
+	       "%s over the median ms\n", guest_tsc_khz() / 1000.0, sz);
 	printf("host memory: %s, a group made and removed per run with the child inside%s%s%s;\n"
 	       "       hugetlb row: %s; returned = before - after the inflate, regained = after "
-	       "the deflate - after the inflate\n", vp_meter_name(h->meter),
+	       "the deflate - after the inflate\n", guest_meter_name(h->meter),
 	       h->meter_why[0] ? " (no memory cgroup: " : "", h->meter_why,
-	       h->meter_why[0] ? ")" : "", vp_meter_name(VP_METER_HUGETLB));
+	       h->meter_why[0] ? ")" : "", guest_meter_name(GUEST_METER_HUGETLB));
 	if (!h->kvm)
 		printf("memvmm rows: skipped, no /dev/kvm on this host (memvmm needs KVM)\n");
 	if (!h->have_qemu)
@@ -444,7 +434,7 @@ int bench_balloon(const struct bench_opts *o)
 		.note_name = "meter; memvmm's device", .repeat = o->repeat,
 	};
 	const struct bench_table *tables[] = { &t };
-	struct bl_host h = { .meter = VP_METER_RSS };
+	struct bl_host h = { .meter = GUEST_METER_RSS };
 	char sz[32], steps[160];
 	unsigned int n = 0, failed = 0;
 	int status = 1, ret;
@@ -489,7 +479,7 @@ int bench_balloon(const struct bench_opts *o)
 	bench_summary_str(s, "size", sz);
 	bench_summary_str(s, "memvmm", h.kvm ? "kvm" : "no_kvm");
 	bench_summary_str(s, "qemu", !h.have_qemu ? "absent" : h.kvm ? "kvm" : "tcg");
-	bench_summary_str(s, "meter", h.meter == VP_METER_MEMCG ? "memcg" : "rss");
+	bench_summary_str(s, "meter", h.meter == GUEST_METER_MEMCG ? "memcg" : "rss");
 	bl_checks(&t, s);
 	bench_summary_num(s, "failed", failed, 0);
 	status = failed ? 1 : 0;

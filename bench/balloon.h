@@ -41,7 +41,7 @@ struct bl_guest_run {
 	/* In. */
 	char *const *argv;     /* memvmm or QEMU running the test guest with BL_GUEST_STEPS */
 	const char *sock;      /* memvmm's --api-socket; NULL for QEMU */
-	enum vp_meter meter;
+	enum guest_meter meter;
 	uint64_t size;         /* what the guest inflates and deflates */
 	int exit_status;       /* the child's exit status when the guest ends well */
 	/* Out. */

@@ -69,7 +69,7 @@ struct vp_case {
 	int skip_err;                  /* known before running: no KVM, no QEMU, ... */
 	char skip_why[160];
 	struct vp_cmd cmd;             /* memvmm, QEMU */
-	enum vp_meter meter;
+	enum guest_meter meter;
 	/* Per successful measurement (index = the case's n at the time). */
 	double *val[VP_NVALS];
 	char fail[200];                /* not a host limitation: counted as a failure */
@@ -237,7 +237,7 @@ struct vp_host {
 	bool have_guest;
 	int hp_err;                    /* huge pages could not be reserved */
 	uint64_t hp_pages;
-	enum vp_meter meter;
+	enum guest_meter meter;
 	char meter_why[192];
 };
 
@@ -293,7 +293,7 @@ static unsigned int vp_cases(struct bench_case *cases, struct vp_case *vcs,
 			snprintf(key, sizeof(key), "memvmm_%s_%s", vp_backends[b], p);
 			vp_add(cases, vcs, &n, VP_MEMVMM, "memvmm", vp_backends[b], p, key);
 			v->strategy = vp_strategies[s];
-			v->meter = !strcmp(vp_backends[b], "hugetlb") ? VP_METER_HUGETLB : h->meter;
+			v->meter = !strcmp(vp_backends[b], "hugetlb") ? GUEST_METER_HUGETLB : h->meter;
 			if (!h->kvm)
 				vp_skip(v, -ENODEV, "no /dev/kvm here: memvmm needs KVM");
 			if (h->memvmm_err)
@@ -426,8 +426,8 @@ static void vp_unplug_notes(struct bench_table *t)
 		double min, median;
 		size_t len;
 
-		snprintf(c->note, sizeof(c->note), "%s", v->meter == VP_METER_MEMCG ? "memcg" :
-			 v->meter == VP_METER_RSS ? "rss" : "hugetlb pool");
+		snprintf(c->note, sizeof(c->note), "%s", v->meter == GUEST_METER_MEMCG ? "memcg" :
+			 v->meter == GUEST_METER_RSS ? "rss" : "hugetlb pool");
 		if (v->kind != VP_MEMVMM || !bench_case_ok(c))
 			continue;
 		vp_min_median(v->val[VP_RES_UNPLUG_MIB], c->n, &min, &median);
@@ -520,7 +520,7 @@ static void vp_host_find(struct vp_host *h, uint64_t size)
 	/* memvmm's hugetlb rows take the most: boot RAM and the region. */
 	h->hp_pages = (VP_BOOT_RAM_BYTES + size) / VP_BLOCK_BYTES;
 	h->hp_err = bench_hugepages_reserve(h->hp_pages);
-	h->meter = vp_meter_choose(h->meter_why, sizeof(h->meter_why));
+	h->meter = guest_meter_choose(h->meter_why, sizeof(h->meter_why));
 }
 
 /* THP for the mem_populate rows' regions: what memvmm's default thp=auto does. */
@@ -563,11 +563,11 @@ static void vp_print_header(const struct bench_opts *o, const struct vp_host *h,
 	       "under QEMU it reports cycles,\n       divided by the host's TSC rate, %.0f MHz "
 	       "measured); memvmm plug/unplug ms: its status, the device's time in\n"
 	       "       mem_populate()/mem_discard(); plug/populate: plug ms over mem_populate "
-	       "ms of the same backend, strategy, threads\n", vp_host_tsc_khz() / 1000.0);
+	       "ms of the same backend, strategy, threads\n", guest_tsc_khz() / 1000.0);
 	printf("host memory: %s, a group made and removed per run with the child inside%s%s%s;\n"
-	       "       hugetlb rows: %s\n", vp_meter_name(h->meter),
+	       "       hugetlb rows: %s\n", guest_meter_name(h->meter),
 	       h->meter_why[0] ? " (no memory cgroup: " : "", h->meter_why,
-	       h->meter_why[0] ? ")" : "", vp_meter_name(VP_METER_HUGETLB));
+	       h->meter_why[0] ? ")" : "", guest_meter_name(GUEST_METER_HUGETLB));
 	if (!h->kvm)
 		printf("memvmm rows: skipped, no /dev/kvm on this host (memvmm needs KVM)\n");
 	if (!h->have_qemu)
@@ -613,7 +613,7 @@ int bench_vmem_plug(const struct bench_opts *o)
 	struct bench_table t1 = run, t2 = run;
 	const struct bench_table *tables[] = { &t1, &t2 };
 	char sz[32], cmdline[128];
-	struct vp_host h = { .meter = VP_METER_RSS };
+	struct vp_host h = { .meter = GUEST_METER_RSS };
 	unsigned int n = 0, failed = 0;
 	int kvm_fd = -1, status = 1, ret;
 
@@ -702,7 +702,7 @@ int bench_vmem_plug(const struct bench_opts *o)
 	bench_summary_num(s, "threads", vp.threads, 0);
 	bench_summary_str(s, "memvmm", h.kvm ? "kvm" : "no_kvm");
 	bench_summary_str(s, "qemu", !h.have_qemu ? "absent" : h.kvm ? "kvm" : "tcg");
-	bench_summary_str(s, "meter", h.meter == VP_METER_MEMCG ? "memcg" : "rss");
+	bench_summary_str(s, "meter", h.meter == GUEST_METER_MEMCG ? "memcg" : "rss");
 	vp_checks(&t1, &t2, s);
 	bench_summary_num(s, "failed", failed, 0);
 	status = failed ? 1 : 0;

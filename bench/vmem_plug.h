@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bench/guest_proc.h"
+
 /* A command line: argv[] points into buf. */
 #define VP_CMD_MAX_ARGS 40
 struct vp_cmd {
@@ -30,6 +32,11 @@ struct vp_cmd {
 void vp_cmd_add(struct vp_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The command as a shell would take it (arguments with blanks quoted). */
 void vp_cmd_print(const struct vp_cmd *c, FILE *f);
+/*
+ * guest/qemu-test.sh's QEMU options after the machine and memory: no
+ * display, no monitor, the guest's console on stdio, its exit device.
+ */
+void vp_cmd_qemu_headless(struct vp_cmd *c);
 
 /* memvmm with the test guest: boot RAM and a virtio-mem region of one backend. */
 struct vp_memvmm_spec {
@@ -70,18 +77,11 @@ enum vp_val {
 	VP_NVALS,
 };
 
-/* The host's meter of the child's memory. */
-enum vp_meter {
-	VP_METER_MEMCG,        /* a memory cgroup made for each run, the child inside */
-	VP_METER_RSS,          /* the child's /proc/PID/smaps_rollup Rss */
-	VP_METER_HUGETLB,      /* huge pages in use, /proc/meminfo (hugetlb is not charged) */
-};
-
 struct vp_guest_run {
 	/* In. */
 	char *const *argv;     /* memvmm or QEMU, running the test guest with VP_GUEST_STEPS */
 	const char *sock;      /* memvmm's --api-socket; NULL for QEMU */
-	enum vp_meter meter;
+	enum guest_meter meter;
 	uint64_t size;         /* what the guest must plug and unplug */
 	int exit_status;       /* the child's exit status when the guest ends well */
 	/* Out. */
@@ -105,16 +105,5 @@ struct vp_guest_run {
  * timeout), why saying which.
  */
 int vp_guest_run(struct vp_guest_run *g);
-
-/* "memcg v1 (memory.usage_in_bytes)", ... */
-const char *vp_meter_name(enum vp_meter m);
-/*
- * The meter for memory charged to memcgs: VP_METER_MEMCG if a group can be
- * made here (one is made and removed), else VP_METER_RSS with why.
- */
-enum vp_meter vp_meter_choose(char *why, size_t len);
-
-/* The host's TSC rate in kHz (measured once, 50 ms): QEMU's guest reports cycles. */
-double vp_host_tsc_khz(void);
 
 #endif /* MEMVMM_BENCH_VMEM_PLUG_H */
