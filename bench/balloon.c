@@ -30,12 +30,9 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/guest_bench.h"
 #include "bench/stats.h"
 #include "bench/vmem_plug.h"
-
-#ifndef MEMVMM_GUEST_ELF
-#define MEMVMM_GUEST_ELF ""
-#endif
 
 #define BL_DEFAULT_BYTES      (1ull << 30)
 #define BL_EXTRA_RAM_BYTES    (256ull << 20)    /* RAM = size + this: the guest's own */
@@ -89,20 +86,11 @@ static int bl_case_run(struct bench_case *c, double *m)
 		.size = bl.size,
 		.exit_status = v->kind == BL_MEMVMM ? 0 : 1,   /* QEMU: guest status 0 -> 0*2+1 */
 	};
-	int ret;
+	int ret = guest_case_skipped(c, v->skip_err, v->skip_why);
 
-	if (v->skip_err) {
-		snprintf(c->why, sizeof(c->why), "%s", v->skip_why);
-		c->why_is_message = true;
-		return v->skip_err;
-	}
-	ret = bl_guest_run(&g);
-	snprintf(c->why, sizeof(c->why), "%s", g.why);
-	c->why_is_message = true;
-	if (g.sock && unlink(g.sock) < 0 && errno != ENOENT && !ret)
-		ret = -errno;
-	if (ret && ret != -EOPNOTSUPP)
-		snprintf(v->fail, sizeof(v->fail), "%s", g.why);
+	if (ret)
+		return ret;
+	ret = guest_case_ran(c, bl_guest_run(&g), g.sock, g.why, v->fail, sizeof(v->fail));
 	if (ret)
 		return ret;
 	for (unsigned int k = 0; k < BL_NVALS; k++)
@@ -117,26 +105,9 @@ static int bl_case_run(struct bench_case *c, double *m)
 
 /* ---- cases ------------------------------------------------------------------------- */
 
-struct bl_host {
-	bool kvm;
-	char memvmm[PATH_MAX];
-	int memvmm_err;
-	char qemu[PATH_MAX];
-	bool have_qemu;
-	char guest[PATH_MAX];
-	bool have_guest;
-	int hp_err;
-	uint64_t hp_pages;
-	enum guest_meter meter;
-	char meter_why[192];
-};
-
 static void bl_skip(struct bl_case *v, int err, const char *why)
 {
-	if (v->skip_err)
-		return;
-	v->skip_err = err;
-	snprintf(v->skip_why, sizeof(v->skip_why), "%s", why);
+	guest_skip(&v->skip_err, v->skip_why, sizeof(v->skip_why), err, why);
 }
 
 static void bl_memvmm_cmd(struct vp_cmd *c, const char *memvmm, uint64_t ram,
@@ -188,7 +159,7 @@ static void bl_qemu_cmd(struct vp_cmd *c, const char *qemu, const char *accel, c
 }
 
 static unsigned int bl_cases(struct bench_case *cases, struct bl_case *vcs,
-			     const struct bl_host *h, const char *steps)
+			     const struct guest_host *h, const char *steps)
 {
 	uint64_t ram = bl.size + BL_EXTRA_RAM_BYTES;
 	unsigned int n = 0;
@@ -239,26 +210,13 @@ static unsigned int bl_cases(struct bench_case *cases, struct bl_case *vcs,
 
 /* ---- results ------------------------------------------------------------------------ */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* Median of the non-NAN values among v[0..n), NAN if none. */
 static double bl_median(const double *v, unsigned int n)
 {
-	double sorted[BENCH_MAX_REPEAT];
-	unsigned int k = 0;
+	double min, median;
 
-	for (unsigned int i = 0; i < n; i++)
-		if (!isnan(v[i]))
-			sorted[k++] = v[i];
-	if (!k)
-		return NAN;
-	qsort(sorted, k, sizeof(sorted[0]), cmp_double);
-	return k % 2 ? sorted[k / 2] : (sorted[k / 2 - 1] + sorted[k / 2]) / 2;
+	guest_min_median(v, n, &min, &median);
+	return median;
 }
 
 /* The QEMU row a memvmm row is compared with: the same backend, else QEMU's anon RAM. */
@@ -362,21 +320,7 @@ static void bl_checks(struct bench_table *t, struct bench_summary *s)
 	bench_summary_num(s, "memvmm_compared", compared, 0);
 }
 
-static void bl_host_find(struct bl_host *h, uint64_t ram)
-{
-	const char *env = getenv("MEMVMM_GUEST");
-
-	h->kvm = access("/dev/kvm", R_OK | W_OK) == 0;
-	h->memvmm_err = h->kvm ? bench_memvmm_path(h->memvmm, sizeof(h->memvmm)) : 0;
-	h->have_qemu = bench_find_qemu(h->qemu, sizeof(h->qemu));
-	snprintf(h->guest, sizeof(h->guest), "%s", env && *env ? env : MEMVMM_GUEST_ELF);
-	h->have_guest = h->guest[0] && access(h->guest, R_OK) == 0;
-	h->hp_pages = ram / BL_ALIGN_BYTES;
-	h->hp_err = bench_hugepages_reserve(h->hp_pages);
-	h->meter = guest_meter_choose(h->meter_why, sizeof(h->meter_why));
-}
-
-static void bl_print_header(const struct bench_opts *o, const struct bl_host *h,
+static void bl_print_header(const struct bench_opts *o, const struct guest_host *h,
 			    const struct bl_case *vcs, unsigned int n, const char *sz,
 			    const char *steps)
 {
@@ -392,31 +336,15 @@ static void bl_print_header(const struct bench_opts *o, const struct bl_host *h,
 	printf("times: the guest's own (memvmm tells it its TSC rate; under QEMU it reports "
 	       "cycles, divided by the host's\n       TSC rate, %.0f MHz measured); GiB/s: "
 	       "%s over the median ms\n", guest_tsc_khz() / 1000.0, sz);
-	printf("host memory: %s, a group made and removed per run with the child inside%s%s%s;\n"
-	       "       hugetlb row: %s; returned = before - after the inflate, regained = after "
-	       "the deflate - after the inflate\n", guest_meter_name(h->meter),
-	       h->meter_why[0] ? " (no memory cgroup: " : "", h->meter_why,
-	       h->meter_why[0] ? ")" : "", guest_meter_name(GUEST_METER_HUGETLB));
-	if (!h->kvm)
-		printf("memvmm rows: skipped, no /dev/kvm on this host (memvmm needs KVM)\n");
-	if (!h->have_qemu)
-		printf("qemu rows: skipped, qemu-system-x86_64 is not installed (not in PATH)\n");
-	else
-		printf("qemu rows: accel=%s\n", h->kvm ? "kvm" : "tcg (no KVM: not comparable with "
-		       "memvmm's KVM rows)");
-	putchar('\n');
+	guest_host_print(h, "hugetlb row", "; returned = before - after the inflate, regained = "
+			 "after the deflate - after the inflate");
 }
 
 static int bl_alloc(struct bl_case *vcs, unsigned int n, unsigned int repeat)
 {
 	for (unsigned int i = 0; i < n; i++)
-		for (unsigned int k = 0; k < BL_NVALS; k++) {
-			vcs[i].val[k] = malloc(repeat * sizeof(double));
-			if (!vcs[i].val[k])
-				return -ENOMEM;
-			for (unsigned int r = 0; r < repeat; r++)
-				vcs[i].val[k][r] = NAN;
-		}
+		if (guest_vals_alloc(vcs[i].val, BL_NVALS, repeat))
+			return -ENOMEM;
 	return 0;
 }
 
@@ -434,7 +362,7 @@ int bench_balloon(const struct bench_opts *o)
 		.note_name = "meter; memvmm's device", .repeat = o->repeat,
 	};
 	const struct bench_table *tables[] = { &t };
-	struct bl_host h = { .meter = GUEST_METER_RSS };
+	struct guest_host h = { .meter = GUEST_METER_RSS };
 	char sz[32], steps[160];
 	unsigned int n = 0, failed = 0;
 	int status = 1, ret;
@@ -453,14 +381,9 @@ int bench_balloon(const struct bench_opts *o)
 	}
 	bl.size = size;
 	snprintf(steps, sizeof(steps), BL_GUEST_STEPS, sz, sz);
-	bl_host_find(&h, size + BL_EXTRA_RAM_BYTES);
-	snprintf(bl.dir, sizeof(bl.dir), "/tmp/memvmm-balloon-XXXXXX");
-	if (!mkdtemp(bl.dir)) {
-		fprintf(stderr, "balloon: mkdtemp %s: %s\n", bl.dir, strerror(errno));
-		bl.dir[0] = '\0';
+	guest_host_find(&h, (size + BL_EXTRA_RAM_BYTES) / BL_ALIGN_BYTES);
+	if (guest_sock_dir("balloon", bl.dir, sizeof(bl.dir), bl.sock, sizeof(bl.sock)))
 		goto out;
-	}
-	snprintf(bl.sock, sizeof(bl.sock), "%s/api.sock", bl.dir);
 	n = bl_cases(cases, vcs, &h, steps);
 	if (bl_alloc(vcs, n, o->repeat)) {
 		fprintf(stderr, "balloon: out of memory\n");
@@ -477,9 +400,7 @@ int bench_balloon(const struct bench_opts *o)
 	for (unsigned int i = 0; i < n; i++)
 		failed += vcs[i].fail[0] || (cases[i].err && cases[i].err_round > 0);
 	bench_summary_str(s, "size", sz);
-	bench_summary_str(s, "memvmm", h.kvm ? "kvm" : "no_kvm");
-	bench_summary_str(s, "qemu", !h.have_qemu ? "absent" : h.kvm ? "kvm" : "tcg");
-	bench_summary_str(s, "meter", h.meter == GUEST_METER_MEMCG ? "memcg" : "rss");
+	guest_host_summary(&h, s);
 	bl_checks(&t, s);
 	bench_summary_num(s, "failed", failed, 0);
 	status = failed ? 1 : 0;
@@ -499,10 +420,8 @@ out:
 	bench_hugepages_restore();
 	bench_table_free(&t);
 	for (unsigned int i = 0; i < n; i++)
-		for (unsigned int k = 0; k < BL_NVALS; k++)
-			free(vcs[i].val[k]);
-	if (bl.dir[0] && rmdir(bl.dir) < 0)
-		fprintf(stderr, "balloon: rmdir %s: %s\n", bl.dir, strerror(errno));
+		guest_vals_free(vcs[i].val, BL_NVALS);
+	guest_sock_dir_remove("balloon", bl.dir);
 	bench_summary_free(s);
 	return status;
 }

@@ -23,15 +23,12 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/guest_bench.h"
 #include "bench/stats.h"
 #include "bench/vmem_plug.h"
 #include "mem/mem.h"
 #include "mem/populate.h"
 #include "mem/thp.h"
-
-#ifndef MEMVMM_GUEST_ELF
-#define MEMVMM_GUEST_ELF ""
-#endif
 
 #define VP_DEFAULT_BYTES       (1ull << 30)
 #define VP_BLOCK_BYTES         (2ull << 20)
@@ -113,13 +110,10 @@ static int vp_populate_run(struct bench_case *c, double *m)
 	struct mem_region_spec spec;
 	struct guest_mem gm = { .nr_regions = 0 };
 	uint64_t t0, done = 0, off = 0;
-	int ret;
+	int ret = guest_case_skipped(c, v->skip_err, v->skip_why);
 
-	if (v->skip_err) {
-		snprintf(c->why, sizeof(c->why), "%s", v->skip_why);
-		c->why_is_message = true;
-		return v->skip_err;
-	}
+	if (ret)
+		return ret;
 	ret = mem_machine_layout_build(VP_POP_BOOT_BYTES, vp.size, &lay);
 	if (ret) {
 		snprintf(c->why, sizeof(c->why), "mem_machine_layout_build");
@@ -187,21 +181,12 @@ static int vp_guest_case_run(struct bench_case *c, double *m)
 		.size = vp.size,
 		.exit_status = v->kind == VP_MEMVMM ? 0 : 1,   /* QEMU: guest status 0 -> 0*2+1 */
 	};
-	int ret;
+	int ret = guest_case_skipped(c, v->skip_err, v->skip_why);
 
-	if (v->skip_err) {
-		snprintf(c->why, sizeof(c->why), "%s", v->skip_why);
-		c->why_is_message = true;
-		return v->skip_err;
-	}
+	if (ret)
+		return ret;
 	c->note[0] = '\0';
-	ret = vp_guest_run(&g);
-	snprintf(c->why, sizeof(c->why), "%s", g.why);
-	c->why_is_message = true;
-	if (v->kind == VP_MEMVMM && g.sock && unlink(g.sock) < 0 && errno != ENOENT && !ret)
-		ret = -errno;
-	if (ret && ret != -EOPNOTSUPP)
-		snprintf(v->fail, sizeof(v->fail), "%s", g.why);
+	ret = guest_case_ran(c, vp_guest_run(&g), g.sock, g.why, v->fail, sizeof(v->fail));
 	if (ret)
 		return ret;
 	for (unsigned int k = 0; k < VP_NVALS; k++)
@@ -215,42 +200,15 @@ static int vp_guest_case_run(struct bench_case *c, double *m)
 	return 0;
 }
 
-/* The test guest's ELF for QEMU: $MEMVMM_GUEST, else where meson built it. */
-static bool vp_find_guest(const char *dflt, char *buf, size_t len)
-{
-	const char *env = getenv("MEMVMM_GUEST");
-
-	snprintf(buf, len, "%s", env && *env ? env : dflt);
-	return buf[0] && access(buf, R_OK) == 0;
-}
-
 /* ---- cases ------------------------------------------------------------------------- */
-
-/* What the host offers, found once. */
-struct vp_host {
-	bool kvm;
-	char memvmm[PATH_MAX];
-	int memvmm_err;
-	char qemu[PATH_MAX];
-	bool have_qemu;
-	char guest[PATH_MAX];
-	bool have_guest;
-	int hp_err;                    /* huge pages could not be reserved */
-	uint64_t hp_pages;
-	enum guest_meter meter;
-	char meter_why[192];
-};
 
 static void vp_skip(struct vp_case *v, int err, const char *why)
 {
-	if (v->skip_err)
-		return;
-	v->skip_err = err;
-	snprintf(v->skip_why, sizeof(v->skip_why), "%s", why);
+	guest_skip(&v->skip_err, v->skip_why, sizeof(v->skip_why), err, why);
 }
 
 /* Skips that apply to every row of a backend. */
-static void vp_backend_skips(struct vp_case *v, const struct vp_host *h)
+static void vp_backend_skips(struct vp_case *v, const struct guest_host *h)
 {
 	char why[160];
 
@@ -279,7 +237,7 @@ static void vp_add(struct bench_case *cases, struct vp_case *vcs, unsigned int *
 }
 
 static unsigned int vp_cases(struct bench_case *cases, struct vp_case *vcs,
-			     const struct vp_host *h, const char *cmdline)
+			     const struct guest_host *h, const char *cmdline)
 {
 	const char *accel = h->kvm ? "kvm" : "tcg";
 	unsigned int n = 0;
@@ -347,30 +305,6 @@ static unsigned int vp_cases(struct bench_case *cases, struct vp_case *vcs,
 
 /* ---- tables ------------------------------------------------------------------------ */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Min and median of the non-NAN values among v[0..n). */
-static void vp_min_median(const double *v, unsigned int n, double *min, double *median)
-{
-	double sorted[BENCH_MAX_REPEAT];
-	unsigned int k = 0;
-
-	for (unsigned int i = 0; i < n; i++)
-		if (!isnan(v[i]))
-			sorted[k++] = v[i];
-	*min = *median = NAN;
-	if (!k)
-		return;
-	qsort(sorted, k, sizeof(sorted[0]), cmp_double);
-	*min = sorted[0];
-	*median = k % 2 ? sorted[k / 2] : (sorted[k / 2 - 1] + sorted[k / 2]) / 2;
-}
-
 /* A printed view of a measured case: its values vals[] as the view's metrics. */
 static void vp_view(struct bench_case *dst, const struct bench_case *src, const enum vp_val *vals,
 		    unsigned int nvals)
@@ -382,7 +316,7 @@ static void vp_view(struct bench_case *dst, const struct bench_case *src, const 
 		dst->samples[m] = m < nvals ? v->val[vals[m]] : NULL;
 		dst->min[m] = dst->median[m] = dst->first[m] = NAN;
 		if (m < nvals)
-			vp_min_median(v->val[vals[m]], src->n, &dst->min[m], &dst->median[m]);
+			guest_min_median(v->val[vals[m]], src->n, &dst->min[m], &dst->median[m]);
 	}
 	for (unsigned int e = 0; e < BENCH_MAX_EXTRA; e++)
 		dst->extra[e] = NAN;
@@ -430,7 +364,7 @@ static void vp_unplug_notes(struct bench_table *t)
 			 v->meter == GUEST_METER_RSS ? "rss" : "hugetlb pool");
 		if (v->kind != VP_MEMVMM || !bench_case_ok(c))
 			continue;
-		vp_min_median(v->val[VP_RES_UNPLUG_MIB], c->n, &min, &median);
+		guest_min_median(v->val[VP_RES_UNPLUG_MIB], c->n, &min, &median);
 		len = strlen(c->note);
 		snprintf(c->note + len, sizeof(c->note) - len, "; memvmm resident after unplug %.1fM",
 			 median);
@@ -510,19 +444,6 @@ static void vp_checks(struct bench_table *t1, struct bench_table *t2, struct ben
 			  vp_med(t2, "memvmm_memfd_auto", 3), 0);
 }
 
-/* What the host has: KVM, memvmm, QEMU, the guest ELF, huge pages, a meter. */
-static void vp_host_find(struct vp_host *h, uint64_t size)
-{
-	h->kvm = access("/dev/kvm", R_OK | W_OK) == 0;
-	h->memvmm_err = h->kvm ? bench_memvmm_path(h->memvmm, sizeof(h->memvmm)) : 0;
-	h->have_qemu = bench_find_qemu(h->qemu, sizeof(h->qemu));
-	h->have_guest = vp_find_guest(MEMVMM_GUEST_ELF, h->guest, sizeof(h->guest));
-	/* memvmm's hugetlb rows take the most: boot RAM and the region. */
-	h->hp_pages = (VP_BOOT_RAM_BYTES + size) / VP_BLOCK_BYTES;
-	h->hp_err = bench_hugepages_reserve(h->hp_pages);
-	h->meter = guest_meter_choose(h->meter_why, sizeof(h->meter_why));
-}
-
 /* THP for the mem_populate rows' regions: what memvmm's default thp=auto does. */
 static void vp_thp_plan(void)
 {
@@ -539,7 +460,7 @@ static void vp_thp_plan(void)
 	}
 }
 
-static void vp_print_header(const struct bench_opts *o, const struct vp_host *h,
+static void vp_print_header(const struct bench_opts *o, const struct guest_host *h,
 			    const struct vp_case *qemu_case, const char *sz, const char *cmdline,
 			    unsigned int n)
 {
@@ -564,31 +485,15 @@ static void vp_print_header(const struct bench_opts *o, const struct vp_host *h,
 	       "measured); memvmm plug/unplug ms: its status, the device's time in\n"
 	       "       mem_populate()/mem_discard(); plug/populate: plug ms over mem_populate "
 	       "ms of the same backend, strategy, threads\n", guest_tsc_khz() / 1000.0);
-	printf("host memory: %s, a group made and removed per run with the child inside%s%s%s;\n"
-	       "       hugetlb rows: %s\n", guest_meter_name(h->meter),
-	       h->meter_why[0] ? " (no memory cgroup: " : "", h->meter_why,
-	       h->meter_why[0] ? ")" : "", guest_meter_name(GUEST_METER_HUGETLB));
-	if (!h->kvm)
-		printf("memvmm rows: skipped, no /dev/kvm on this host (memvmm needs KVM)\n");
-	if (!h->have_qemu)
-		printf("qemu rows: skipped, qemu-system-x86_64 is not installed (not in PATH)\n");
-	else
-		printf("qemu rows: accel=%s\n", h->kvm ? "kvm" : "tcg (no KVM: not comparable with "
-		       "memvmm's KVM rows)");
-	putchar('\n');
+	guest_host_print(h, "hugetlb rows", "");
 }
 
 /* Every case's value arrays, NAN-filled: 0 or -ENOMEM. */
 static int vp_alloc(struct vp_case *vcs, unsigned int n, unsigned int repeat)
 {
 	for (unsigned int i = 0; i < n; i++)
-		for (unsigned int k = 0; k < VP_NVALS; k++) {
-			vcs[i].val[k] = malloc(repeat * sizeof(double));
-			if (!vcs[i].val[k])
-				return -ENOMEM;
-			for (unsigned int r = 0; r < repeat; r++)
-				vcs[i].val[k][r] = NAN;
-		}
+		if (guest_vals_alloc(vcs[i].val, VP_NVALS, repeat))
+			return -ENOMEM;
 	return 0;
 }
 
@@ -613,7 +518,7 @@ int bench_vmem_plug(const struct bench_opts *o)
 	struct bench_table t1 = run, t2 = run;
 	const struct bench_table *tables[] = { &t1, &t2 };
 	char sz[32], cmdline[128];
-	struct vp_host h = { .meter = GUEST_METER_RSS };
+	struct guest_host h = { .meter = GUEST_METER_RSS };
 	unsigned int n = 0, failed = 0;
 	int kvm_fd = -1, status = 1, ret;
 
@@ -635,16 +540,12 @@ int bench_vmem_plug(const struct bench_opts *o)
 	/* memvmm's default is the same (online CPUs); said explicitly for both. */
 	vp.threads = o->threads;
 	snprintf(cmdline, sizeof(cmdline), VP_GUEST_STEPS, sz);
-	vp_host_find(&h, size);
+	/* memvmm's hugetlb rows take the most: boot RAM and the region. */
+	guest_host_find(&h, (VP_BOOT_RAM_BYTES + size) / VP_BLOCK_BYTES);
 	vp_thp_plan();
 	vp.vm_fd = bench_kvm_vm(&kvm_fd);
-	snprintf(vp.dir, sizeof(vp.dir), "/tmp/memvmm-vmem-plug-XXXXXX");
-	if (!mkdtemp(vp.dir)) {
-		fprintf(stderr, "vmem-plug: mkdtemp %s: %s\n", vp.dir, strerror(errno));
-		vp.dir[0] = '\0';
+	if (guest_sock_dir("vmem-plug", vp.dir, sizeof(vp.dir), vp.sock, sizeof(vp.sock)))
 		goto out;
-	}
-	snprintf(vp.sock, sizeof(vp.sock), "%s/api.sock", vp.dir);
 	n = vp_cases(cases, vcs, &h, cmdline);
 	if (vp_alloc(vcs, n, o->repeat)) {
 		fprintf(stderr, "vmem-plug: out of memory\n");
@@ -680,11 +581,11 @@ int bench_vmem_plug(const struct bench_opts *o)
 		if (bench_case_ok(&v2[t2.ncases])) {
 			double min;
 
-			vp_min_median(v->val[VP_HOST_BEFORE_MIB], cases[i].n, &min,
+			guest_min_median(v->val[VP_HOST_BEFORE_MIB], cases[i].n, &min,
 				      &v2[t2.ncases].extra[0]);
-			vp_min_median(v->val[VP_HOST_TOUCH_MIB], cases[i].n, &min,
+			guest_min_median(v->val[VP_HOST_TOUCH_MIB], cases[i].n, &min,
 				      &v2[t2.ncases].extra[1]);
-			vp_min_median(v->val[VP_RES_PLUG_MIB], cases[i].n, &min,
+			guest_min_median(v->val[VP_RES_PLUG_MIB], cases[i].n, &min,
 				      &v2[t2.ncases].extra[2]);
 		}
 		t2.ncases++;
@@ -700,9 +601,7 @@ int bench_vmem_plug(const struct bench_opts *o)
 
 	bench_summary_str(s, "size", sz);
 	bench_summary_num(s, "threads", vp.threads, 0);
-	bench_summary_str(s, "memvmm", h.kvm ? "kvm" : "no_kvm");
-	bench_summary_str(s, "qemu", !h.have_qemu ? "absent" : h.kvm ? "kvm" : "tcg");
-	bench_summary_str(s, "meter", h.meter == GUEST_METER_MEMCG ? "memcg" : "rss");
+	guest_host_summary(&h, s);
 	vp_checks(&t1, &t2, s);
 	bench_summary_num(s, "failed", failed, 0);
 	status = failed ? 1 : 0;
@@ -722,10 +621,8 @@ out:
 	bench_hugepages_restore();
 	bench_table_free(&run);
 	for (unsigned int i = 0; vcs && i < n; i++)
-		for (unsigned int k = 0; k < VP_NVALS; k++)
-			free(vcs[i].val[k]);
-	if (vp.dir[0] && rmdir(vp.dir) < 0)
-		fprintf(stderr, "vmem-plug: rmdir %s: %s\n", vp.dir, strerror(errno));
+		guest_vals_free(vcs[i].val, VP_NVALS);
+	guest_sock_dir_remove("vmem-plug", vp.dir);
 	if (vp.vm_fd >= 0)
 		close(vp.vm_fd);
 	if (kvm_fd >= 0)
