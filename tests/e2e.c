@@ -13,9 +13,12 @@
 #include <unistd.h>
 
 #include "mem/kvm_compat.h"
+#include "mem/mem.h"
+#include "tests/hugepages.h"
 #include "tests/test.h"
 
 #define GMEM_TRIAL_BYTES (2ull << 20)
+#define HUGE_PAGE_BYTES  (2ull << 20)
 
 const char *e2e_memvmm(void)
 {
@@ -55,6 +58,70 @@ int e2e_gmem_trial(uint64_t flags)
 out_kvm:
 	close(kvm);
 	return ret;
+}
+
+void e2e_require_backend(const struct mem_backend_ops *b)
+{
+	e2e_require_kvm();
+	if (b == &mem_backend_guest_memfd)
+		TEST_REQUIRE(e2e_gmem_trial(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED) == 0,
+			     "guest_memfd with MMAP|INIT_SHARED is not available on this host");
+}
+
+void e2e_meter_setup(struct e2e_meter *m, const struct mem_backend_ops *b, uint64_t huge_pages)
+{
+	char why[160];
+
+	if (!b->memcg_charged) {
+		m->kind = E2E_METER_HUGETLB;
+		TEST_REQUIRE(hugepages_save(), "cannot read /proc/sys/vm/nr_hugepages");
+		snprintf(why, sizeof(why), "cannot make %llu 2 MiB huge pages free (nr_hugepages "
+			 "not writable, or the host lacks the memory)", (unsigned long long)huge_pages);
+		TEST_REQUIRE(hugepages_reserve(huge_pages), why);
+		return;
+	}
+	m->kind = E2E_METER_MEMCG;
+	TEST_REQUIRE(memcg_create(&m->cg, 0, false), m->cg.why);
+}
+
+static uint64_t meminfo(const char *k)
+{
+	char line[128], want[64];
+	unsigned long long v = 0;
+	FILE *f = fopen("/proc/meminfo", "re");
+	bool found = false;
+
+	TEST_ASSERT(f, "/proc/meminfo");
+	snprintf(want, sizeof(want), "%s: %%llu", k);
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, want, &v) == 1;
+	fclose(f);
+	TEST_ASSERT(found, "no %s in /proc/meminfo", k);
+	return v;
+}
+
+uint64_t e2e_meter_read(const struct e2e_meter *m)
+{
+	uint64_t v;
+
+	if (m->kind == E2E_METER_HUGETLB)
+		return (meminfo("HugePages_Total") - meminfo("HugePages_Free")) * HUGE_PAGE_BYTES;
+	v = memcg_usage(&m->cg);
+	TEST_ASSERT(v != UINT64_MAX, "reading %s", m->cg.path);
+	return v;
+}
+
+const char *e2e_meter_name(const struct e2e_meter *m)
+{
+	return m->kind == E2E_METER_HUGETLB ? "hugetlb pool in use" : "memory cgroup usage";
+}
+
+void e2e_meter_teardown(struct e2e_meter *m)
+{
+	if (m->kind == E2E_METER_MEMCG)
+		memcg_destroy(&m->cg);
+	else
+		hugepages_restore();
 }
 
 static const struct e2e_case *case_find(const struct e2e_case *cases, size_t n,
@@ -319,4 +386,13 @@ bool e2e_key_u64(const char *line, const char *key, uint64_t *val)
 	p += strlen(pat);
 	*val = strtoull(p, &end, 0);
 	return end != p && (*end == ' ' || *end == '\0');
+}
+
+uint64_t e2e_key(const char *line, const char *key)
+{
+	uint64_t v = 0;
+
+	TEST_ASSERT(line && e2e_key_u64(line, key, &v), "no %s= in '%s'", key,
+		    line ? line : "(none)");
+	return v;
 }

@@ -8,7 +8,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "tests/memcg.h"
+
 #define E2E_TIMEOUT_S 120
+
+struct mem_backend_ops;
 
 struct e2e_opts {
 	const char *stdin_data;        /* NULL: stdin is /dev/null */
@@ -49,6 +53,8 @@ void e2e_free(struct e2e_result *r);
 const char *e2e_guest_line(const struct e2e_result *r, const char *step);
 /* key=value from a line; false if absent or not a number (decimal or 0x hex). */
 bool e2e_key_u64(const char *line, const char *key, uint64_t *val);
+/* The same, asserting that it is there (the assertion names the line). */
+uint64_t e2e_key(const char *line, const char *key);
 
 /* Assert an orderly exit with this status, printing both streams when not. */
 #define E2E_EXPECT_STATUS(r, want)                                                     \
@@ -66,6 +72,34 @@ void e2e_require_kvm(void);
  * KVM_CREATE_VM or KVM_CREATE_GUEST_MEMFD); -ENOENT without /dev/kvm.
  */
 int e2e_gmem_trial(uint64_t flags);
+/*
+ * Skip (77) unless memvmm can run backend b here: KVM, and for guest_memfd
+ * the MMAP|INIT_SHARED flags memvmm's RAM needs.
+ */
+void e2e_require_backend(const struct mem_backend_ops *b);
+
+/*
+ * The host's own meter of memvmm's memory: the memory cgroup it runs in,
+ * or for a backend the memory controller does not charge (hugetlb), the
+ * huge page pool in use (/proc/meminfo).
+ */
+enum e2e_meter_kind { E2E_METER_MEMCG, E2E_METER_HUGETLB };
+struct e2e_meter {
+	enum e2e_meter_kind kind;
+	struct memcg cg;               /* E2E_METER_MEMCG: the group (no limit) memvmm runs in */
+};
+
+/*
+ * The meter for backend b, or skip: a memory cgroup where b is charged to
+ * it, else the hugetlb pool with at least huge_pages 2 MiB pages made free.
+ */
+void e2e_meter_setup(struct e2e_meter *m, const struct mem_backend_ops *b, uint64_t huge_pages);
+/* Bytes on the meter now (asserts it can be read). */
+uint64_t e2e_meter_read(const struct e2e_meter *m);
+/* "memory cgroup usage" or "hugetlb pool in use". */
+const char *e2e_meter_name(const struct e2e_meter *m);
+/* Remove the cgroup, or put nr_hugepages back. */
+void e2e_meter_teardown(struct e2e_meter *m);
 
 /*
  * A test binary made of cases, each its own Meson test (tests/meson.build

@@ -34,11 +34,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mem/kvm_compat.h"
 #include "mem/mem.h"
 #include "tests/e2e.h"
 #include "tests/e2e_gated.h"
-#include "tests/hugepages.h"
 #include "tests/memcg.h"
 #include "tests/test.h"
 
@@ -60,15 +58,6 @@
 #define FOLLOW_IDLE_S      15    /* balloon-follow=S: ends after S seconds without a change */
 #define LINE_BYTES         512
 
-/* key=value of a guest line as a number; the assertion names the line. */
-static uint64_t key(const char *line, const char *k)
-{
-	uint64_t v = 0;
-
-	TEST_ASSERT(line && e2e_key_u64(line, k, &v), "no %s= in '%s'", k, line ? line : "(none)");
-	return v;
-}
-
 static uint64_t absdiff(uint64_t a, uint64_t b)
 {
 	return a > b ? a - b : b - a;
@@ -81,75 +70,11 @@ static struct json_object *balloon_status(const struct e2e_gated *g, struct json
 	return e2e_jobj(*all, "balloon");
 }
 
-/* ---- host meters ------------------------------------------------------------ */
-
-enum meter_kind { METER_MEMCG, METER_HUGETLB };
-
-struct meter {
-	enum meter_kind kind;
-	struct memcg cg;
-};
-
-static const char *const meter_names[] = {
-	[METER_MEMCG] = "memory cgroup usage", [METER_HUGETLB] = "hugetlb pool in use",
-};
-
-static uint64_t meminfo(const char *k)
+/* KVM, the backend (guest_memfd as memvmm needs it), and the host's meter for it; or skip. */
+static void backend_setup(struct e2e_meter *m, const struct mem_backend_ops *b)
 {
-	char line[128], want[64];
-	unsigned long long v = 0;
-	FILE *f = fopen("/proc/meminfo", "re");
-	bool found = false;
-
-	TEST_ASSERT(f, "/proc/meminfo");
-	snprintf(want, sizeof(want), "%s: %%llu", k);
-	while (!found && fgets(line, sizeof(line), f))
-		found = sscanf(line, want, &v) == 1;
-	fclose(f);
-	TEST_ASSERT(found, "no %s in /proc/meminfo", k);
-	return v;
-}
-
-static uint64_t meter_read(const struct meter *m)
-{
-	uint64_t v;
-
-	if (m->kind == METER_HUGETLB)
-		return (meminfo("HugePages_Total") - meminfo("HugePages_Free")) * HUGE_PAGE_BYTES;
-	v = memcg_usage(&m->cg);
-	TEST_ASSERT(v != UINT64_MAX, "reading %s", m->cg.path);
-	return v;
-}
-
-/*
- * KVM, the backend (guest_memfd as memvmm needs it), and the host's meter
- * for it: the memory cgroup memvmm will run in where the backend is
- * charged, else the hugetlb pool with RAM's pages free; or skip.
- */
-static void backend_setup(struct meter *m, const struct mem_backend_ops *b)
-{
-	e2e_require_kvm();
-	if (b == &mem_backend_guest_memfd)
-		TEST_REQUIRE(e2e_gmem_trial(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED) == 0,
-			     "guest_memfd with MMAP|INIT_SHARED is not available on this host");
-	if (!b->memcg_charged) {
-		m->kind = METER_HUGETLB;
-		TEST_REQUIRE(hugepages_save(), "cannot read /proc/sys/vm/nr_hugepages");
-		TEST_REQUIRE(hugepages_reserve(RAM_BYTES / HUGE_PAGE_BYTES + 8),
-			     "cannot make 264 2 MiB huge pages free (nr_hugepages not writable, or "
-			     "the host lacks the memory)");
-		return;
-	}
-	m->kind = METER_MEMCG;
-	TEST_REQUIRE(memcg_create(&m->cg, 0, false), m->cg.why);
-}
-
-static void backend_teardown(struct meter *m)
-{
-	if (m->kind == METER_MEMCG)
-		memcg_destroy(&m->cg);
-	else
-		hugepages_restore();
+	e2e_require_backend(b);
+	e2e_meter_setup(m, b, RAM_BYTES / HUGE_PAGE_BYTES + 8);
 }
 
 /* ---- inflate and deflate ---------------------------------------------------------- */
@@ -176,18 +101,18 @@ static void case_inflate(const void *arg)
 			       "read=1 verify balloon-info", NULL };
 	struct json_object *all, *bo;
 	uint64_t base, inflated, deflated, res0, res1, res2, unit;
-	struct meter m = { 0 };
+	struct e2e_meter m = { 0 };
 	struct e2e_gated g;
 	bool repop;
 
 	backend_setup(&m, b);
-	unit = m.kind == METER_HUGETLB ? HUGE_PAGE_BYTES : PAGE_BYTES;
+	unit = m.kind == E2E_METER_HUGETLB ? HUGE_PAGE_BYTES : PAGE_BYTES;
 	snprintf(ram, sizeof(ram), "size=%" PRIu64 "M,backend=%s", RAM_BYTES / MB, b->name);
-	e2e_gated_start(&g, args, m.kind == METER_MEMCG ? &m.cg : NULL);
+	e2e_gated_start(&g, args, m.kind == E2E_METER_MEMCG ? &m.cg : NULL);
 
 	/* Touched, nothing inflated: RAM populated (populate=auto), the base. */
 	e2e_gated_line(&g, "touch", 1, line, sizeof(line), STEP_TIMEOUT_S);
-	base = meter_read(&m);
+	base = e2e_meter_read(&m);
 	bo = balloon_status(&g, &all);
 	expect_balloon(bo, 0, 0);
 	res0 = e2e_ram_resident(all);
@@ -197,10 +122,10 @@ static void case_inflate(const void *arg)
 	/* 256M inflated: gone from the host. */
 	e2e_gated_send(&g);
 	e2e_gated_line(&g, "balloon-inflate", 1, line, sizeof(line), STEP_TIMEOUT_S);
-	TEST_ASSERT(key(line, "bytes") == INFLATE_BYTES &&
-		    key(line, "inflated") == INFLATE_BYTES / PAGE_BYTES &&
-		    key(line, "actual") == INFLATE_BYTES / PAGE_BYTES, "%s", line);
-	inflated = meter_read(&m);
+	TEST_ASSERT(e2e_key(line, "bytes") == INFLATE_BYTES &&
+		    e2e_key(line, "inflated") == INFLATE_BYTES / PAGE_BYTES &&
+		    e2e_key(line, "actual") == INFLATE_BYTES / PAGE_BYTES, "%s", line);
+	inflated = e2e_meter_read(&m);
 	bo = balloon_status(&g, &all);
 	/* hugetlb: a 2 MiB page at each end of the range may be partly inflated. */
 	expect_balloon(bo, INFLATE_BYTES, 2 * unit);
@@ -211,7 +136,7 @@ static void case_inflate(const void *arg)
 	TEST_ASSERT(inflated + INFLATE_BYTES <= base + METER_SLACK_BYTES &&
 		    inflated + INFLATE_BYTES + METER_SLACK_BYTES >= base,
 		    "%s: %" PRIu64 "M before inflating %" PRIu64 "M, %" PRIu64 "M after",
-		    meter_names[m.kind], base / MB, INFLATE_BYTES / MB, inflated / MB);
+		    e2e_meter_name(&m), base / MB, INFLATE_BYTES / MB, inflated / MB);
 	TEST_ASSERT(res1 <= res0 && absdiff(res0 - res1, INFLATE_BYTES) <= RES_SLACK_BYTES,
 		    "RAM resident %" PRIu64 "M -> %" PRIu64 "M after inflating %" PRIu64 "M",
 		    res0 / MB, res1 / MB, INFLATE_BYTES / MB);
@@ -219,9 +144,9 @@ static void case_inflate(const void *arg)
 	/* Deflated: usable again, repopulated at once where RAM's strategy preallocates. */
 	e2e_gated_send(&g);
 	e2e_gated_line(&g, "balloon-deflate", 1, line, sizeof(line), STEP_TIMEOUT_S);
-	TEST_ASSERT(key(line, "bytes") == INFLATE_BYTES && key(line, "inflated") == 0 &&
-		    key(line, "bad") == 0, "%s", line);
-	deflated = meter_read(&m);
+	TEST_ASSERT(e2e_key(line, "bytes") == INFLATE_BYTES && e2e_key(line, "inflated") == 0 &&
+		    e2e_key(line, "bad") == 0, "%s", line);
+	deflated = e2e_meter_read(&m);
 	bo = balloon_status(&g, &all);
 	expect_balloon(bo, 0, 0);
 	TEST_ASSERT(e2e_ju64(bo, "deflated_total") == INFLATE_BYTES, "%s",
@@ -233,19 +158,19 @@ static void case_inflate(const void *arg)
 	json_object_put(all);
 	TEST_ASSERT(deflated + METER_SLACK_BYTES >= base && absdiff(res2, res0) <= RES_SLACK_BYTES,
 		    "%s %" PRIu64 "M after deflating (base %" PRIu64 "M), RAM resident %" PRIu64
-		    "M (%" PRIu64 "M before)", meter_names[m.kind], deflated / MB, base / MB,
+		    "M (%" PRIu64 "M before)", e2e_meter_name(&m), deflated / MB, base / MB,
 		    res2 / MB, res0 / MB);
 
 	e2e_gated_send(&g);
 	TEST_ASSERT(e2e_gated_wait(&g, EXIT_TIMEOUT_S) == 0, "the guest's steps:\n%s",
 		    e2e_gated_output(&g));
 	e2e_gated_line(&g, "verify", 1, line, sizeof(line), 1);
-	TEST_ASSERT(key(line, "bad") == 0, "%s", line);
+	TEST_ASSERT(e2e_key(line, "bad") == 0, "%s", line);
 	e2e_gated_end(&g);
-	backend_teardown(&m);
+	e2e_meter_teardown(&m);
 	printf("ok - %s: %s %" PRIu64 "M, %" PRIu64 "M after inflating %" PRIu64 "M (-%" PRIu64
 	       "M), %" PRIu64 "M after deflating; RAM resident %" PRIu64 "M -> %" PRIu64 "M -> %"
-	       PRIu64 "M\n", b->name, meter_names[m.kind], base / MB, inflated / MB,
+	       PRIu64 "M\n", b->name, e2e_meter_name(&m), base / MB, inflated / MB,
 	       INFLATE_BYTES / MB, (base - inflated) / MB, deflated / MB, res0 / MB, res1 / MB,
 	       res2 / MB);
 }
@@ -259,13 +184,13 @@ static void case_deflate_none(const void *unused)
 	struct json_object *all, *bo;
 	char line[LINE_BYTES];
 	uint64_t inflated, deflated;
-	struct meter m = { 0 };
+	struct e2e_meter m = { 0 };
 	struct e2e_gated g;
 
 	backend_setup(&m, &mem_backend_anon);
 	e2e_gated_start(&g, args, &m.cg);
 	e2e_gated_line(&g, "balloon-inflate", 1, line, sizeof(line), STEP_TIMEOUT_S);
-	inflated = meter_read(&m);
+	inflated = e2e_meter_read(&m);
 	bo = balloon_status(&g, &all);
 	expect_balloon(bo, INFLATE_BYTES, 0);
 	TEST_ASSERT(!strcmp(e2e_ram_populate(all), "none"), "populate: %s",
@@ -273,7 +198,7 @@ static void case_deflate_none(const void *unused)
 	json_object_put(all);
 	e2e_gated_send(&g);
 	e2e_gated_line(&g, "balloon-deflate", 1, line, sizeof(line), STEP_TIMEOUT_S);
-	deflated = meter_read(&m);
+	deflated = e2e_meter_read(&m);
 	bo = balloon_status(&g, &all);
 	expect_balloon(bo, 0, 0);
 	/* Nothing repopulated by memvmm: the guest's write after the deflate faulted them in. */
@@ -286,7 +211,7 @@ static void case_deflate_none(const void *unused)
 	e2e_gated_send(&g);
 	TEST_ASSERT(e2e_gated_wait(&g, EXIT_TIMEOUT_S) == 0, "%s", e2e_gated_output(&g));
 	e2e_gated_end(&g);
-	backend_teardown(&m);
+	e2e_meter_teardown(&m);
 	printf("ok - populate=none: repopulated 0; memory cgroup %" PRIu64 "M inflated, %" PRIu64
 	       "M once the guest touched the deflated pages\n", inflated / MB, deflated / MB);
 }
@@ -327,8 +252,8 @@ static void case_follow(const void *unused)
 
 	set_target(&g, "128M", FOLLOW_BYTES, 0);
 	e2e_gated_line(&g, "balloon-waiting", 2, line, sizeof(line), STEP_TIMEOUT_S);
-	TEST_ASSERT(key(line, "num_pages") == FOLLOW_BYTES / PAGE_BYTES &&
-		    key(line, "inflated") == FOLLOW_BYTES / PAGE_BYTES, "%s", line);
+	TEST_ASSERT(e2e_key(line, "num_pages") == FOLLOW_BYTES / PAGE_BYTES &&
+		    e2e_key(line, "inflated") == FOLLOW_BYTES / PAGE_BYTES, "%s", line);
 	bo = balloon_status(&g, &all);
 	TEST_ASSERT(e2e_ju64(bo, "target") == FOLLOW_BYTES, "%s", json_object_to_json_string(bo));
 	expect_balloon(bo, FOLLOW_BYTES, 0);
@@ -339,7 +264,7 @@ static void case_follow(const void *unused)
 
 	set_target(&g, "0", 0, FOLLOW_BYTES);
 	e2e_gated_line(&g, "balloon-waiting", 3, line, sizeof(line), STEP_TIMEOUT_S);
-	TEST_ASSERT(key(line, "num_pages") == 0 && key(line, "inflated") == 0, "%s", line);
+	TEST_ASSERT(e2e_key(line, "num_pages") == 0 && e2e_key(line, "inflated") == 0, "%s", line);
 	bo = balloon_status(&g, &all);
 	expect_balloon(bo, 0, 0);
 	json_object_put(all);
@@ -348,13 +273,13 @@ static void case_follow(const void *unused)
 	TEST_ASSERT(e2e_gated_wait(&g, EXIT_TIMEOUT_S + FOLLOW_IDLE_S) == 0, "%s",
 		    e2e_gated_output(&g));
 	e2e_gated_line(&g, "balloon-follow-step", 1, line, sizeof(line), 1);
-	TEST_ASSERT(strstr(line, " op=inflate ") && key(line, "bytes") == FOLLOW_BYTES &&
-		    key(line, "short") == 0, "%s", line);
+	TEST_ASSERT(strstr(line, " op=inflate ") && e2e_key(line, "bytes") == FOLLOW_BYTES &&
+		    e2e_key(line, "short") == 0, "%s", line);
 	e2e_gated_line(&g, "balloon-follow-step", 2, line, sizeof(line), 1);
-	TEST_ASSERT(strstr(line, " op=deflate ") && key(line, "bytes") == FOLLOW_BYTES &&
-		    key(line, "bad") == 0, "%s", line);
+	TEST_ASSERT(strstr(line, " op=deflate ") && e2e_key(line, "bytes") == FOLLOW_BYTES &&
+		    e2e_key(line, "bad") == 0, "%s", line);
 	e2e_gated_line(&g, "balloon-follow", 1, line, sizeof(line), 1);
-	TEST_ASSERT(key(line, "changes") == 2 && key(line, "actual") == 0, "%s", line);
+	TEST_ASSERT(e2e_key(line, "changes") == 2 && e2e_key(line, "actual") == 0, "%s", line);
 	e2e_gated_end(&g);
 	printf("ok - ctl balloon size=128M: the guest followed (actual 128M, RAM resident %" PRIu64
 	       "M -> %" PRIu64 "M); size=0: deflated\n", res0 / MB, res1 / MB);
@@ -370,16 +295,16 @@ static void case_report(const void *arg)
 			       "touch=16M balloon-info read=1 balloon-report=64M read=1 verify", NULL };
 	struct json_object *all, *bo;
 	uint64_t base, after, res0, res1;
-	struct meter m = { 0 };
+	struct e2e_meter m = { 0 };
 	struct e2e_gated g;
 	bool huge;
 
 	backend_setup(&m, b);
-	huge = m.kind == METER_HUGETLB;
+	huge = m.kind == E2E_METER_HUGETLB;
 	snprintf(ram, sizeof(ram), "size=%" PRIu64 "M,backend=%s", RAM_BYTES / MB, b->name);
 	e2e_gated_start(&g, args, huge ? NULL : &m.cg);
 	e2e_gated_line(&g, "balloon-info", 1, line, sizeof(line), STEP_TIMEOUT_S);
-	base = meter_read(&m);
+	base = e2e_meter_read(&m);
 	bo = balloon_status(&g, &all);
 	TEST_ASSERT(e2e_jbool(e2e_jobj(bo, "negotiated"), "free_page_reporting") &&
 		    e2e_ju64(bo, "reported") == 0, "%s", json_object_to_json_string(bo));
@@ -388,8 +313,8 @@ static void case_report(const void *arg)
 
 	e2e_gated_send(&g);
 	e2e_gated_line(&g, "balloon-report", 1, line, sizeof(line), STEP_TIMEOUT_S);
-	TEST_ASSERT(key(line, "bytes") == REPORT_BYTES, "%s", line);
-	after = meter_read(&m);
+	TEST_ASSERT(e2e_key(line, "bytes") == REPORT_BYTES, "%s", line);
+	after = e2e_meter_read(&m);
 	bo = balloon_status(&g, &all);
 	res1 = e2e_ram_resident(all);
 	TEST_ASSERT(e2e_ju64(bo, "reports") >= 1 && e2e_ju64(bo, "inflated") == 0 &&
@@ -408,16 +333,16 @@ static void case_report(const void *arg)
 		TEST_ASSERT(after + REPORT_BYTES <= base + METER_SLACK_BYTES &&
 			    res1 + REPORT_BYTES <= res0 + RES_SLACK_BYTES,
 			    "%s %" PRIu64 "M -> %" PRIu64 "M, RAM resident %" PRIu64 "M -> %" PRIu64
-			    "M after reporting %" PRIu64 "M", meter_names[m.kind], base / MB,
+			    "M after reporting %" PRIu64 "M", e2e_meter_name(&m), base / MB,
 			    after / MB, res0 / MB, res1 / MB, REPORT_BYTES / MB);
 	}
 	json_object_put(all);
 	e2e_gated_send(&g);
 	TEST_ASSERT(e2e_gated_wait(&g, EXIT_TIMEOUT_S) == 0, "%s", e2e_gated_output(&g));
 	e2e_gated_end(&g);
-	backend_teardown(&m);
+	e2e_meter_teardown(&m);
 	printf("ok - %s: reported %" PRIu64 "M; %s %" PRIu64 "M -> %" PRIu64 "M%s\n", b->name,
-	       REPORT_BYTES / MB, meter_names[m.kind], base / MB, after / MB,
+	       REPORT_BYTES / MB, e2e_meter_name(&m), base / MB, after / MB,
 	       huge ? " (hugetlb keeps reported memory, as documented)" : "");
 }
 
@@ -434,18 +359,18 @@ static void case_stats(const void *unused)
 	e2e_require_kvm();
 	e2e_gated_start(&g, args, NULL);
 	e2e_gated_line(&g, "balloon-stats", 1, line, sizeof(line), STEP_TIMEOUT_S);
-	TEST_ASSERT(key(line, "polls") == 2 && key(line, "sent") == 3, "%s", line);
+	TEST_ASSERT(e2e_key(line, "polls") == 2 && e2e_key(line, "sent") == 3, "%s", line);
 	bo = balloon_status(&g, &all);
 	st = e2e_jobj(bo, "stats");
-	TEST_ASSERT(e2e_ju64(st, "total-memory") == key(line, "memtot") &&
-		    e2e_ju64(st, "free-memory") == key(line, "memfree") &&
-		    e2e_ju64(st, "available-memory") == key(line, "avail") &&
-		    e2e_ju64(st, "minor-faults") == key(line, "minflt") &&
+	TEST_ASSERT(e2e_ju64(st, "total-memory") == e2e_key(line, "memtot") &&
+		    e2e_ju64(st, "free-memory") == e2e_key(line, "memfree") &&
+		    e2e_ju64(st, "available-memory") == e2e_key(line, "avail") &&
+		    e2e_ju64(st, "minor-faults") == e2e_key(line, "minflt") &&
 		    e2e_ju64(bo, "stats_updates") >= 2 && e2e_ju64(bo, "stats_interval_s") == 1 &&
 		    e2e_ju64(bo, "stats_unknown") == 0 &&
 		    e2e_jbool(e2e_jobj(bo, "negotiated"), "stats_vq"),
 		    "guest: %s\nstatus: %s", line, json_object_to_json_string(bo));
-	TEST_ASSERT(key(line, "avail") + 16 * MB == key(line, "memtot"), "%s", line);
+	TEST_ASSERT(e2e_key(line, "avail") + 16 * MB == e2e_key(line, "memtot"), "%s", line);
 	json_object_put(all);
 	e2e_gated_send(&g);
 	TEST_ASSERT(e2e_gated_wait(&g, EXIT_TIMEOUT_S) == 0, "%s", e2e_gated_output(&g));
@@ -468,8 +393,8 @@ static void case_bad_pfns(const void *unused)
 	e2e_require_kvm();
 	e2e_gated_start(&g, args, NULL);
 	e2e_gated_line(&g, "balloon-bad", 1, line, sizeof(line), STEP_TIMEOUT_S);
-	TEST_ASSERT(key(line, "cases") == 10 && key(line, "ok") == 10 && key(line, "hotplug") == 1 &&
-		    key(line, "status") == 0x0f && key(line, "inflated") == SMALL_BYTES / PAGE_BYTES,
+	TEST_ASSERT(e2e_key(line, "cases") == 10 && e2e_key(line, "ok") == 10 && e2e_key(line, "hotplug") == 1 &&
+		    e2e_key(line, "status") == 0x0f && e2e_key(line, "inflated") == SMALL_BYTES / PAGE_BYTES,
 		    "%s", line);
 	bo = balloon_status(&g, &all);
 	/*
@@ -485,7 +410,7 @@ static void case_bad_pfns(const void *unused)
 	e2e_gated_send(&g);
 	TEST_ASSERT(e2e_gated_wait(&g, EXIT_TIMEOUT_S) == 0, "%s", e2e_gated_output(&g));
 	e2e_gated_line(&g, "balloon-info", 1, line, sizeof(line), 1);
-	TEST_ASSERT(key(line, "inflated") == 0 && key(line, "actual") == 0, "%s", line);
+	TEST_ASSERT(e2e_key(line, "inflated") == 0 && e2e_key(line, "actual") == 0, "%s", line);
 	e2e_gated_end(&g);
 	TEST_PASS("bad, duplicate and virtio-mem PFNs: every chain completed, counted in status, "
 		  "no NEEDS_RESET; the balloon works after them");
@@ -504,8 +429,8 @@ static void case_deflate_on_oom(const void *unused)
 		e2e_require_kvm();
 		e2e_gated_start(&g, args, NULL);
 		e2e_gated_line(&g, "balloon-info", 1, line, sizeof(line), STEP_TIMEOUT_S);
-		TEST_ASSERT(key(line, "deflate_on_oom") == (uint64_t)on &&
-			    (key(line, "offered") >> 2 & 1) == (uint64_t)on, "%s", line);
+		TEST_ASSERT(e2e_key(line, "deflate_on_oom") == (uint64_t)on &&
+			    (e2e_key(line, "offered") >> 2 & 1) == (uint64_t)on, "%s", line);
 		bo = balloon_status(&g, &all);
 		TEST_ASSERT(e2e_jbool(e2e_jobj(bo, "offered"), "deflate_on_oom") == on &&
 			    e2e_jbool(e2e_jobj(bo, "negotiated"), "deflate_on_oom") == on,
@@ -538,7 +463,7 @@ static void case_corrupt(const void *unused)
 		 "balloon-deflate=8M exit=3");
 	e2e_gated_start(&g, args, NULL);
 	e2e_gated_line(&g, "balloon-info", 1, line, sizeof(line), STEP_TIMEOUT_S);
-	TEST_ASSERT(key(line, "inflated") == 0 && key(line, "actual") == 0, "%s", line);
+	TEST_ASSERT(e2e_key(line, "inflated") == 0 && e2e_key(line, "actual") == 0, "%s", line);
 	bo = balloon_status(&g, &all);
 	/* The reset emptied the balloon; the device works, nothing is left broken. */
 	TEST_ASSERT(!strcmp(e2e_jstr(all, "state"), "running") &&
@@ -553,15 +478,15 @@ static void case_corrupt(const void *unused)
 		    e2e_gated_output(&g));
 	for (unsigned int i = 1; i <= nk; i++) {
 		e2e_gated_line(&g, "balloon-corrupt", i, line, sizeof(line), 1);
-		TEST_ASSERT(strstr(line, kinds[i - 1]) && key(line, "needs_reset") == 1 &&
+		TEST_ASSERT(strstr(line, kinds[i - 1]) && e2e_key(line, "needs_reset") == 1 &&
 			    strstr(line, " reinit=ok after=ok "), "balloon-corrupt: %s", line);
 	}
 	e2e_gated_line(&g, "balloon-reset", 1, line, sizeof(line), 1);
-	TEST_ASSERT(key(line, "after") == 0 && key(line, "inflated_before") ==
-		    SMALL_BYTES / PAGE_BYTES && key(line, "actual") == 0 &&
-		    key(line, "inflated") == 0, "%s", line);
+	TEST_ASSERT(e2e_key(line, "after") == 0 && e2e_key(line, "inflated_before") ==
+		    SMALL_BYTES / PAGE_BYTES && e2e_key(line, "actual") == 0 &&
+		    e2e_key(line, "inflated") == 0, "%s", line);
 	e2e_gated_line(&g, "balloon-deflate", 1, line, sizeof(line), 1);
-	TEST_ASSERT(key(line, "inflated") == 0 && key(line, "bad") == 0, "%s", line);
+	TEST_ASSERT(e2e_key(line, "inflated") == 0 && e2e_key(line, "bad") == 0, "%s", line);
 	e2e_gated_end(&g);
 	TEST_PASS("every kind of broken chain: NEEDS_RESET, re-init works; a reset empties the "
 		  "balloon; memvmm exits with the guest's status (3)");

@@ -29,12 +29,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mem/kvm_compat.h"
 #include "mem/machine.h"
 #include "mem/mem.h"
 #include "tests/e2e.h"
 #include "tests/e2e_bg.h"
-#include "tests/hugepages.h"
 #include "tests/memcg.h"
 #include "tests/test.h"
 
@@ -53,15 +51,6 @@
 #define NACK_LIMIT_BYTES     (320 * MB)
 #define WAIT_S               60
 #define HUGE_PAGE_BYTES      (2 * MB)
-
-/* key=value of a guest line as a number; the assertion names the line. */
-static uint64_t key(const char *line, const char *k)
-{
-	uint64_t v = 0;
-
-	TEST_ASSERT(line && e2e_key_u64(line, k, &v), "no %s= in '%s'", k, line ? line : "(none)");
-	return v;
-}
 
 /*
  * Wait until the guest printed its n-th "vmem-waiting" line (it then polls
@@ -172,46 +161,6 @@ static struct json_object *region_with_role(struct json_object *status, const ch
 	return NULL;
 }
 
-/* ---- host meters ------------------------------------------------------------ */
-
-enum meter_kind { METER_MEMCG, METER_HUGETLB };
-
-struct meter {
-	enum meter_kind kind;
-	struct memcg cg;
-};
-
-static const char *const meter_names[] = {
-	[METER_MEMCG] = "memory cgroup usage", [METER_HUGETLB] = "hugetlb pool in use",
-};
-
-static uint64_t meminfo(const char *k)
-{
-	char line[128], want[64];
-	unsigned long long v = 0;
-	FILE *f = fopen("/proc/meminfo", "re");
-	bool found = false;
-
-	TEST_ASSERT(f, "/proc/meminfo");
-	snprintf(want, sizeof(want), "%s: %%llu", k);
-	while (!found && fgets(line, sizeof(line), f))
-		found = sscanf(line, want, &v) == 1;
-	fclose(f);
-	TEST_ASSERT(found, "no %s in /proc/meminfo", k);
-	return v;
-}
-
-static uint64_t meter_read(const struct meter *m)
-{
-	uint64_t v;
-
-	if (m->kind == METER_HUGETLB)
-		return (meminfo("HugePages_Total") - meminfo("HugePages_Free")) * HUGE_PAGE_BYTES;
-	v = memcg_usage(&m->cg);
-	TEST_ASSERT(v != UINT64_MAX, "reading %s", m->cg.path);
-	return v;
-}
-
 /* ---- cases -------------------------------------------------------------------- */
 
 /* What the command line refuses, on the real binary: exit 2, the value named, nothing run. */
@@ -258,8 +207,8 @@ static void expect_not_in_memmap(const char *out, uint64_t gpa, uint64_t size)
 
 	TEST_ASSERT(n > 0, "the guest printed no memory map:\n%s", out);
 	for (unsigned int i = 1; i <= n; i++) {
-		uint64_t a = key(e2e_nth_line(out, "memmap", i, line, sizeof(line)), "addr");
-		uint64_t s = key(line, "size");
+		uint64_t a = e2e_key(e2e_nth_line(out, "memmap", i, line, sizeof(line)), "addr");
+		uint64_t s = e2e_key(line, "size");
 
 		TEST_ASSERT(a + s <= gpa || a >= gpa + size,
 			    "memmap entry %s overlaps the hotplug region [0x%" PRIx64 ", +%" PRIu64
@@ -299,8 +248,8 @@ static void check_layout(const char *ram_arg, uint64_t want_gpa, const char *ram
 	json_object_put(all);
 	out = e2e_slurp(b.out);
 	TEST_ASSERT(e2e_nth_line(out, "vmem-info", 1, line, sizeof(line)), "no vmem-info:\n%s", out);
-	TEST_ASSERT(key(line, "addr") == want_gpa && key(line, "region_size") == 256 * MB &&
-		    key(line, "block_size") == 4 * MB && key(line, "plugged") == 0,
+	TEST_ASSERT(e2e_key(line, "addr") == want_gpa && e2e_key(line, "region_size") == 256 * MB &&
+		    e2e_key(line, "block_size") == 4 * MB && e2e_key(line, "plugged") == 0,
 		    "the guest's device: %s", line);
 	expect_not_in_memmap(out, want_gpa, 256 * MB);
 	free(out);
@@ -416,33 +365,15 @@ static void case_populate_refused(const void *unused)
 
 /* ---- plug and unplug, measured by the host ------------------------------------- */
 
-/*
- * The host's meter for backend b, or skip: the memory cgroup memvmm runs in
- * (no limit) where the backend is charged to it, else the hugetlb pool.
- */
-static void meter_setup(struct meter *m, const struct mem_backend_ops *b)
-{
-	if (!b->memcg_charged) {
-		m->kind = METER_HUGETLB;
-		hugepages_save();
-		TEST_REQUIRE(hugepages_reserve((RAM_BYTES + REGION_BYTES) / HUGE_PAGE_BYTES),
-			     "cannot make 288 2 MiB huge pages free (nr_hugepages not writable, or "
-			     "the host lacks the memory)");
-		return;
-	}
-	m->kind = METER_MEMCG;
-	TEST_REQUIRE(memcg_create(&m->cg, 0, false), m->cg.why);
-}
-
 /* What the guest's plug/unplug line says, checked. */
 static void expect_step(const char *out, const char *step, unsigned int nth, uint64_t bytes)
 {
 	char line[512];
 
 	TEST_ASSERT(e2e_nth_line(out, step, nth, line, sizeof(line)), "no %s #%u:\n%s", step, nth, out);
-	TEST_ASSERT(key(line, "bytes") == bytes && key(line, "nack") == 0 &&
-		    key(line, "error") == 0 && key(line, "busy") == 0 &&
-		    key(line, "plugged") == key(line, "driver_plugged"), "%s #%u: %s", step, nth, line);
+	TEST_ASSERT(e2e_key(line, "bytes") == bytes && e2e_key(line, "nack") == 0 &&
+		    e2e_key(line, "error") == 0 && e2e_key(line, "busy") == 0 &&
+		    e2e_key(line, "plugged") == e2e_key(line, "driver_plugged"), "%s #%u: %s", step, nth, line);
 }
 
 static void expect_touch(const char *out, unsigned int nth, uint64_t blocks)
@@ -450,8 +381,8 @@ static void expect_touch(const char *out, unsigned int nth, uint64_t blocks)
 	char line[512];
 
 	TEST_ASSERT(e2e_nth_line(out, "vmem-touch", nth, line, sizeof(line)), "no touch #%u", nth);
-	TEST_ASSERT(key(line, "blocks") == blocks && key(line, "nonzero") == 0 &&
-		    key(line, "bad") == 0, "vmem-touch #%u: %s", nth, line);
+	TEST_ASSERT(e2e_key(line, "blocks") == blocks && e2e_key(line, "nonzero") == 0 &&
+		    e2e_key(line, "bad") == 0, "vmem-touch #%u: %s", nth, line);
 }
 
 /* status: requested and plugged as the guest left them. */
@@ -471,15 +402,12 @@ static void case_plug(const void *arg)
 	char ram[96], group[128], cmdline[512];
 	const char *args[] = { "--memory", ram, "--virtio-mem", group, "--cmdline", cmdline, NULL };
 	uint64_t base, plugged, touched, shrunk, empty;
-	struct meter m = { 0 };
+	struct e2e_meter m = { 0 };
 	struct e2e_bg bg;
 	char *out;
 
-	e2e_require_kvm();
-	if (b == &mem_backend_guest_memfd)
-		TEST_REQUIRE(e2e_gmem_trial(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED) == 0,
-			     "guest_memfd with MMAP|INIT_SHARED is not available on this host");
-	meter_setup(&m, b);
+	e2e_require_backend(b);
+	e2e_meter_setup(&m, b, (RAM_BYTES + REGION_BYTES) / HUGE_PAGE_BYTES);
 	snprintf(ram, sizeof(ram), "size=%" PRIu64 "M,backend=%s", RAM_BYTES / MB, b->name);
 	snprintf(group, sizeof(group), "size=%" PRIu64 "M,block=2M,backend=%s", REGION_BYTES / MB,
 		 b->name);
@@ -488,46 +416,46 @@ static void case_plug(const void *arg)
 		 "vmem-wait=%" PRIu64 "M vmem-unplug vmem-touch vmem-state vmem-wait=0 vmem-unplug "
 		 "vmem-state vmem-wait=%" PRIu64 "M vmem-plug vmem-touch vmem-state",
 		 PLUG_BYTES / MB, (PLUG_BYTES - 2 * MB) / MB, SHRINK_BYTES / MB, REPLUG_BYTES / MB);
-	e2e_bg_start(&bg, "vmem", args, m.kind == METER_MEMCG ? &m.cg : NULL);
+	e2e_bg_start(&bg, "vmem", args, m.kind == E2E_METER_MEMCG ? &m.cg : NULL);
 
 	wait_waiting(&bg, 1);
-	base = meter_read(&m);
+	base = e2e_meter_read(&m);
 	expect_status(&bg, 0, 0);
 	set_requested(&bg, PLUG_BYTES);
 
 	/* Plugged, not yet touched by the guest: all of it is charged already. */
 	wait_waiting(&bg, 2);
-	plugged = meter_read(&m);
+	plugged = e2e_meter_read(&m);
 	expect_status(&bg, PLUG_BYTES, PLUG_BYTES);
 	TEST_ASSERT(plugged >= base + PLUG_BYTES - METER_SLACK_BYTES &&
 		    plugged <= base + PLUG_BYTES + METER_SLACK_BYTES,
-		    "%s after plugging %" PRIu64 "M: %" PRIu64 "M -> %" PRIu64 "M", meter_names[m.kind],
+		    "%s after plugging %" PRIu64 "M: %" PRIu64 "M -> %" PRIu64 "M", e2e_meter_name(&m),
 		    PLUG_BYTES / MB, base / MB, plugged / MB);
 	set_requested(&bg, PLUG_BYTES - 2 * MB);
 
 	/* The guest's touch of every page costs the host nothing more. */
 	wait_waiting(&bg, 3);
-	touched = meter_read(&m);
+	touched = e2e_meter_read(&m);
 	TEST_ASSERT(touched <= plugged + METER_SLACK_BYTES, "%s grew by the guest's touch: %"
-		    PRIu64 "M -> %" PRIu64 "M", meter_names[m.kind], plugged / MB, touched / MB);
+		    PRIu64 "M -> %" PRIu64 "M", e2e_meter_name(&m), plugged / MB, touched / MB);
 	set_requested(&bg, SHRINK_BYTES);
 
 	/* Unplugged down to 64M: the rest went back to the host. */
 	wait_waiting(&bg, 4);
-	shrunk = meter_read(&m);
+	shrunk = e2e_meter_read(&m);
 	expect_status(&bg, SHRINK_BYTES, SHRINK_BYTES);
 	TEST_ASSERT(shrunk <= base + SHRINK_BYTES + METER_SLACK_BYTES &&
 		    shrunk + METER_SLACK_BYTES >= base + SHRINK_BYTES,
 		    "%s after unplugging to %" PRIu64 "M: %" PRIu64 "M (base %" PRIu64 "M)",
-		    meter_names[m.kind], SHRINK_BYTES / MB, shrunk / MB, base / MB);
+		    e2e_meter_name(&m), SHRINK_BYTES / MB, shrunk / MB, base / MB);
 	set_requested(&bg, 0);
 
 	/* Everything unplugged: back to where it started. */
 	wait_waiting(&bg, 5);
-	empty = meter_read(&m);
+	empty = e2e_meter_read(&m);
 	expect_status(&bg, 0, 0);
 	TEST_ASSERT(empty <= base + METER_SLACK_BYTES, "%s after unplugging all: %" PRIu64
-		    "M (base %" PRIu64 "M)", meter_names[m.kind], empty / MB, base / MB);
+		    "M (base %" PRIu64 "M)", e2e_meter_name(&m), empty / MB, base / MB);
 	set_requested(&bg, REPLUG_BYTES);
 
 	TEST_ASSERT(e2e_bg_wait(&bg, WAIT_S) == 0, "the guest's steps:\n%s\n%s", e2e_slurp(bg.out),
@@ -544,14 +472,11 @@ static void case_plug(const void *arg)
 	TEST_ASSERT(e2e_count_lines(out, "vmem-state") == 3, "vmem-state lines:\n%s", out);
 	free(out);
 	e2e_bg_cleanup(&bg);
-	if (m.kind == METER_MEMCG)
-		memcg_destroy(&m.cg);
-	if (m.kind == METER_HUGETLB)
-		hugepages_restore();
+	e2e_meter_teardown(&m);
 	printf("ok - %s: %s %" PRIu64 "M at start, +%" PRIu64 "M after plugging %" PRIu64 "M (before "
 	       "the guest touched it), %" PRIu64 "M after the touch, +%" PRIu64 "M at %" PRIu64 "M, +%"
 	       PRId64 "M after unplugging all; re-plugged memory read zero\n", b->name,
-	       meter_names[m.kind], base / MB, (plugged - base) / MB, PLUG_BYTES / MB, touched / MB,
+	       e2e_meter_name(&m), base / MB, (plugged - base) / MB, PLUG_BYTES / MB, touched / MB,
 	       (shrunk - base) / MB, SHRINK_BYTES / MB, ((int64_t)empty - (int64_t)base) / (int64_t)MB);
 }
 
@@ -594,11 +519,11 @@ static void case_nack_memcg(const void *unused)
 		    "M, %" PRIu64 "M before, %" PRIu64 "M plugged", after / MB, base / MB, plugged / MB);
 	out = e2e_slurp(b.out);
 	TEST_ASSERT(e2e_nth_line(out, "vmem-plug", 1, line, sizeof(line)), "no vmem-plug:\n%s", out);
-	TEST_ASSERT(key(line, "nack") == 1 && key(line, "error") == 0 &&
-		    key(line, "plugged") == plugged && key(line, "bytes") == plugged,
+	TEST_ASSERT(e2e_key(line, "nack") == 1 && e2e_key(line, "error") == 0 &&
+		    e2e_key(line, "plugged") == plugged && e2e_key(line, "bytes") == plugged,
 		    "vmem-plug: %s", line);
-	TEST_ASSERT(e2e_nth_line(out, "vmem-touch", 1, line, sizeof(line)) && key(line, "bad") == 0 &&
-		    key(line, "nonzero") == 0, "the plugged blocks work: %s", line);
+	TEST_ASSERT(e2e_nth_line(out, "vmem-touch", 1, line, sizeof(line)) && e2e_key(line, "bad") == 0 &&
+		    e2e_key(line, "nonzero") == 0, "the plugged blocks work: %s", line);
 	free(out);
 	json_object_put(ctl(&b, 0, "quit", NULL));
 	TEST_ASSERT(e2e_bg_wait(&b, 30) == 0, "quit after the NACK: exit 0");
@@ -624,8 +549,8 @@ static void case_bad_requests(const void *unused)
 	wait_waiting(&b, 1);
 	out = e2e_slurp(b.out);
 	TEST_ASSERT(e2e_nth_line(out, "vmem-bad", 1, line, sizeof(line)), "no vmem-bad:\n%s", out);
-	cases = key(line, "cases");
-	TEST_ASSERT(cases >= 10 && key(line, "error") == cases && key(line, "plugged") == 4 * MB,
+	cases = e2e_key(line, "cases");
+	TEST_ASSERT(cases >= 10 && e2e_key(line, "error") == cases && e2e_key(line, "plugged") == 4 * MB,
 		    "vmem-bad: %s", line);
 	for (unsigned int i = 1; e2e_nth_line(out, "vmem-bad-case", i, line, sizeof(line)); i++)
 		TEST_ASSERT(strstr(line, " resp=ERROR"), "%s", line);
@@ -670,7 +595,7 @@ static void case_corrupt(const void *unused)
 	out = e2e_slurp(b.out);
 	for (unsigned int i = 1; i <= sizeof(kinds) / sizeof(kinds[0]); i++) {
 		TEST_ASSERT(e2e_nth_line(out, "vmem-corrupt", i, line, sizeof(line)), "#%u:\n%s", i, out);
-		TEST_ASSERT(strstr(line, kinds[i - 1]) && key(line, "needs_reset") == 1 &&
+		TEST_ASSERT(strstr(line, kinds[i - 1]) && e2e_key(line, "needs_reset") == 1 &&
 			    strstr(line, " reinit=ok after=ACK"), "vmem-corrupt: %s", line);
 	}
 	free(out);
