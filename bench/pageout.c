@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench/bench.h"
@@ -64,16 +66,24 @@ struct po_case {
 
 /* ---- the host's mTHP settings, changed for the run and put back ---- */
 
+/*
+ * What the settings were, on disk before the first is changed: the parent
+ * puts them back from it however the measuring child ended, and a later run
+ * does if both were killed (SIGKILL). Line 1: "<parent pid> <child pid>",
+ * then "<path> <word>" per size.
+ */
+static const char *const po_record_paths[] = {
+	"/run/memvmm-pageout.state", "/tmp/memvmm-pageout.state",
+};
+
 static struct {
 	char path[PO_PATH_BYTES];
 	char word[MEM_THP_WORD_BYTES];
 } po_saved[PO_MAX_SIZES];
 static unsigned int po_nsaved;
-static pid_t po_saved_by;
-static const int po_signals[] = { SIGTERM, SIGINT, SIGHUP };
-static struct sigaction po_old[sizeof(po_signals) / sizeof(po_signals[0])];
+static char po_record[PO_PATH_BYTES];   /* the record this process wrote ("": none) */
 
-/* The [word] of a choice file, with syscalls only: 0 or -errno. */
+/* The [word] of a choice file: 0 or -errno. */
 static int choice_read(const char *path, char *word, size_t len)
 {
 	char buf[PO_READ_BYTES], *open_b, *close_b;
@@ -98,7 +108,7 @@ static int choice_read(const char *path, char *word, size_t len)
 	return 0;
 }
 
-/* Write a word with syscalls only: 0 or -errno. */
+/* Write a word: 0 or -errno. */
 static int text_write(const char *path, const char *word)
 {
 	size_t len = strlen(word);
@@ -117,54 +127,144 @@ static int text_write(const char *path, const char *word)
 	return err;
 }
 
-/* Put every saved setting back (async-signal-safe); 0 or the first -errno. */
-static int mthp_restore(void)
+/* Select word in path unless it is selected: 0 or -errno. */
+static int choice_put(const char *path, const char *word)
 {
 	char now[MEM_THP_WORD_BYTES];
+
+	if (choice_read(path, now, sizeof(now)) == 0 && !strcmp(now, word))
+		return 0;
+	return text_write(path, word);
+}
+
+/* Put every saved setting back and drop the record; 0 or the first -errno. */
+static int mthp_restore(void)
+{
 	int ret = 0, r;
 
-	if (getpid() != po_saved_by)
-		return 0;
 	for (unsigned int i = 0; i < po_nsaved; i++) {
-		if (choice_read(po_saved[i].path, now, sizeof(now)) == 0 &&
-		    !strcmp(now, po_saved[i].word))
-			continue;
-		r = text_write(po_saved[i].path, po_saved[i].word);
+		r = choice_put(po_saved[i].path, po_saved[i].word);
 		if (r && !ret)
 			ret = r;
+	}
+	if (!ret)
+		po_nsaved = 0;
+	if (!ret && po_record[0]) {
+		if (unlink(po_record) < 0 && errno != ENOENT)
+			ret = -errno;
+		else
+			po_record[0] = '\0';
 	}
 	return ret;
 }
 
-static void mthp_restore_at_exit(void)
+/* True if pid is this process (done with the run) or no live process. */
+static bool po_gone(int pid)
 {
-	static const char msg[] = "memvmm-bench: warning: could not restore the mTHP settings\n";
-	int saved_errno = errno;
-
-	if (mthp_restore() && write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
-		saved_errno = errno;   /* nothing more to do */
-	errno = saved_errno;
+	return pid == getpid() || !swap_pid_alive(pid);
 }
 
-static void mthp_restore_on_signal(int sig)
+/*
+ * A record whose processes are gone (this one aside): put its settings back
+ * and remove it. 0 (*what says what was done, "" if nothing), -EBUSY with
+ * *holder when a live run holds it, or -errno.
+ */
+static int mthp_recover(const char *record, char *what, size_t len, int *holder)
 {
-	mthp_restore_at_exit();
-	for (unsigned int i = 0; i < sizeof(po_signals) / sizeof(po_signals[0]); i++)
-		if (po_signals[i] == sig && po_old[i].sa_handler != SIG_DFL &&
-		    po_old[i].sa_handler != SIG_IGN && !(po_old[i].sa_flags & SA_SIGINFO)) {
-			po_old[i].sa_handler(sig);   /* the swap's teardown, which re-raises */
-			return;
+	char line[PO_PATH_BYTES + MEM_THP_WORD_BYTES + 8], path[PO_PATH_BYTES];
+	char word[MEM_THP_WORD_BYTES];
+	int parent, child, ret = 0, r;
+	FILE *f = fopen(record, "re");
+
+	what[0] = '\0';
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	if (fgets(line, sizeof(line), f) && sscanf(line, "%d %d", &parent, &child) == 2 &&
+	    (!po_gone(parent) || !po_gone(child))) {
+		*holder = po_gone(parent) ? child : parent;
+		fclose(f);
+		return -EBUSY;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%127s %15s", path, word) != 2 ||
+		    strncmp(path, MEM_THP_SYSFS "/", sizeof(MEM_THP_SYSFS)))
+			continue;   /* only the settings this file may hold */
+		r = choice_put(path, word);
+		if (r && !ret)
+			ret = r;
+		snprintf(what + strlen(what), len - strlen(what), "%s%.48s=%s", r ? "(failed) " : "",
+			 path + sizeof(MEM_THP_SYSFS), word);
+		snprintf(what + strlen(what), len - strlen(what), " ");
+	}
+	fclose(f);
+	if (!ret && unlink(record) < 0 && errno != ENOENT)
+		ret = -errno;
+	return ret;
+}
+
+/* mthp_recover() of every record place, saying on stderr what it did. 0 or -errno. */
+static int mthp_recover_all(const char *who)
+{
+	char what[PO_READ_BYTES * 4];
+	int ret = 0, holder = 0;
+
+	for (size_t i = 0; i < sizeof(po_record_paths) / sizeof(po_record_paths[0]) && !ret; i++) {
+		ret = mthp_recover(po_record_paths[i], what, sizeof(what), &holder);
+		if (what[0])
+			fprintf(stderr, "pageout: %s; put back: %s(from %s)\n", who, what,
+				po_record_paths[i]);
+	}
+	if (ret == -EBUSY)
+		fprintf(stderr, "pageout: another run (pid %d) has the mTHP settings changed\n",
+			holder);
+	else if (ret)
+		fprintf(stderr, "pageout: putting back the mTHP settings %s: %s\n", who,
+			strerror(-ret));
+	return ret;
+}
+
+/* The record of po_saved, written before any setting changes. 0 or -errno. */
+static int mthp_record(void)
+{
+	int ret = -ENOENT;
+
+	for (size_t i = 0; i < sizeof(po_record_paths) / sizeof(po_record_paths[0]); i++) {
+		FILE *f;
+		int fd = open(po_record_paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+		if (fd < 0) {
+			ret = -errno;
+			if (ret == -EEXIST)
+				return ret;   /* another run's */
+			continue;
 		}
-	signal(sig, SIG_DFL);
-	raise(sig);
+		f = fdopen(fd, "w");
+		if (!f) {
+			ret = -errno;
+			close(fd);
+			unlink(po_record_paths[i]);
+			continue;
+		}
+		fprintf(f, "%d %d\n", (int)getppid(), (int)getpid());
+		for (unsigned int j = 0; j < po_nsaved; j++)
+			fprintf(f, "%s %s\n", po_saved[j].path, po_saved[j].word);
+		ret = ferror(f) ? -EIO : 0;
+		if (fclose(f) && !ret)
+			ret = -errno;
+		if (!ret) {
+			snprintf(po_record, sizeof(po_record), "%s", po_record_paths[i]);
+			return 0;
+		}
+		unlink(po_record_paths[i]);
+	}
+	return ret;
 }
 
-/* Save hugepages-*kB/enabled of every size, and arm the restore. 0 or -errno. */
+/* Save hugepages-*kB/enabled of every size and record them. 0 or -errno. */
 static int mthp_save(void)
 {
 	DIR *d = opendir(MEM_THP_SYSFS);
 	struct dirent *e;
-	int ret = 0;
 
 	if (!d)
 		return -errno;
@@ -178,34 +278,24 @@ static int mthp_save(void)
 			po_nsaved++;
 	}
 	closedir(d);
-	po_saved_by = getpid();
-	if (atexit(mthp_restore_at_exit))
-		return -ENOMEM;
-	for (unsigned int i = 0; i < sizeof(po_signals) / sizeof(po_signals[0]) && !ret; i++) {
-		struct sigaction sa = { .sa_handler = mthp_restore_on_signal };
-
-		if (sigemptyset(&sa.sa_mask) < 0 || sigaction(po_signals[i], &sa, &po_old[i]) < 0)
-			ret = -errno;
-		else if (po_old[i].sa_handler == SIG_IGN && sigaction(po_signals[i], &po_old[i], NULL))
-			ret = -errno;
-	}
-	return ret;
+	return mthp_record();
 }
 
 /* 64 KiB on MADV_HUGEPAGE, every other size never. 0, or -errno with why. */
 static int mthp_setup(char *why, size_t len)
 {
 	char word[MEM_THP_WORD_BYTES];
-	int ret = mthp_save();
+	int ret;
 
-	if (ret) {
-		snprintf(why, len, "saving %s/hugepages-*kB/enabled: %s", MEM_THP_SYSFS,
-			 strerror(-ret));
-		return ret;
-	}
 	if (choice_read(PO_MTHP_DIR "/enabled", word, sizeof(word))) {
 		snprintf(why, len, "no %s (kernel without 64K mTHP)", PO_MTHP_DIR);
 		return -EOPNOTSUPP;
+	}
+	ret = mthp_save();
+	if (ret) {
+		snprintf(why, len, "%s: %s", ret == -EEXIST ? "another run's record of the settings "
+			 "is there" : "recording the settings in /run or /tmp", strerror(-ret));
+		return ret;
 	}
 	for (unsigned int i = 0; i < po_nsaved; i++) {
 		bool is_64k = strstr(po_saved[i].path, "/hugepages-64kB/") != NULL;
@@ -379,7 +469,33 @@ static void po_extras(struct bench_table *t, struct po_case *pcs)
 	}
 }
 
-int bench_pageout(const struct bench_opts *o)
+/* ENOMEM at the first round: an allocation failure (a limit), not something the host lacks. */
+static int po_alloc_failures(struct bench_table *t)
+{
+	char limit[80] = "";
+	struct rlimit rl;
+	int failed = 0;
+
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		char sz[32];
+
+		bench_fmt_size(rl.rlim_cur, sz, sizeof(sz));
+		snprintf(limit, sizeof(limit), " under RLIMIT_AS %s (ulimit -v)", sz);
+	}
+	for (unsigned int i = 0; i < t->ncases; i++) {
+		struct bench_case *c = &t->cases[i];
+
+		if (c->err != -ENOMEM)
+			continue;
+		snprintf(c->why, sizeof(c->why), "allocation failed in round %u (ENOMEM%s)",
+			 c->err_round + 1, limit);
+		failed = 1;
+	}
+	return failed;
+}
+
+/* The measurement, in the child: the exit status. */
+static int po_measure(const struct bench_opts *o)
 {
 	struct bench_case cases[6];
 	struct po_case pcs[6];
@@ -398,15 +514,16 @@ int bench_pageout(const struct bench_opts *o)
 	int swap_err, mthp_err, vm_err, status = 0, ret;
 	unsigned int n = 0;
 
-	po_size = o->size ? o->size : PO_DEFAULT_BYTES;
-	if (!s || po_size % PO_MTHP_BYTES) {
-		fprintf(stderr, "pageout: %s\n", s ? "--size must be a multiple of 64K" :
-			"out of memory");
-		bench_summary_free(s);
-		return s ? 2 : 1;
+	if (!s) {
+		fprintf(stderr, "pageout: out of memory\n");
+		return 1;
 	}
 	bench_fmt_size(po_size, sz, sizeof(sz));
 	swap_err = swap_on(PO_SWAP_FACTOR * po_size, &kind, swap_why, sizeof(swap_why));
+	if (!swap_err && swap_why[0]) {
+		fprintf(stderr, "pageout: swap: %s\n", swap_why);
+		swap_why[0] = '\0';
+	}
 	mthp_err = swap_err ? 0 : mthp_setup(mthp_why, sizeof(mthp_why));
 	vm_err = swap_err ? 0 : po_memvmm_check(vm_why, sizeof(vm_why));
 	for (int f = PO_FILL_ZERO; f <= PO_FILL_PATTERN; f++) {
@@ -418,19 +535,23 @@ int bench_pageout(const struct bench_opts *o)
 	       swap_err ? swap_why : vm_why);
 	t.ncases = n;
 
+	/* What was done to the host, not what was meant to be. */
 	printf("pageout: %u cases x %u interleaved rounds, %s of anonymous memory each, filled, "
-	       "then madvise(MADV_PAGEOUT) timed;\nswap: %s%s%s; mTHP for the run: 64K=madvise, "
-	       "other sizes never%s%s\n'64K %%' = memory faulted in as 64K folios "
-	       "(hugepages-64kB/stats/anon_fault_alloc), 'swpout 64K %%' = swapped out as "
-	       "whole 64K folios (stats/swpout), 'resident' = mincore() after (the swap cache "
-	       "counts)\n\n", n, o->repeat, sz, swap_err ? "none: " : swap_kind_name(kind),
-	       swap_err ? swap_why : " ", swap_err ? "" : swap_path(),
-	       mthp_err ? ": " : "", mthp_err ? mthp_why : "");
+	       "then madvise(MADV_PAGEOUT) timed;\nswap: %s%s%s; mTHP: %s%s\n'64K %%' = memory "
+	       "faulted in as 64K folios (hugepages-64kB/stats/anon_fault_alloc), 'swpout 64K "
+	       "%%' = swapped out as whole 64K folios (stats/swpout), 'resident' = mincore() "
+	       "after (the swap cache counts)\n\n", n, o->repeat, sz,
+	       swap_err ? "none: " : swap_kind_name(kind), swap_err ? swap_why : " ",
+	       swap_err ? "" : swap_path(),
+	       swap_err ? "not changed (no swap: nothing runs)" : mthp_err ?
+	       "not set up, the 64K rows do not run: " : "64K=madvise, other sizes never for the run",
+	       swap_err || !mthp_err ? "" : mthp_why);
 	ret = bench_table_run(&t);
 	if (ret) {
 		status = 1;
 		goto out;
 	}
+	status |= po_alloc_failures(&t);
 	po_extras(&t, pcs);
 	bench_table_print(&t, stdout);
 	for (unsigned int i = 0; i < n; i++)
@@ -461,6 +582,12 @@ int bench_pageout(const struct bench_opts *o)
 	putchar('\n');
 	bench_summary_print(s, stdout);
 out:
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		/* | head: EPIPE (SIGPIPE is ignored) ends the run quietly, with the host put back. */
+		if (errno != EPIPE)
+			fprintf(stderr, "pageout: writing the table: %s\n", strerror(errno));
+		status = 1;
+	}
 	ret = mthp_restore();
 	if (ret) {
 		fprintf(stderr, "pageout: restoring the mTHP settings: %s\n", strerror(-ret));
@@ -473,5 +600,89 @@ out:
 	}
 	bench_table_free(&t);
 	bench_summary_free(s);
+	return status;
+}
+
+/*
+ * The parent waits while the child measures, with every terminating signal
+ * blocked (taken with sigwaitinfo() and passed on to the child), and puts
+ * the mTHP settings and the swap back however the child ended, SIGKILL
+ * included. Then it ends the way it was asked to: by the signal it got.
+ */
+int bench_pageout(const struct bench_opts *o)
+{
+	char why[400];
+	sigset_t wait_set, old;
+	int status = 1, wst = 0, got = 0, ret;
+	siginfo_t info;
+	pid_t child;
+
+	po_size = o->size ? o->size : PO_DEFAULT_BYTES;
+	if (po_size % PO_MTHP_BYTES) {
+		fprintf(stderr, "pageout: --size must be a multiple of 64K\n");
+		return 2;
+	}
+	/* A closed stdout is an EPIPE from write(), not the end of this process. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR || swap_sigset(&wait_set) ||
+	    sigdelset(&wait_set, SIGPIPE) < 0 || sigaddset(&wait_set, SIGCHLD) < 0 || sigprocmask(SIG_BLOCK, &wait_set, &old) < 0) {
+		fprintf(stderr, "pageout: setting up the signals: %s\n", strerror(errno));
+		return 1;
+	}
+	if (mthp_recover_all("a killed run left the mTHP settings changed") == -EBUSY)
+		goto unblock;
+	ret = swap_arm();   /* the record of the swap is shared with the child */
+	if (ret) {
+		fprintf(stderr, "pageout: arming the swap teardown: %s\n", strerror(-ret));
+		goto unblock;
+	}
+	fflush(stdout);
+	child = fork();
+	if (child < 0) {
+		fprintf(stderr, "pageout: fork: %s\n", strerror(errno));
+		goto unblock;
+	}
+	if (child == 0) {
+		if (sigprocmask(SIG_SETMASK, &old, NULL) < 0)
+			_exit(1);
+		exit(po_measure(o));
+	}
+	for (;;) {
+		int sig = sigwaitinfo(&wait_set, &info);
+
+		if (sig < 0 && errno != EINTR) {
+			fprintf(stderr, "pageout: sigwaitinfo: %s\n", strerror(errno));
+			sig = SIGTERM;    /* cannot wait: end the run */
+		}
+		if (sig == SIGCHLD || sig < 0) {
+			pid_t r = waitpid(child, &wst, WNOHANG);
+
+			if (r == child || (r < 0 && errno == ECHILD))
+				break;
+			continue;
+		}
+		/* A process group's signal reached the child too; one more does no harm. */
+		got = sig;
+		if (kill(child, sig == SIGQUIT ? SIGTERM : sig) < 0 && errno != ESRCH)
+			fprintf(stderr, "pageout: passing on %s: %s\n", strsignal(sig),
+				strerror(errno));
+	}
+	status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 1;
+	if (WIFSIGNALED(wst))
+		fprintf(stderr, "pageout: the run ended by %s; putting the host's settings back\n",
+			strsignal(WTERMSIG(wst)));
+	if (mthp_recover_all("the run left the mTHP settings changed"))
+		status = 1;
+	if (swap_off(why, sizeof(why))) {
+		fprintf(stderr, "pageout: %s\n", why);
+		status = 1;
+	}
+unblock:
+	if (got) {
+		fflush(NULL);
+		signal(got, SIG_DFL);
+		raise(got);   /* pending while blocked: ends this process at the unblock */
+	}
+	if (sigprocmask(SIG_SETMASK, &old, NULL) < 0)
+		status = 1;
 	return status;
 }
