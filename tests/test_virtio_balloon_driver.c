@@ -195,16 +195,7 @@ uint64_t host_file_bytes(struct brig *r, uint64_t gpa)
 
 uint64_t brig_msis(struct brig *r, uint64_t addr, uint32_t data)
 {
-	uint64_t n = 0, a;
-	uint32_t dt;
-
-	for (int gsi = FAKE_FIRST_MSI_GSI; gsi < (int)FAKE_MAX_GSI; gsi++)
-		if (fake_msi_route_get(&r->f, gsi, &a, &dt) && a == addr && dt == data)
-			n += fake_irqfd_take(&r->f, gsi);
-	for (unsigned int *i = &r->msi_sent_seen; *i < r->f.nr_msi_sent && *i < FAKE_MSI_SEND_LOG;
-	     ++*i)
-		n += r->f.msi_sent[*i].addr == addr && r->f.msi_sent[*i].data == data;
-	return n;
+	return vdrv_fake_msis(&r->f, &r->msi_sent_seen, addr, data);
 }
 
 unsigned int brig_intx_line(struct brig *r)

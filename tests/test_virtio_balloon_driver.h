@@ -26,6 +26,7 @@
 #include "mem/mem.h"
 #include "tests/fake_ctx.h"
 #include "tests/test.h"
+#include "tests/vdrv_fake.h"
 #include "tests/virtio_driver.h"
 
 #define RAM_BYTES        (64ull << 20)
@@ -71,14 +72,6 @@ struct brig {
 	unsigned int q_stats, q_report;
 	unsigned int msi_sent_seen;
 };
-
-/* Assert a driver call returned 0, printing why it did not. */
-#define DRV_OK(r, expr)                                                              \
-	do {                                                                         \
-		int drv_ret_ = (expr);                                               \
-		TEST_ASSERT(drv_ret_ == 0, "%s returned %d: %s", #expr, drv_ret_,    \
-			    (r)->d.err);                                             \
-	} while (0)
 
 /* The fake machine (boot RAM on o->backend), the balloon with o->bc, the driver bound. */
 void brig_machine(struct brig *r, const struct brig_opts *o);

@@ -21,6 +21,7 @@
 #include "mem/mem.h"
 #include "tests/fake_ctx.h"
 #include "tests/test.h"
+#include "tests/vdrv_fake.h"
 #include "tests/virtio_driver.h"
 
 #define RAM_BYTES        (64ull << 20)
@@ -48,14 +49,6 @@ struct rig {
 	uint64_t base;           /* the hotplug region's guest-physical address */
 	unsigned int msi_sent_seen;   /* f.msi_sent entries rig_msis() counted */
 };
-
-/* Assert a driver call returned 0, printing why it did not. */
-#define DRV_OK(r, expr)                                                              \
-	do {                                                                         \
-		int drv_ret_ = (expr);                                               \
-		TEST_ASSERT(drv_ret_ == 0, "%s returned %d: %s", #expr, drv_ret_,    \
-			    (r)->d.err);                                             \
-	} while (0)
 
 /* A well-formed request must get response want. */
 #define REQ_EXPECT(r, type, addr, nb, want)                                           \

@@ -82,3 +82,16 @@ struct vdrv_machine vdrv_fake_machine(struct fake_ctx *f)
 		.mem_read = vdrv_fake_mem_read, .mem_write = vdrv_fake_mem_write, .run = m_run,
 	};
 }
+
+uint64_t vdrv_fake_msis(struct fake_ctx *f, unsigned int *seen, uint64_t addr, uint32_t data)
+{
+	uint64_t n = 0, a;
+	uint32_t dt;
+
+	for (int gsi = FAKE_FIRST_MSI_GSI; gsi < (int)FAKE_MAX_GSI; gsi++)
+		if (fake_msi_route_get(f, gsi, &a, &dt) && a == addr && dt == data)
+			n += fake_irqfd_take(f, gsi);
+	for (; *seen < f->nr_msi_sent && *seen < FAKE_MSI_SEND_LOG; ++*seen)
+		n += f->msi_sent[*seen].addr == addr && f->msi_sent[*seen].data == data;
+	return n;
+}

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "tests/fake_ctx.h"
+#include "tests/test.h"
 #include "tests/virtio_driver.h"
 
 /* The machine for f (f must outlive it). */
@@ -20,5 +21,20 @@ struct vdrv_machine vdrv_fake_machine(struct fake_ctx *f);
 /* Guest memory of the fake_ctx o, as vdrv_machine's mem_read/mem_write. */
 int vdrv_fake_mem_read(void *o, uint64_t gpa, void *buf, size_t len);
 int vdrv_fake_mem_write(void *o, uint64_t gpa, const void *buf, size_t len);
+
+/*
+ * MSIs f delivered for (addr, data): irqfds on a route with them (taken),
+ * and direct sends from f->msi_sent[*seen] on (*seen moves past them).
+ */
+uint64_t vdrv_fake_msis(struct fake_ctx *f, unsigned int *seen, uint64_t addr, uint32_t data);
+
+/* Assert a driver call returned 0, printing why it did not (r->d: the struct vdrv). */
+#define DRV_OK(r, expr)                                                              \
+	do {                                                                         \
+		int drv_ret_ = (expr);                                               \
+		TEST_ASSERT(drv_ret_ == 0, "%s returned %d: %s", #expr, drv_ret_,    \
+			    (r)->d.err);                                             \
+	} while (0)
+
 
 #endif /* MEMVMM_TESTS_VDRV_FAKE_H */
