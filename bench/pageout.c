@@ -11,10 +11,16 @@
  * (`memvmm ctl pageout`), which needs /dev/kvm.
  *
  * Swap is set up for the run (tests/swap.h: zram, else a swap file) and
- * taken down after, like the mTHP settings: at exit and on SIGTERM, SIGINT
- * and SIGHUP too. The 64 KiB share is checked from the kernel's own
- * counters (hugepages-64kB/stats: anon_fault_alloc at the memset, swpout:
- * folios swapped out whole).
+ * taken down after, like the mTHP settings. A forked child measures; the
+ * parent only waits, with every terminating signal blocked (passed on to
+ * the child), and puts both back however the child ended, SIGKILL
+ * included. Records on disk (/run, else /tmp), written before the host is
+ * changed, let the next run put back what a run killed whole left. SIGPIPE
+ * is ignored: `| head` ends the run with EPIPE, the host put back.
+ *
+ * The 64 KiB share is checked from the kernel's own counters
+ * (hugepages-64kB/stats: anon_fault_alloc at the memset, swpout: folios
+ * swapped out whole).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -541,8 +547,8 @@ static int po_measure(const struct bench_opts *o)
 	       "faulted in as 64K folios (hugepages-64kB/stats/anon_fault_alloc), 'swpout 64K "
 	       "%%' = swapped out as whole 64K folios (stats/swpout), 'resident' = mincore() "
 	       "after (the swap cache counts)\n\n", n, o->repeat, sz,
-	       swap_err ? "none: " : swap_kind_name(kind), swap_err ? swap_why : " ",
-	       swap_err ? "" : swap_path(),
+	       swap_err ? "none: " : swap_kind_name(kind), swap_err ? swap_why : swap_path()[0] ?
+	       " " : "", swap_err ? "" : swap_path(),
 	       swap_err ? "not changed (no swap: nothing runs)" : mthp_err ?
 	       "not set up, the 64K rows do not run: " : "64K=madvise, other sizes never for the run",
 	       swap_err || !mthp_err ? "" : mthp_why);

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,6 +61,7 @@ struct pv_child {
 
 static int pv_start(struct pv_child *ch, char *const argv[])
 {
+	pid_t parent = getpid();
 	int p[2];
 
 	*ch = (struct pv_child){ .pid = -1, .out_fd = -1 };
@@ -77,6 +79,9 @@ static int pv_start(struct pv_child *ch, char *const argv[])
 	if (ch->pid == 0) {
 		int null = open("/dev/null", O_RDONLY);
 
+		/* A measuring process killed mid-run takes its guest with it. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(127);
 		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
 			_exit(127);
 		execv(argv[0], argv);
