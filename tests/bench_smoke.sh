@@ -137,6 +137,21 @@ balloon-bad-size)
 	grep -q "3M is not a multiple of 2M" "$out/bad.txt" || fail "the message does not say why"
 	echo "ok - balloon --size 3M: exit 2, says why"
 	;;
+pageout)
+	# Root only (it sets up swap and the mTHP sizes): afterwards the host must
+	# be exactly as before (swap devices, zram0, every mTHP size's setting).
+	[ "$(id -u)" = 0 ] || skip "not root (pageout sets up swap and mTHP settings)"
+	host_state() {
+		cat /proc/swaps
+		cat /sys/block/zram0/disksize 2>/dev/null
+		cat /sys/kernel/mm/transparent_hugepage/hugepages-*/enabled 2>/dev/null
+	}
+	host_state >"$out/state-before.txt"
+	check pageout "size swap small_4k_zero_ms mthp_64k_zero_ms ratio_64k_4k_zero" --size 4M
+	host_state >"$out/state-after.txt"
+	cmp -s "$out/state-before.txt" "$out/state-after.txt" ||
+		{ diff "$out/state-before.txt" "$out/state-after.txt"; fail "host state changed"; }
+	;;
 bad-size)
 	"$bench" gmem-fill --size 12Q >"$out/bad.txt" 2>&1
 	rc=$?
