@@ -42,6 +42,7 @@
 #include "mem/mem.h"
 #include "mem/thp.h"
 #include "tests/swap.h"
+#include "tests/sysfs.h"
 
 #define PO_DEFAULT_BYTES   (256ull << 20)     /* the series' 256 MiB */
 #define PO_MTHP_BYTES      (64ull << 10)
@@ -89,58 +90,14 @@ static struct {
 static unsigned int po_nsaved;
 static char po_record[PO_PATH_BYTES];   /* the record this process wrote ("": none) */
 
-/* The [word] of a choice file: 0 or -errno. */
-static int choice_read(const char *path, char *word, size_t len)
-{
-	char buf[PO_READ_BYTES], *open_b, *close_b;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0)
-		err = -errno;
-	close(fd);
-	if (err)
-		return err;
-	buf[n] = '\0';
-	open_b = strchr(buf, '[');
-	close_b = open_b ? strchr(open_b, ']') : NULL;
-	if (!close_b || (size_t)(close_b - open_b - 1) >= len)
-		return -EPROTO;
-	memcpy(word, open_b + 1, (size_t)(close_b - open_b - 1));
-	word[close_b - open_b - 1] = '\0';
-	return 0;
-}
-
-/* Write a word: 0 or -errno. */
-static int text_write(const char *path, const char *word)
-{
-	size_t len = strlen(word);
-	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, word, len);
-	if (n < 0)
-		err = -errno;
-	else if ((size_t)n != len)
-		err = -EIO;
-	if (close(fd) < 0 && !err)
-		err = -errno;
-	return err;
-}
-
 /* Select word in path unless it is selected: 0 or -errno. */
 static int choice_put(const char *path, const char *word)
 {
 	char now[MEM_THP_WORD_BYTES];
 
-	if (choice_read(path, now, sizeof(now)) == 0 && !strcmp(now, word))
+	if (sysfs_choice_read(path, now, sizeof(now)) == 0 && !strcmp(now, word))
 		return 0;
-	return text_write(path, word);
+	return sysfs_write(path, word);
 }
 
 /* Put every saved setting back and drop the record; 0 or the first -errno. */
@@ -279,7 +236,7 @@ static int mthp_save(void)
 			continue;
 		snprintf(po_saved[po_nsaved].path, PO_PATH_BYTES, MEM_THP_SYSFS "/%.32s/enabled",
 			 e->d_name);
-		if (!choice_read(po_saved[po_nsaved].path, po_saved[po_nsaved].word,
+		if (!sysfs_choice_read(po_saved[po_nsaved].path, po_saved[po_nsaved].word,
 				 MEM_THP_WORD_BYTES))
 			po_nsaved++;
 	}
@@ -293,7 +250,7 @@ static int mthp_setup(char *why, size_t len)
 	char word[MEM_THP_WORD_BYTES];
 	int ret;
 
-	if (choice_read(PO_MTHP_DIR "/enabled", word, sizeof(word))) {
+	if (sysfs_choice_read(PO_MTHP_DIR "/enabled", word, sizeof(word))) {
 		snprintf(why, len, "no %s (kernel without 64K mTHP)", PO_MTHP_DIR);
 		return -EOPNOTSUPP;
 	}
@@ -307,9 +264,9 @@ static int mthp_setup(char *why, size_t len)
 		bool is_64k = strstr(po_saved[i].path, "/hugepages-64kB/") != NULL;
 		const char *want = is_64k ? "madvise" : "never";
 
-		ret = text_write(po_saved[i].path, want);
+		ret = sysfs_write(po_saved[i].path, want);
 		if (!ret)
-			ret = choice_read(po_saved[i].path, word, sizeof(word));
+			ret = sysfs_choice_read(po_saved[i].path, word, sizeof(word));
 		if (!ret && strcmp(word, want))
 			ret = -EPROTO;
 		if (ret) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "mem/pageout.h"
+#include "tests/sysfs.h"
 
 #define SWAP_PAGE_BYTES        4096u   /* the header is one page; x86's page */
 /* union swap_header (linux/swap.h): info after 1 KiB of boot bits, magic ends page 0. */
@@ -125,25 +126,6 @@ bool swap_pid_alive(pid_t pid)
 	buf[n] = '\0';
 	paren = strrchr(buf, ')');
 	return !paren || (paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X');
-}
-
-/* Write s to a sysfs file, with syscalls only: 0 or -errno. */
-static int sysfs_write(const char *path, const char *s)
-{
-	size_t len = strlen(s);
-	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, len);
-	if (n < 0)
-		err = -errno;
-	else if ((size_t)n != len)
-		err = -EIO;
-	if (close(fd) < 0 && !err)
-		err = -errno;
-	return err;
 }
 
 static int sysfs_read_u64(const char *path, uint64_t *v)

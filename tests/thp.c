@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "mem/thp.h"
+#include "tests/sysfs.h"
 
 /* ---- the test's own smaps reader ---- */
 
@@ -70,7 +71,6 @@ void thp_smaps_read(const void *addr, uint64_t len, struct thp_smaps *out)
 
 #define THP_SETTINGS     4
 #define THP_PATH_BYTES   128
-#define THP_READ_BYTES   256
 
 static const char *const thp_rel[THP_SETTINGS] = {
 	THP_SYSFS_ANON, THP_SYSFS_ANON_2M, THP_SYSFS_SHMEM, THP_SYSFS_SHMEM_2M,
@@ -80,47 +80,6 @@ static char saved_path[THP_SETTINGS][THP_PATH_BYTES];
 static char saved_word[THP_SETTINGS][MEM_THP_WORD_BYTES];   /* "": no such file */
 static bool saved;
 static pid_t saved_by;   /* forked children inherit atexit and handlers; only it restores */
-
-/* The [word] of a choice file, with syscalls only: 0, -errno or -EPROTO. */
-static int choice_read(const char *path, char *word, size_t len)
-{
-	char buf[THP_READ_BYTES];
-	char *open_b, *close_b;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
-
-	word[0] = '\0';
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	err = errno;
-	close(fd);
-	if (n < 0)
-		return -err;
-	buf[n] = '\0';
-	open_b = strchr(buf, '[');
-	close_b = open_b ? strchr(open_b, ']') : NULL;
-	if (!close_b || (size_t)(close_b - open_b - 1) >= len)
-		return -EPROTO;
-	memcpy(word, open_b + 1, (size_t)(close_b - open_b - 1));
-	word[close_b - open_b - 1] = '\0';
-	return 0;
-}
-
-/* Write word to path, with syscalls only: 0 or -errno. */
-static int choice_write(const char *path, const char *word)
-{
-	ssize_t len = (ssize_t)strlen(word), n;
-	int fd = open(path, O_WRONLY | O_CLOEXEC), err;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, word, (size_t)len);
-	err = errno;
-	if (close(fd) < 0 && n == len)
-		return -errno;
-	return n == len ? 0 : n < 0 ? -err : -EIO;
-}
 
 static void say(const char *a, const char *b, const char *c)
 {
@@ -144,11 +103,11 @@ void thp_sysfs_restore(void)
 		if (!saved_word[i][0])
 			continue;
 		/* Unchanged: nothing to write (and no write permission needed). */
-		if (choice_read(saved_path[i], now, sizeof(now)) == 0 &&
+		if (sysfs_choice_read(saved_path[i], now, sizeof(now)) == 0 &&
 		    !strcmp(now, saved_word[i]))
 			continue;
-		if (choice_write(saved_path[i], saved_word[i]) ||
-		    choice_read(saved_path[i], now, sizeof(now)) || strcmp(now, saved_word[i]))
+		if (sysfs_write(saved_path[i], saved_word[i]) ||
+		    sysfs_choice_read(saved_path[i], now, sizeof(now)) || strcmp(now, saved_word[i]))
 			say("warning: could not restore ", saved_path[i], "\n");
 	}
 	errno = saved_errno;
@@ -177,7 +136,7 @@ bool thp_sysfs_save(void)
 		int ret;
 
 		snprintf(saved_path[i], sizeof(saved_path[i]), MEM_THP_SYSFS "/%s", thp_rel[i]);
-		ret = choice_read(saved_path[i], saved_word[i], sizeof(saved_word[i]));
+		ret = sysfs_choice_read(saved_path[i], saved_word[i], sizeof(saved_word[i]));
 		TEST_ASSERT(ret == 0 || ret == -ENOENT, "read %s: %s", saved_path[i],
 			    strerror(-ret));
 		any |= ret == 0;
@@ -211,7 +170,7 @@ void thp_sysfs_get(const char *rel, char *word, size_t len)
 	int ret;
 
 	snprintf(path, sizeof(path), MEM_THP_SYSFS "/%s", rel);
-	ret = choice_read(path, word, len);
+	ret = sysfs_choice_read(path, word, len);
 	TEST_ASSERT(ret == 0 || ret == -ENOENT, "read %s: %s", path, strerror(-ret));
 }
 
@@ -228,14 +187,14 @@ bool thp_sysfs_set(const char *rel, const char *word, char *why, size_t len)
 		snprintf(why, len, "%s does not exist", saved_path[i]);
 		return false;
 	}
-	ret = choice_write(saved_path[i], word);
+	ret = sysfs_write(saved_path[i], word);
 	if (ret) {
 		snprintf(why, len, "cannot write '%s' to %s: %s%s", word, saved_path[i],
 			 strerror(-ret), ret == -EACCES || ret == -EPERM ? " (not root?)" :
 			 ret == -EROFS ? " (read-only sysfs)" : "");
 		return false;
 	}
-	ret = choice_read(saved_path[i], now, sizeof(now));
+	ret = sysfs_choice_read(saved_path[i], now, sizeof(now));
 	if (ret || strcmp(now, word)) {
 		snprintf(why, len, "%s reads '%s' after writing '%s'", saved_path[i], now, word);
 		return false;
