@@ -363,13 +363,42 @@ static void append(char *why, size_t len, const char *fmt, const char *what, int
 		snprintf(why + used, len - used, fmt, what, strerror(-err));
 }
 
+/* swapon(path) with the handled signals blocked, recorded in st: 0, or -errno with why. */
+static int swapon_recorded(const char *path, char *why, size_t len, const char *what)
+{
+	sigset_t old;
+	int ret = signals_block(&old);
+
+	if (ret)
+		return ret;
+	if (swapon(path, 0) < 0) {
+		ret = -errno;
+		append(why, len, "%s: %s; ", what, ret);
+	} else {
+		st->swapped_on = true;
+	}
+	return signals_restore(&old, ret);
+}
+
+/* Take down what this process set up, the handled signals blocked; a failure goes to why. */
+static void teardown_blocked(char *why, size_t len, const char *what)
+{
+	sigset_t old;
+	int ret = signals_block(&old);
+
+	if (!ret)
+		ret = signals_restore(&old, teardown_raw());
+	if (ret)
+		append(why, len, "%s: %s; ", what, ret);
+}
+
 /* zram0, if present and unused: 0, or -errno with why. */
 static int zram_on(uint64_t bytes, char *why, size_t len)
 {
 	char size[32];
 	uint64_t disksize;
 	sigset_t old;
-	int ret, ret2;
+	int ret;
 
 	ret = sysfs_read_u64(ZRAM_SYSFS "/disksize", &disksize);
 	if (ret) {
@@ -411,32 +440,20 @@ static int zram_on(uint64_t bytes, char *why, size_t len)
 		append(why, len, "zram: swap header on %s: %s; ", ZRAM_DEV, ret);
 		goto fail;
 	}
-	ret = signals_block(&old);
-	if (ret)
-		goto fail;
-	if (swapon(ZRAM_DEV, 0) < 0) {
-		ret = -errno;
-		append(why, len, "zram: swapon(%s): %s; ", ZRAM_DEV, ret);
-	} else {
-		st->swapped_on = true;
-	}
-	ret = signals_restore(&old, ret);
+	ret = swapon_recorded(ZRAM_DEV, why, len, "zram: swapon(" ZRAM_DEV ")");
 	if (ret)
 		goto fail;
 	return 0;
 fail:
-	ret2 = signals_block(&old);
-	if (!ret2)
-		ret2 = signals_restore(&old, teardown_raw());
-	if (ret2)
-		append(why, len, "zram: taking it down again: %s: %s; ", ZRAM_SYSFS, ret2);
+	teardown_blocked(why, len, "zram: taking it down again: " ZRAM_SYSFS);
 	return ret;
 }
 
 /* A swap file in dir: 0, or -errno with why. */
 static int file_on(const char *dir, uint64_t bytes, char *why, size_t len)
 {
-	int fd = -1, ret, ret2;
+	char what[SWAP_PATH_BYTES + 32];
+	int fd = -1, ret;
 	sigset_t old;
 
 	ret = signals_block(&old);
@@ -477,28 +494,17 @@ static int file_on(const char *dir, uint64_t bytes, char *why, size_t len)
 		append(why, len, "file: close in %s: %s; ", dir, ret);
 		goto fail;
 	}
-	ret = signals_block(&old);
-	if (ret)
-		goto fail;
-	if (swapon(st->path, 0) < 0) {
-		ret = -errno;
-		/* EINVAL: the filesystem does not take swap files (tmpfs, overlayfs). */
-		append(why, len, "file: swapon in %s: %s; ", dir, ret);
-	} else {
-		st->swapped_on = true;
-	}
-	ret = signals_restore(&old, ret);
+	/* EINVAL from swapon: the filesystem does not take swap files (tmpfs, overlayfs). */
+	snprintf(what, sizeof(what), "file: swapon in %s", dir);
+	ret = swapon_recorded(st->path, why, len, what);
 	if (ret)
 		goto fail;
 	return 0;
 fail:
 	if (fd >= 0)
 		close(fd);
-	ret2 = signals_block(&old);
-	if (!ret2)
-		ret2 = signals_restore(&old, teardown_raw());
-	if (ret2)
-		append(why, len, "file: removing it from %s: %s; ", dir, ret2);
+	snprintf(what, sizeof(what), "file: removing it from %s", dir);
+	teardown_blocked(why, len, what);
 	return ret;
 }
 
