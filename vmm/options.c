@@ -97,6 +97,7 @@ const char options_probe_help[] =
 	"Besides the KVM capabilities, features are tried on scratch VMs, vCPUs and\n"
 	"mappings: guest_memfd and its MMAP/INIT_SHARED flags, write() on guest_memfd,\n"
 	"KVM_PRE_FAULT_MEMORY, MADV_POPULATE_READ/WRITE, MADV_PAGEOUT and swap,\n"
+	"whether MADV_PAGEOUT reclaims anything of a guest_memfd,\n"
 	"userfaultfd (COPY, MOVE, MINOR_SHMEM, WP, on guest_memfd), dirty logging on\n"
 	"guest_memfd and anonymous slots, THP (anon and shmem: the setting, the\n"
 	"policy for 2 MiB pages, defrag, khugepaged defrag, THP disabled for this\n"
