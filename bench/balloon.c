@@ -246,9 +246,11 @@ static void bl_extras(struct bench_table *t)
 		c->extra[0] = gib / (c->median[0] / 1000.0);
 		c->extra[1] = gib / (c->median[1] / 1000.0);
 		c->extra[2] = c->median[2] / size_mib * 100.0;
-		snprintf(c->note, sizeof(c->note), "%s, %llu chains",
+		snprintf(c->note, sizeof(c->note), "%s, %llu chains; steps %.0f/%.0f ms",
 			 v->meter == GUEST_METER_MEMCG ? "memcg" : v->meter == GUEST_METER_RSS ? "rss" :
-			 "hugetlb pool", (unsigned long long)v->chains);
+			 "hugetlb pool", (unsigned long long)v->chains,
+			 bl_median(v->val[BL_INFLATE_STEP_MS], c->n),
+			 bl_median(v->val[BL_DEFLATE_STEP_MS], c->n));
 		if (v->kind != BL_MEMVMM)
 			continue;
 		len = strlen(c->note);
@@ -334,8 +336,11 @@ static void bl_print_header(const struct bench_opts *o, const struct guest_host 
 		printf("%s\n", vcs[i].kind == BL_MEMVMM ? "   (and the same for each backend)" : "");
 	}
 	printf("times: the guest's own (memvmm tells it its TSC rate; under QEMU it reports "
-	       "cycles, divided by the host's\n       TSC rate, %.0f MHz measured); GiB/s: "
-	       "%s over the median ms\n", guest_tsc_khz() / 1000.0, sz);
+	       "cycles, divided by the host's\n       TSC rate, %.0f MHz measured): its PFN "
+	       "chains from the notify until the device gives each back\n       (the balloon's "
+	       "work; the whole steps, with the guest's writes to each page before the\n"
+	       "       inflate and after the deflate, are the note's 'steps' medians); GiB/s: %s "
+	       "over the median ms\n", guest_tsc_khz() / 1000.0, sz);
 	guest_host_print(h, "hugetlb row", "; returned = before - after the inflate, regained = "
 			 "after the deflate - after the inflate");
 }

@@ -26,8 +26,10 @@ int bench_balloon(const struct bench_opts *o);
 
 /* What one guest run measures; NAN where it does not apply. */
 enum bl_val {
-	BL_INFLATE_MS,         /* the guest's balloon-inflate step (its own clock) */
-	BL_DEFLATE_MS,         /* the guest's balloon-deflate step */
+	BL_INFLATE_MS,         /* balloon-inflate's chains, notify to used (the guest's clock) */
+	BL_DEFLATE_MS,         /* balloon-deflate's chains */
+	BL_INFLATE_STEP_MS,    /* the whole balloon-inflate step, the guest's page writes too */
+	BL_DEFLATE_STEP_MS,    /* the whole balloon-deflate step */
 	BL_HOST_BEFORE_MIB,    /* host meter after the touch, before the inflate */
 	BL_HOST_RETURNED_MIB,  /* before minus after the inflate */
 	BL_HOST_REGAINED_MIB,  /* after the deflate minus after the inflate */

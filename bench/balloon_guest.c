@@ -84,7 +84,8 @@ static int bl_drive(struct bl_run_state *s)
 	    (ret = bl_check(s, "balloon-inflate", g->size / BL_PAGE_BYTES)) ||
 	    (ret = guest_run_meter(r, &inflated)))
 		return ret;
-	g->val[BL_INFLATE_MS] = guest_line_ms(r->line);
+	g->val[BL_INFLATE_MS] = guest_line_ms_of(r->line, "request");
+	g->val[BL_INFLATE_STEP_MS] = guest_line_ms(r->line);
 	if (!guest_line_u64(r->line, "chains", &g->chains))
 		g->chains = 0;
 	g->val[BL_HOST_RETURNED_MIB] = ((double)before - (double)inflated) / BL_MIB;
@@ -105,7 +106,8 @@ static int bl_drive(struct bl_run_state *s)
 	if ((ret = guest_run_step(r, GUEST_LINE_PREFIX "balloon-deflate ", true)) ||
 	    (ret = bl_check(s, "balloon-deflate", 0)) || (ret = guest_run_meter(r, &deflated)))
 		return ret;
-	g->val[BL_DEFLATE_MS] = guest_line_ms(r->line);
+	g->val[BL_DEFLATE_MS] = guest_line_ms_of(r->line, "request");
+	g->val[BL_DEFLATE_STEP_MS] = guest_line_ms(r->line);
 	g->val[BL_HOST_REGAINED_MIB] = ((double)deflated - (double)inflated) / BL_MIB;
 	if (g->sock) {
 		ret = memvmm_balloon(g->sock, &dev_inflated, &given, &discard, &populate, g->why,
@@ -119,7 +121,8 @@ static int bl_drive(struct bl_run_state *s)
 	if ((ret = guest_run_finish(r, g->exit_status)))
 		return ret;
 	if (isnan(g->val[BL_INFLATE_MS]) || isnan(g->val[BL_DEFLATE_MS])) {
-		snprintf(g->why, sizeof(g->why), "a balloon step's line has neither us= nor cycles=");
+		snprintf(g->why, sizeof(g->why),
+			 "a balloon step's line has neither request_us= nor request_cycles=");
 		return -EPROTO;
 	}
 	return 0;

@@ -343,15 +343,23 @@ bool guest_line_u64(const char *line, const char *key, uint64_t *v)
 	return end != p && !errno;
 }
 
-double guest_line_ms(const char *line)
+double guest_line_ms_of(const char *line, const char *name)
 {
+	char key[40];
 	uint64_t v;
 
-	if (guest_line_u64(line, "us", &v))
+	snprintf(key, sizeof(key), "%s%sus", name, *name ? "_" : "");
+	if (guest_line_u64(line, key, &v))
 		return (double)v / 1000.0;
-	if (guest_line_u64(line, "cycles", &v))
+	snprintf(key, sizeof(key), "%s%scycles", name, *name ? "_" : "");
+	if (guest_line_u64(line, key, &v))
 		return (double)v / guest_tsc_khz();
 	return NAN;
+}
+
+double guest_line_ms(const char *line)
+{
+	return guest_line_ms_of(line, "");
 }
 
 bool guest_json_num(struct json_object *o, const char *key, double *v)

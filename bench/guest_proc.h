@@ -102,6 +102,8 @@ bool guest_line_u64(const char *line, const char *key, uint64_t *v);
  * guests read without scaling. NAN if neither.
  */
 double guest_line_ms(const char *line);
+/* The same for a named time: NAME_us=, else NAME_cycles= ("request" -> request_us=). */
+double guest_line_ms_of(const char *line, const char *name);
 
 struct json_object;
 /* A number (double or int) member of a JSON object. */

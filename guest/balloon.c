@@ -139,10 +139,12 @@ enum virtio_result balloon_pfns_send(struct balloon *b, unsigned int q, const ui
 				     uint32_t bytes)
 {
 	const struct virtio_buf buf = { pfns, bytes, false };
+	uint64_t t = rdtsc();
 	uint32_t written;
 	enum virtio_result r;
 
 	r = virtio_chain_request(&b->dev, q, &buf, 1, &written, REQUEST_TIMEOUT_MS);
+	b->request_cycles += rdtsc() - t;
 	b->chains++;
 	b->pfns += bytes / 4;
 	if (r != VIRTIO_OK)

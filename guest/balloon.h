@@ -57,6 +57,7 @@ struct balloon {
 	uint64_t stats_sent;            /* since the probe, across resets */
 	/* Counters since the last balloon_counts_clear(). */
 	uint64_t chains, pfns, touch_bad;
+	uint64_t request_cycles;        /* in PFN chains, from the notify until the chain is back */
 };
 
 /* Probes and initializes on first use. *FIRST: this call did. */

@@ -128,8 +128,9 @@ static const char *balloon_change(struct workload *w, struct balloon *b, uint64_
 				  bool inflate, const char *name)
 {
 	const char *why, *fail;
-	uint64_t t = rdtsc();
+	uint64_t t = rdtsc(), khz = w->tsc_khz, req;
 
+	b->request_cycles = 0;
 	fail = inflate ? balloon_inflate(b, pages) : balloon_deflate(b, pages);
 	if (b->ready)
 		why = actual_update(b);
@@ -141,6 +142,12 @@ static const char *balloon_change(struct workload *w, struct balloon *b, uint64_
 		   b->num_pages, b->actual);
 	if (!inflate)
 		con_printf(" bad=%lu", b->touch_bad);
+	/* The device's part: the chains' round trips, without the guest's page writes. */
+	req = b->request_cycles;
+	if (khz)
+		con_printf(" request_us=%lu", req / khz * 1000 + req % khz * 1000 / khz);
+	else
+		con_printf(" request_cycles=%lu", req);
 	step_print_elapsed(w, t);
 	if (fail || why)
 		return fail ? fail : why;

@@ -100,8 +100,8 @@ features=$(key balloon-info negotiated)
 
 case="balloon: inflate, deflate, report; the guest's own pages untouched"
 run "$guest" "$ram" "touch=16M balloon-inflate=64M balloon-deflate=32M balloon-report balloon-report=16M balloon-deflate=32M verify balloon-info" "${opts[@]}"
-expect 0 "$g balloon-inflate pages=16384 bytes=67108864 chains=1 inflated=16384 num_pages=0 actual=16384 cycles=$num\$" \
-	"$g balloon-deflate pages=8192 bytes=33554432 chains=1 inflated=8192 num_pages=0 actual=8192 bad=0 cycles=$num\$" \
+expect 0 "$g balloon-inflate pages=16384 bytes=67108864 chains=1 inflated=16384 num_pages=0 actual=16384 request_cycles=$num cycles=$num\$" \
+	"$g balloon-deflate pages=8192 bytes=33554432 chains=1 inflated=8192 num_pages=0 actual=8192 bad=0 request_cycles=$num cycles=$num\$" \
 	"$g balloon-report bytes=67108864 ranges=32 chains=1 reportable=$num cycles=$num\$" \
 	"$g balloon-report bytes=16777216 ranges=8 chains=1 reportable=$num cycles=$num\$" \
 	"$g balloon-deflate pages=8192 bytes=33554432 chains=1 inflated=0 num_pages=0 actual=0 bad=0 " \
