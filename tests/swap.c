@@ -128,25 +128,6 @@ bool swap_pid_alive(pid_t pid)
 	return !paren || (paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X');
 }
 
-static int sysfs_read_u64(const char *path, uint64_t *v)
-{
-	char buf[32];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0)
-		err = -errno;
-	close(fd);
-	if (err)
-		return err;
-	buf[n] = '\0';
-	*v = strtoull(buf, NULL, 10);
-	return 0;
-}
-
 /*
  * The record on disk of what is about to be set up, written before the
  * host is changed: swap_recover() in a later process undoes it if this one

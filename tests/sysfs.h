@@ -9,6 +9,13 @@
 #define MEMVMM_TESTS_SYSFS_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* The file's text (at most len - 1 bytes, NUL-terminated): 0 or -errno. */
+int sysfs_read(const char *path, char *buf, size_t len) __attribute__((warn_unused_result));
+
+/* A decimal number (zram's disksize): 0 or -errno. */
+int sysfs_read_u64(const char *path, uint64_t *v) __attribute__((warn_unused_result));
 
 /*
  * The selected [word] of a choice file ("always [madvise] never") into
