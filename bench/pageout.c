@@ -587,7 +587,8 @@ int bench_pageout(const struct bench_opts *o)
 	}
 	/* A closed stdout is an EPIPE from write(), not the end of this process. */
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR || swap_sigset(&wait_set) ||
-	    sigdelset(&wait_set, SIGPIPE) < 0 || sigaddset(&wait_set, SIGCHLD) < 0 || sigprocmask(SIG_BLOCK, &wait_set, &old) < 0) {
+	    sigdelset(&wait_set, SIGPIPE) < 0 || sigaddset(&wait_set, SIGCHLD) < 0 ||
+	    sigprocmask(SIG_BLOCK, &wait_set, &old) < 0) {
 		fprintf(stderr, "pageout: setting up the signals: %s\n", strerror(errno));
 		return 1;
 	}

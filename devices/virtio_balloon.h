@@ -61,9 +61,9 @@
  * virtio_pci.h): a malformed chain (devices/virtqueue.h); a device-writable
  * buffer in an inflate/deflate/stats chain; a device-readable one in a
  * reporting chain; an inflate or deflate chain of more than 65536 PFNs
- * (chains run on the main loop: their work must be bounded); on hugetlb, a ring or buffer in a 2 MiB page the
- * balloon gave back (reading it could fault with SIGBUS when the pool is
- * empty: never touched).
+ * (chains run on the main loop: their work must be bounded); on hugetlb,
+ * a ring or buffer in a 2 MiB page the balloon gave back (reading it could
+ * fault with SIGBUS when the pool is empty: never touched).
  *
  * A driver reset (status 0) and a machine reset empty the balloon: every
  * page in it is usable again (repopulated as on deflate), actual reads 0;

@@ -66,9 +66,10 @@ int mem_page_meters(const struct guest_mem *gm, uint64_t gpa, uint64_t len,
  * Can [gpa, gpa + len) be paged out? 0 if so; else -EINVAL (not page
  * aligned, empty or not inside RAM), -EOPNOTSUPP (a region's backend
  * cannot be reclaimed; checked before swap) or -ENOSPC (no swap device,
- * every device full, or /proc/swaps unreadable), with *why (static string, never NULL on failure) saying
- * why in words, e.g. "guest_memfd pages are unevictable on this kernel:
- * MADV_PAGEOUT reclaims nothing". *region gets the index of the region
+ * every device full, or /proc/swaps unreadable), with *why (static
+ * string, never NULL on failure) saying why in words, e.g. "guest_memfd
+ * pages are unevictable on this kernel: MADV_PAGEOUT reclaims nothing".
+ * *region gets the index of the region
  * that refused (-EOPNOTSUPP only; may be NULL).
  */
 int mem_pageout_check(const struct guest_mem *gm, uint64_t gpa, uint64_t len,

@@ -393,8 +393,9 @@ static void case_bad_pfns(const void *unused)
 	e2e_require_kvm();
 	e2e_gated_start(&g, args, NULL);
 	e2e_gated_line(&g, "balloon-bad", 1, line, sizeof(line), STEP_TIMEOUT_S);
-	TEST_ASSERT(e2e_key(line, "cases") == 10 && e2e_key(line, "ok") == 10 && e2e_key(line, "hotplug") == 1 &&
-		    e2e_key(line, "status") == 0x0f && e2e_key(line, "inflated") == SMALL_BYTES / PAGE_BYTES,
+	TEST_ASSERT(e2e_key(line, "cases") == 10 && e2e_key(line, "ok") == 10 &&
+		    e2e_key(line, "hotplug") == 1 && e2e_key(line, "status") == 0x0f &&
+		    e2e_key(line, "inflated") == SMALL_BYTES / PAGE_BYTES,
 		    "%s", line);
 	bo = balloon_status(&g, &all);
 	/*

@@ -268,7 +268,7 @@ void run_pageout_ranges(const void *arg)
 
 /* ---- bounds found by the hostile review ---- */
 
-/* A chain of n buffers written by hand as descriptors first_desc.. of q (any n up to the queue size). */
+/* A chain of n buffers written by hand as descriptors first_desc.. of q (n <= the queue size). */
 static void raw_chain(unsigned int q, const struct vt_buf *bufs, unsigned int n,
 		      uint16_t first_desc)
 {

@@ -627,7 +627,8 @@ static void test_ctl(void)
 		TEST_ASSERT(parse_with(CTL, &u, none) == -EINVAL &&
 			    strstr(err, "--api-socket PATH is required"), "no arguments: %s", err);
 	}
-	CTL_BAD("missing COMMAND (status, pause, resume, quit, virtio-mem, balloon, pageout)", "--api-socket", "s");
+	CTL_BAD("missing COMMAND (status, pause, resume, quit, virtio-mem, balloon, pageout)",
+		"--api-socket", "s");
 	CTL_BAD("--api-socket needs a value", "status", "--api-socket");
 	CTL_BAD("--api-socket: empty path", "--api-socket=", "status");
 	CTL_BAD("holds at most", "--api-socket",

@@ -404,7 +404,8 @@ static void run_inflate(const void *arg)
 		    "status actual %" PRIu64 " bytes, driver wrote %u pages",
 		    brig_status(&r).actual, RUN_PAGES * 3 / 2);
 	brig_down(&r);
-	TEST_PASS("inflate: chains used, pages gone from the host (mincore, st_blocks), one discard per run");
+	TEST_PASS("inflate: chains used, pages gone from the host (mincore, st_blocks), "
+		  "one discard per run");
 }
 
 /* ---- deflate ---- */
@@ -596,7 +597,8 @@ static void run_target(const void *arg)
 	TEST_ASSERT(brig_msis(&r, MSI_ADDR, MSI_DATA_QUEUE) == 1, "queue vector not raised once");
 	TEST_ASSERT(brig_msis(&r, MSI_ADDR, MSI_DATA_CONFIG) == 0, "config vector for a used buffer");
 	brig_down(&r);
-	TEST_PASS("target in num_pages: generation, ISR/INTx and MSI-X config interrupts; bad ones refused");
+	TEST_PASS("target in num_pages: generation, ISR/INTx and MSI-X config interrupts; "
+		  "bad ones refused");
 }
 
 int main(int argc, char **argv)
