@@ -69,8 +69,8 @@ int mem_page_meters(const struct guest_mem *gm, uint64_t gpa, uint64_t len,
  * every device full, or /proc/swaps unreadable), with *why (static
  * string, never NULL on failure) saying why in words, e.g. "guest_memfd
  * pages are unevictable on this kernel: MADV_PAGEOUT reclaims nothing".
- * *region gets the index of the region
- * that refused (-EOPNOTSUPP only; may be NULL).
+ * *region gets the index of the region that refused (-EOPNOTSUPP only;
+ * may be NULL).
  */
 int mem_pageout_check(const struct guest_mem *gm, uint64_t gpa, uint64_t len,
 		      const char **why, unsigned int *region) MEM_PAGEOUT_WUR;
