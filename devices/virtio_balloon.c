@@ -471,8 +471,8 @@ static int bal_create(const struct device_ctx *ctx, const void *cfg, void **stat
 		goto err;
 	b->num_pages = (uint32_t)(b->cfg.target / BALLOON_PAGE_BYTES);
 	ret = -ENOMEM;
-	b->pages = calloc(bal_words(b->map_bits), sizeof(uint64_t));
-	b->given = calloc(bal_words(b->map_bits), sizeof(uint64_t));
+	b->pages = calloc(bitmap_words(b->map_bits), sizeof(uint64_t));
+	b->given = calloc(bitmap_words(b->map_bits), sizeof(uint64_t));
 	if (!b->pages || !b->given)
 		goto err;
 	b->ops = (struct virtio_device_ops){

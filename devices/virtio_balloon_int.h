@@ -12,12 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/bitmap.h"
 #include "devices/device.h"
 #include "devices/virtio_balloon.h"
 #include "devices/virtio_pci.h"
 #include "mem/populate.h"
 
-#define BAL_WORD_BITS      64u
 /* PFNs read from a chain at a time (sorted and merged into runs). */
 #define BAL_BATCH_PFNS     4096u
 /*
@@ -92,26 +92,6 @@ struct balloon {
 	uint64_t sorted[BAL_BATCH_PFNS];
 	struct mem_populate_report report;
 };
-
-static inline bool bal_test(const uint64_t *map, uint64_t b)
-{
-	return map[b / BAL_WORD_BITS] >> (b % BAL_WORD_BITS) & 1;
-}
-
-static inline void bal_assign(uint64_t *map, uint64_t b, bool set)
-{
-	uint64_t bit = 1ull << (b % BAL_WORD_BITS);
-
-	if (set)
-		map[b / BAL_WORD_BITS] |= bit;
-	else
-		map[b / BAL_WORD_BITS] &= ~bit;
-}
-
-static inline uint64_t bal_words(uint64_t bits)
-{
-	return (bits + BAL_WORD_BITS - 1) / BAL_WORD_BITS;
-}
 
 uint64_t bal_now_ns(void);
 

@@ -59,12 +59,12 @@ static bool bal_unit_full(const struct bal_region *r, const uint64_t *map, uint6
 	uint64_t i = u, end = u + r->unit_pages;
 
 	while (i < end) {
-		if (i % BAL_WORD_BITS == 0 && end - i >= BAL_WORD_BITS) {
-			if (map[i / BAL_WORD_BITS] != UINT64_MAX)
+		if (i % BITMAP_WORD_BITS == 0 && end - i >= BITMAP_WORD_BITS) {
+			if (map[i / BITMAP_WORD_BITS] != UINT64_MAX)
 				return false;
-			i += BAL_WORD_BITS;
+			i += BITMAP_WORD_BITS;
 		} else {
-			if (!bal_test(map, i))
+			if (!bitmap_test(map, i))
 				return false;
 			i++;
 		}
@@ -74,7 +74,7 @@ static bool bal_unit_full(const struct bal_region *r, const uint64_t *map, uint6
 
 static bool bal_given(const struct balloon *b, const struct bal_region *r, uint64_t u)
 {
-	return bal_test(b->given, bal_unit_index(r, u));
+	return bitmap_test(b->given, bal_unit_index(r, u));
 }
 
 static void bal_set_given(struct balloon *b, const struct bal_region *r, uint64_t u, bool set)
@@ -83,7 +83,7 @@ static void bal_set_given(struct balloon *b, const struct bal_region *r, uint64_
 
 	if (bal_given(b, r, u) == set)
 		return;
-	bal_assign(b->given, bal_unit_index(r, u), set);
+	bitmap_assign(b->given, bal_unit_index(r, u), set);
 	if (set)
 		b->given_bytes += bytes;
 	else
@@ -162,9 +162,9 @@ static uint64_t bal_skip(const struct bal_region *r, const struct bal_pass *p, u
 {
 	uint64_t up = r->unit_pages, idx = p->by_unit ? u / up : u, next;
 
-	if (!p->sparse || p->sparse[idx / BAL_WORD_BITS])
+	if (!p->sparse || p->sparse[idx / BITMAP_WORD_BITS])
 		return u;
-	next = (idx / BAL_WORD_BITS + 1) * BAL_WORD_BITS;
+	next = (idx / BITMAP_WORD_BITS + 1) * BITMAP_WORD_BITS;
 	/* Unit starts are multiples of up (region starts are multiples of 512 pages). */
 	return p->by_unit ? next * up : (next + up - 1) / up * up;
 }
@@ -235,11 +235,11 @@ void bal_pages_inflate(struct balloon *b, const struct bal_region *r, uint64_t b
 	const struct bal_pass fill = { bal_pick_fill, NULL, b->pages, false };
 
 	for (uint64_t i = bit; i < bit + n; i++) {
-		if (bal_test(b->pages, i)) {
+		if (bitmap_test(b->pages, i)) {
 			b->dup_pfns++;
 			continue;
 		}
-		bal_assign(b->pages, i, true);
+		bitmap_assign(b->pages, i, true);
 		b->inflated_pages++;
 		b->inflated_total++;
 	}
@@ -251,11 +251,11 @@ void bal_pages_deflate(struct balloon *b, const struct bal_region *r, uint64_t b
 	const struct bal_pass drain = { bal_pick_drain, NULL, b->given, true };
 
 	for (uint64_t i = bit; i < bit + n; i++) {
-		if (!bal_test(b->pages, i)) {
+		if (!bitmap_test(b->pages, i)) {
 			b->dup_pfns++;
 			continue;
 		}
-		bal_assign(b->pages, i, false);
+		bitmap_assign(b->pages, i, false);
 		b->inflated_pages--;
 		b->deflated_total++;
 	}
@@ -306,7 +306,7 @@ void bal_empty(struct balloon *b)
 
 		bal_units_apply(b, r, r->first, r->pages, &given, bal_take_run);
 	}
-	memset(b->pages, 0, bal_words(b->map_bits) * sizeof(uint64_t));
+	memset(b->pages, 0, bitmap_words(b->map_bits) * sizeof(uint64_t));
 	b->inflated_pages = 0;
 }
 
@@ -322,8 +322,8 @@ void bal_apply_map(struct balloon *b, const uint64_t *want)
 		bal_units_apply(b, r, r->first, r->pages, &drain, bal_take_run);
 		bal_units_apply(b, r, r->first, r->pages, &fill, bal_give_run);
 	}
-	memcpy(b->pages, want, bal_words(b->map_bits) * sizeof(uint64_t));
-	for (uint64_t w = 0; w < bal_words(b->map_bits); w++)
+	memcpy(b->pages, want, bitmap_words(b->map_bits) * sizeof(uint64_t));
+	for (uint64_t w = 0; w < bitmap_words(b->map_bits); w++)
 		count += (uint64_t)__builtin_popcountll(want[w]);
 	b->inflated_pages = count;
 }
@@ -346,7 +346,7 @@ bool bal_access_ok(void *dev, uint64_t gpa, uint64_t len)
 		hi = (last < r->gpa + (r->size - 1) ? last : r->gpa + (r->size - 1)) - r->gpa;
 		for (uint64_t p = lo / BALLOON_PAGE_BYTES / r->unit_pages;
 		     p <= hi / BALLOON_PAGE_BYTES / r->unit_pages; p++)
-			if (bal_test(b->given, r->first / r->unit_pages + p))
+			if (bitmap_test(b->given, r->first / r->unit_pages + p))
 				return false;
 	}
 	return true;

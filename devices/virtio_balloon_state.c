@@ -66,7 +66,7 @@ int bal_save(void *state, void *buf, size_t *len)
 	dev_blob_put32(&w, b->stats_valid);
 	for (unsigned int i = 0; i < BALLOON_STATS_NR; i++)
 		dev_blob_put64(&w, b->stat[i]);
-	for (uint64_t i = 0; i < bal_words(b->map_bits); i++)
+	for (uint64_t i = 0; i < bitmap_words(b->map_bits); i++)
 		dev_blob_put64(&w, b->pages[i]);
 	virtio_pci_unlock(b->vp);
 	dev_blob_put_nested(&w, tp, (uint32_t)tp_len);
@@ -77,11 +77,11 @@ int bal_save(void *state, void *buf, size_t *len)
 /* Every set bit of map lies inside a region (not in the gaps between them). */
 static bool bal_map_ok(const struct balloon *b, const uint64_t *map)
 {
-	for (uint64_t w = 0; w < bal_words(b->map_bits); w++) {
+	for (uint64_t w = 0; w < bitmap_words(b->map_bits); w++) {
 		uint64_t bits = map[w];
 
 		while (bits) {
-			uint64_t bit = w * BAL_WORD_BITS + (uint64_t)__builtin_ctzll(bits);
+			uint64_t bit = w * BITMAP_WORD_BITS + (uint64_t)__builtin_ctzll(bits);
 
 			if (bit >= b->map_bits || !bal_region_of_bit(b, bit))
 				return false;
@@ -134,7 +134,7 @@ int bal_restore(void *state, const void *buf, size_t len)
 {
 	struct balloon *b = state;
 	struct dev_blob_reader r = { .buf = buf, .len = len };
-	uint64_t words = bal_words(b->map_bits);
+	uint64_t words = bitmap_words(b->map_bits);
 	struct bal_saved s;
 	uint64_t *map;
 	const uint8_t *tp;

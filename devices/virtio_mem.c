@@ -72,12 +72,12 @@ bool vmem_next_run(const uint64_t *map, uint64_t nr_blocks, bool set, uint64_t *
 {
 	uint64_t i = *b;
 
-	while (i < nr_blocks && vmem_test(map, i) != set)
+	while (i < nr_blocks && bitmap_test(map, i) != set)
 		i++;
 	if (i >= nr_blocks)
 		return false;
 	*b = i;
-	while (i < nr_blocks && vmem_test(map, i) == set)
+	while (i < nr_blocks && bitmap_test(map, i) == set)
 		i++;
 	*n = i - *b;
 	return true;
@@ -88,14 +88,14 @@ static uint64_t vmem_count(const struct vmem *vm, uint64_t b, uint64_t n)
 	uint64_t c = 0;
 
 	for (uint64_t i = b; i < b + n; i++)
-		c += vmem_test(vm->plugged_map, i);
+		c += bitmap_test(vm->plugged_map, i);
 	return c;
 }
 
 static void vmem_mark(struct vmem *vm, uint64_t b, uint64_t n, bool plugged)
 {
 	for (uint64_t i = b; i < b + n; i++)
-		vmem_assign(vm->plugged_map, i, plugged);
+		bitmap_assign(vm->plugged_map, i, plugged);
 	if (plugged)
 		vm->plugged += n * vm->block_size;
 	else
@@ -385,7 +385,7 @@ static bool vmem_access_ok(void *dev, uint64_t gpa, uint64_t len)
 		last = region_last;
 	for (uint64_t b = (gpa - vm->gpa) / vm->block_size;
 	     b <= (last - vm->gpa) / vm->block_size; b++)
-		if (!vmem_test(vm->plugged_map, b))
+		if (!bitmap_test(vm->plugged_map, b))
 			return false;
 	return true;
 }
@@ -487,7 +487,7 @@ static int vmem_create(const struct device_ctx *ctx, const void *cfg, void **sta
 	vm->requested = c.requested;
 	vm->usable = vmem_usable_for(vm, c.requested);
 	vm->populate_used = MEM_POPULATE_AUTO;
-	vm->plugged_map = calloc(vmem_words(vm->nr_blocks), sizeof(uint64_t));
+	vm->plugged_map = calloc(bitmap_words(vm->nr_blocks), sizeof(uint64_t));
 	if (!vm->plugged_map) {
 		ret = -ENOMEM;
 		goto err_free;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/bitmap.h"
 #include "devices/device.h"
 #include "devices/virtio_mem.h"
 #include "mem/populate.h"
@@ -35,27 +36,6 @@ struct vmem {
 	struct mem_populate_report report;   /* of the last plug (big: not on the stack) */
 };
 
-#define VMEM_WORD_BITS 64u
-
-static inline uint64_t vmem_words(uint64_t nr_blocks)
-{
-	return (nr_blocks + VMEM_WORD_BITS - 1) / VMEM_WORD_BITS;
-}
-
-static inline bool vmem_test(const uint64_t *map, uint64_t b)
-{
-	return map[b / VMEM_WORD_BITS] >> (b % VMEM_WORD_BITS) & 1;
-}
-
-static inline void vmem_assign(uint64_t *map, uint64_t b, bool set)
-{
-	uint64_t bit = 1ull << (b % VMEM_WORD_BITS);
-
-	if (set)
-		map[b / VMEM_WORD_BITS] |= bit;
-	else
-		map[b / VMEM_WORD_BITS] &= ~bit;
-}
 
 /* The usable region for a requested size: requested + VMEM_USABLE_EXTENT_BYTES, block aligned, capped. */
 uint64_t vmem_usable_for(const struct vmem *vm, uint64_t requested);

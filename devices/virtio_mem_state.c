@@ -31,7 +31,7 @@ void vmem_machine_reset(void *state)
 	 * blocks; if it fails, the plugged runs one by one.
 	 */
 	if (vmem_discard_blocks(vm, 0, vm->nr_blocks) == 0) {
-		memset(vm->plugged_map, 0, vmem_words(vm->nr_blocks) * sizeof(uint64_t));
+		memset(vm->plugged_map, 0, bitmap_words(vm->nr_blocks) * sizeof(uint64_t));
 		vm->plugged = 0;
 	} else {
 		uint64_t b = 0, n;
@@ -39,7 +39,7 @@ void vmem_machine_reset(void *state)
 		while (vmem_next_run(vm->plugged_map, vm->nr_blocks, true, &b, &n)) {
 			if (vmem_discard_blocks(vm, b, n) == 0) {
 				for (uint64_t i = b; i < b + n; i++)
-					vmem_assign(vm->plugged_map, i, false);
+					bitmap_assign(vm->plugged_map, i, false);
 				vm->plugged -= n * vm->block_size;
 			}
 			b += n;
@@ -75,7 +75,7 @@ int vmem_save(void *state, void *buf, size_t *len)
 	dev_blob_put64(&w, vm->block_size);
 	dev_blob_put64(&w, vm->requested);
 	dev_blob_put64(&w, vm->usable);
-	for (uint64_t i = 0; i < vmem_words(vm->nr_blocks); i++)
+	for (uint64_t i = 0; i < bitmap_words(vm->nr_blocks); i++)
 		dev_blob_put64(&w, vm->plugged_map[i]);
 	virtio_pci_unlock(vm->vp);
 	dev_blob_put_nested(&w, tp, (uint32_t)tp_len);
@@ -95,8 +95,8 @@ static bool vmem_saved_ok(const struct vmem *vm, uint64_t gpa, uint64_t size, ui
 	    usable < requested)
 		return false;
 	/* Bits past the last block are clear, and no plugged block lies outside usable. */
-	if (vm->nr_blocks % VMEM_WORD_BITS &&
-	    map[vm->nr_blocks / VMEM_WORD_BITS] >> (vm->nr_blocks % VMEM_WORD_BITS))
+	if (vm->nr_blocks % BITMAP_WORD_BITS &&
+	    map[vm->nr_blocks / BITMAP_WORD_BITS] >> (vm->nr_blocks % BITMAP_WORD_BITS))
 		return false;
 	while (vmem_next_run(map, vm->nr_blocks, true, &b, &n)) {
 		if ((b + n) * bs > usable)
@@ -109,7 +109,7 @@ static bool vmem_saved_ok(const struct vmem *vm, uint64_t gpa, uint64_t size, ui
 /* Blocks set in `want` and clear in the device now: populate them all, or none. */
 static int vmem_populate_new(struct vmem *vm, const uint64_t *want, uint64_t *added)
 {
-	uint64_t words = vmem_words(vm->nr_blocks);
+	uint64_t words = bitmap_words(vm->nr_blocks);
 	uint64_t b = 0, n;
 	int ret = 0;
 
@@ -147,7 +147,7 @@ int vmem_restore(void *state, const void *buf, size_t len)
 {
 	struct vmem *vm = state;
 	struct dev_blob_reader r = { .buf = buf, .len = len };
-	uint64_t words = vmem_words(vm->nr_blocks);
+	uint64_t words = bitmap_words(vm->nr_blocks);
 	uint64_t gpa, size, bs, requested, usable;
 	uint64_t *map = NULL, *added = NULL, *removed = NULL;
 	uint32_t tp_len;

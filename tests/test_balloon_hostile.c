@@ -108,7 +108,7 @@ void books_ok(const char *what)
 	uint64_t pages = 0, units = 0;
 	struct balloon_status st = bst();
 
-	for (uint64_t w = 0; w < bal_words(b->map_bits); w++) {
+	for (uint64_t w = 0; w < bitmap_words(b->map_bits); w++) {
 		pages += (uint64_t)__builtin_popcountll(b->pages[w]);
 		units += (uint64_t)__builtin_popcountll(b->given[w]);
 	}

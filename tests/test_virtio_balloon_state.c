@@ -384,7 +384,7 @@ void run_save_restore(const void *arg)
 	cfg_write(offsetof(struct virtio_balloon_config, actual), 4, 1025);
 	held = stats_post(STATS_GPA, tag, val, 2, 0);
 	a = bst();
-	words = bal_words(rig_balloon()->map_bits);
+	words = bitmap_words(rig_balloon()->map_bits);
 	map = malloc(words * sizeof(uint64_t));
 	TEST_ASSERT(map, "malloc");
 	memcpy(map, rig_balloon()->pages, words * sizeof(uint64_t));
@@ -432,7 +432,7 @@ void run_save_restore(const void *arg)
 static void expect_refused(const uint8_t *blob, size_t len, const char *what)
 {
 	const struct balloon *bl = rig_balloon();
-	uint64_t words = bal_words(bl->map_bits), *map = malloc(words * sizeof(uint64_t));
+	uint64_t words = bitmap_words(bl->map_bits), *map = malloc(words * sizeof(uint64_t));
 	struct balloon_status s0 = bst(), s1;
 	uint64_t r0 = resident(WORK_GPA, 8 * MiB);
 
@@ -473,7 +473,7 @@ void run_restore_refused(const void *arg)
 	blob = save_alloc(dev, &len);
 	bad = malloc(len + 1);
 	TEST_ASSERT(bad, "malloc");
-	map_end = BLOB_MAP(1) + 8 * bal_words(rig_balloon()->map_bits);
+	map_end = BLOB_MAP(1) + 8 * bitmap_words(rig_balloon()->map_bits);
 	nested = blob[map_end] | blob[map_end + 1] << 8 | blob[map_end + 2] << 16 |
 		 (uint32_t)blob[map_end + 3] << 24;
 	TEST_ASSERT(map_end + 4 + nested == len, "blob layout: %zu + %u of %zu", map_end, nested,

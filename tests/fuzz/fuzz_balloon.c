@@ -165,7 +165,7 @@ static void invariants(struct fb *v)
 		CHECK(!(b->given[w] & ~b->pages[w]), "word %" PRIu64 ": given back %#" PRIx64
 		      " but in the balloon %#" PRIx64, w, b->given[w], b->pages[w]);
 		while (fresh) {
-			uint64_t bit = w * BAL_WORD_BITS + (uint64_t)__builtin_ctzll(fresh);
+			uint64_t bit = w * BITMAP_WORD_BITS + (uint64_t)__builtin_ctzll(fresh);
 			const struct bal_region *r = bal_region_of_bit(b, bit);
 			uint64_t gpa;
 
@@ -611,7 +611,7 @@ static void fb_final(struct fb *v, struct snap *s)
 	CHECK(ret == 0 && used == 0, "inflate after a fresh bring-up: %d: %s", ret, v->d.err);
 	virtio_pci_lock(v->b->vp);
 	/* One region at 0 (or the low one of two): the page's bit is its PFN. */
-	CHECK(v->b->inflated_pages == 1 && bal_test(v->b->pages, pfn), "the page is not in the balloon");
+	CHECK(v->b->inflated_pages == 1 && bitmap_test(v->b->pages, pfn), "the page is not in the balloon");
 	virtio_pci_unlock(v->b->vp);
 	invariants(v);
 	ret = vdrv_balloon_pfns(&v->d, 1, &pfn, 1, &used);
@@ -669,7 +669,7 @@ static void fb_run(uint8_t mode, const uint8_t *script, size_t slen, const uint8
 	ret = virtio_balloon_device_ops.create(&v.f.ctx, &v.bc, &state);
 	CHECK(ret == 0, "create: %d", ret);
 	v.b = state;
-	v.words = bal_words(v.b->map_bits);
+	v.words = bitmap_words(v.b->map_bits);
 	v.given0 = calloc(v.words, sizeof(uint64_t));
 	s.pages = calloc(v.words, sizeof(uint64_t));
 	CHECK(v.given0 && s.pages, "calloc");
