@@ -611,7 +611,8 @@ static void fb_final(struct fb *v, struct snap *s)
 	CHECK(ret == 0 && used == 0, "inflate after a fresh bring-up: %d: %s", ret, v->d.err);
 	virtio_pci_lock(v->b->vp);
 	/* One region at 0 (or the low one of two): the page's bit is its PFN. */
-	CHECK(v->b->inflated_pages == 1 && bitmap_test(v->b->pages, pfn), "the page is not in the balloon");
+	CHECK(v->b->inflated_pages == 1 && bitmap_test(v->b->pages, pfn),
+	      "the page is not in the balloon");
 	virtio_pci_unlock(v->b->vp);
 	invariants(v);
 	ret = vdrv_balloon_pfns(&v->d, 1, &pfn, 1, &used);
@@ -701,16 +702,9 @@ static void fb_run(uint8_t mode, const uint8_t *script, size_t slen, const uint8
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	size_t slen, ilen;
+	struct fuzz_input in;
 
-	if (size < 3)
-		return 0;
-	slen = (size_t)data[1] | (size_t)data[2] << 8;
-	if (slen > size - 3)
-		slen = size - 3;
-	ilen = size - 3 - slen;
-	if (ilen > FUZZ_IMAGE_BYTES)
-		ilen = FUZZ_IMAGE_BYTES;
-	fb_run(data[0], data + 3, slen, data + 3 + slen, ilen);
+	if (fuzz_input_split(data, size, &in))
+		fb_run(in.mode, in.script, in.slen, in.img, in.ilen);
 	return 0;
 }

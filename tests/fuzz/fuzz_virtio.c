@@ -363,19 +363,13 @@ void fuzz_walk_run(const uint8_t *script, size_t slen, const uint8_t *img, size_
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	size_t slen, ilen;
+	struct fuzz_input in;
 
-	if (size < 3)
+	if (!fuzz_input_split(data, size, &in))
 		return 0;
-	slen = (size_t)data[1] | (size_t)data[2] << 8;
-	if (slen > size - 3)
-		slen = size - 3;
-	ilen = size - 3 - slen;
-	if (ilen > FUZZ_IMAGE_BYTES)
-		ilen = FUZZ_IMAGE_BYTES;
-	if (data[0] & 1)
-		fuzz_walk_run(data + 3, slen, data + 3 + slen, ilen);
+	if (in.mode & 1)
+		fuzz_walk_run(in.script, in.slen, in.img, in.ilen);
 	else
-		fuzz_dev_run(data[0], data + 3, slen, data + 3 + slen, ilen);
+		fuzz_dev_run(in.mode, in.script, in.slen, in.img, in.ilen);
 	return 0;
 }

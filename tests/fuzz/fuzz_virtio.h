@@ -39,6 +39,33 @@
 		}                                                                     \
 	} while (0)
 
+/*
+ * An input's parts: byte 0 the mode, bytes 1-2 the script's length (le16,
+ * capped to what is there), the script, then the guest-memory image (at
+ * most FUZZ_IMAGE_BYTES). False for an input too short to have a header.
+ */
+struct fuzz_input {
+	uint8_t mode;
+	const uint8_t *script, *img;
+	size_t slen, ilen;
+};
+
+static inline bool fuzz_input_split(const uint8_t *data, size_t size, struct fuzz_input *in)
+{
+	if (size < 3)
+		return false;
+	in->mode = data[0];
+	in->slen = (size_t)data[1] | (size_t)data[2] << 8;
+	if (in->slen > size - 3)
+		in->slen = size - 3;
+	in->script = data + 3;
+	in->img = data + 3 + in->slen;
+	in->ilen = size - 3 - in->slen;
+	if (in->ilen > FUZZ_IMAGE_BYTES)
+		in->ilen = FUZZ_IMAGE_BYTES;
+	return true;
+}
+
 /* FUZZ_VIRTIO_TRACE=1 in the environment: say what each op did (for writing seeds). */
 static inline bool fuzz_tracing(void)
 {
