@@ -11,7 +11,9 @@
 #include "vmem_steps.h"
 #include "mem/machine.h"
 
-#define READ_MAX_BYTES 4096
+#define READ_MAX_BYTES    4096
+#define TICKS_MAX         100000
+#define TICKS_INTERVAL_MS 100
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 enum step_value {
@@ -92,7 +94,7 @@ void step_print_elapsed(const struct workload *w, uint64_t cycles)
 static const char *step_touch(struct workload *w, const char *value)
 {
 	uint64_t bytes, t;
-	struct page_job job = { &w->ram, 0 };
+	struct page_job job = { .ram = &w->ram };
 
 	if (!step_parse_size(value, &bytes))
 		return "bad size";
@@ -105,6 +107,7 @@ static const char *step_touch(struct workload *w, const char *value)
 	user_call(user_touch, &job);
 	t = rdtsc() - t;
 	w->touched_pages = job.pages;
+	w->bumps = 0;
 	con_printf("memvmm-guest: touch bytes=%lu pages=%lu first=0x%lx last=0x%lx",
 		   bytes, job.pages, free_ram_page(&w->ram, 0),
 		   free_ram_page(&w->ram, job.pages - 1));
@@ -112,9 +115,39 @@ static const char *step_touch(struct workload *w, const char *value)
 	return NULL;
 }
 
+/* The pages bump changes: the first half of the touched ones, rounded up. */
+static uint64_t bump_pages(const struct workload *w)
+{
+	return w->touched_pages / 2 + w->touched_pages % 2;
+}
+
+/*
+ * bump: adds 1 to the touch pattern's word in each page of the first half of
+ * the touched pages (a diff snapshot taken after it holds just those); verify
+ * then expects pattern + bumps there and the pattern in the second half.
+ */
+static const char *step_bump(struct workload *w, const char *value)
+{
+	struct page_job job = { .ram = &w->ram, .pages = bump_pages(w) };
+	uint64_t t;
+
+	if (!w->touched_pages)
+		return "nothing touched";
+	t = rdtsc();
+	user_call(user_bump, &job);
+	t = rdtsc() - t;
+	w->bumps++;
+	con_printf("memvmm-guest: bump pages=%lu count=%lu", job.pages, w->bumps);
+	step_print_elapsed(w, t);
+	return NULL;
+}
+
 static const char *step_verify(struct workload *w, const char *value)
 {
-	struct page_job job = { &w->ram, w->touched_pages };
+	struct page_job job = {
+		.ram = &w->ram, .pages = w->touched_pages,
+		.bumped = bump_pages(w), .bumps = w->bumps,
+	};
 	uint64_t bad, t;
 
 	if (!w->touched_pages)
@@ -129,7 +162,7 @@ static const char *step_verify(struct workload *w, const char *value)
 
 static const char *step_report(struct workload *w, const char *value)
 {
-	struct page_job job = { &w->ram, w->touched_pages };
+	struct page_job job = { .ram = &w->ram, .pages = w->touched_pages };
 	uint64_t sum = 0, t;
 
 	t = rdtsc();
@@ -208,6 +241,46 @@ static const char *step_tick(struct workload *w, const char *value)
 	}
 }
 
+/*
+ * Spins until the TSC reaches *NEXT, then moves *NEXT one interval of CYCLES
+ * on. A restored VM's TSC may have gone back or jumped ahead: never wait
+ * longer than one interval, and do not catch up with a burst of ticks.
+ */
+static void tsc_wait_interval(uint64_t *next, uint64_t cycles)
+{
+	uint64_t now;
+
+	while ((now = rdtsc()) < *next) {
+		if (*next - now > cycles)
+			*next = now + cycles;
+	}
+	if (now - *next > cycles)
+		*next = now;
+	*next += cycles;
+}
+
+/*
+ * ticks=N: prints "memvmm-guest: tick n=K" for K = 0 .. N-1, 100 ms apart
+ * (by the TSC), then returns: a snapshot taken during the ticks and restored
+ * must go on with the next K.
+ */
+static const char *step_ticks(struct workload *w, const char *value)
+{
+	uint64_t count, cycles, next;
+
+	if (!parse_decimal(value, TICKS_MAX, &count) || !count)
+		return "bad count (1..100000)";
+	/* Without a TSC frequency, assume 1 GHz. */
+	cycles = TICKS_INTERVAL_MS * (w->tsc_khz ? w->tsc_khz : 1000000);
+	next = rdtsc() + cycles;
+	for (uint64_t n = 0; n < count; n++) {
+		if (n)
+			tsc_wait_interval(&next, cycles);
+		con_printf("memvmm-guest: tick n=%lu\n", n);
+	}
+	return NULL;
+}
+
 static const char *step_read(struct workload *w, const char *value)
 {
 	static uint8_t buf[READ_MAX_BYTES];
@@ -231,6 +304,7 @@ static const char *step_read(struct workload *w, const char *value)
 static const struct step steps[] = {
 	{ "touch", VALUE_REQUIRED, step_touch },
 	{ "verify", VALUE_NONE, step_verify },
+	{ "bump", VALUE_NONE, step_bump },
 	{ "report", VALUE_NONE, step_report },
 	{ "exit", VALUE_REQUIRED, step_exit },
 	{ "fault", VALUE_REQUIRED, step_fault },
@@ -239,6 +313,7 @@ static const struct step steps[] = {
 	{ "hang", VALUE_NONE, step_hang },
 	{ "read", VALUE_REQUIRED, step_read },
 	{ "tick", VALUE_REQUIRED, step_tick },
+	{ "ticks", VALUE_REQUIRED, step_ticks },
 	/* virtio-mem (vmem_steps.c) */
 	{ "vmem-info", VALUE_NONE, step_vmem_info },
 	{ "vmem-plug", VALUE_OPTIONAL, step_vmem_plug },

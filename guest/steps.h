@@ -12,6 +12,7 @@ struct workload {
 	struct free_ram ram;
 	uint32_t tsc_khz;               /* 0: report cycles, not microseconds */
 	uint64_t touched_pages;         /* by the last touch step; 0: none */
+	uint64_t bumps;                 /* bump steps since that touch */
 };
 
 /*

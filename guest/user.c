@@ -6,8 +6,9 @@
 #include "cpu.h"
 #include "user.h"
 
-/* Visits word 0 of page I; returns the new accumulator. */
-typedef uint64_t page_visit_fn(volatile uint64_t *word, uint64_t i, uint64_t acc);
+/* Visits word 0 of page I of JOB; returns the new accumulator. */
+typedef uint64_t page_visit_fn(const struct page_job *job, volatile uint64_t *word,
+			       uint64_t i, uint64_t acc);
 
 /* Folds VISIT over the job's pages. Inlined, so VISIT is too. */
 static inline __attribute__((always_inline)) uint64_t
@@ -22,23 +23,35 @@ walk_pages(const struct page_job *job, page_visit_fn *visit)
 		if (n > job->pages - i)
 			n = job->pages - i;
 		for (uint64_t a = range->start; n; n--, a += PAGE_SIZE, i++)
-			acc = visit((volatile uint64_t *)a, i, acc);
+			acc = visit(job, (volatile uint64_t *)a, i, acc);
 	}
 	return acc;
 }
 
-static uint64_t touch_page(volatile uint64_t *word, uint64_t i, uint64_t acc)
+static uint64_t touch_page(const struct page_job *job, volatile uint64_t *word,
+			   uint64_t i, uint64_t acc)
 {
 	*word = memvmm_page_value(i);
 	return acc + 1;
 }
 
-static uint64_t verify_page(volatile uint64_t *word, uint64_t i, uint64_t acc)
+static uint64_t bump_page(const struct page_job *job, volatile uint64_t *word,
+			  uint64_t i, uint64_t acc)
 {
-	return acc + (*word != memvmm_page_value(i));
+	*word = *word + 1;
+	return acc + 1;
 }
 
-static uint64_t sum_page(volatile uint64_t *word, uint64_t i, uint64_t acc)
+static uint64_t verify_page(const struct page_job *job, volatile uint64_t *word,
+			    uint64_t i, uint64_t acc)
+{
+	uint64_t want = memvmm_page_value(i) + (i < job->bumped ? job->bumps : 0);
+
+	return acc + (*word != want);
+}
+
+static uint64_t sum_page(const struct page_job *job, volatile uint64_t *word,
+			 uint64_t i, uint64_t acc)
 {
 	return acc + *word;
 }
@@ -46,6 +59,11 @@ static uint64_t sum_page(volatile uint64_t *word, uint64_t i, uint64_t acc)
 uint64_t user_touch(void *job)
 {
 	return walk_pages(job, touch_page);
+}
+
+uint64_t user_bump(void *job)
+{
+	return walk_pages(job, bump_page);
 }
 
 uint64_t user_verify(void *job)

@@ -14,12 +14,20 @@
 struct page_job {
 	const struct free_ram *ram;
 	uint64_t pages;                 /* the first PAGES free pages */
+	/* The first BUMPED pages hold memvmm_page_value(i) + BUMPS (mod 2^64). */
+	uint64_t bumped, bumps;
 };
 
 /* Writes memvmm_page_value(i) at offset 0 of page i; returns PAGES. */
 uint64_t user_touch(void *job);
 
-/* Returns how many pages do not hold memvmm_page_value(i). */
+/* Adds 1 to the word at offset 0 of each page; returns PAGES. */
+uint64_t user_bump(void *job);
+
+/*
+ * Returns how many pages do not hold memvmm_page_value(i), plus BUMPS for
+ * the first BUMPED pages.
+ */
 uint64_t user_verify(void *job);
 
 /* Returns the sum (mod 2^64) of the values at offset 0 of the pages. */
