@@ -104,6 +104,20 @@ case="report without touch"
 run "$guest" 256M "report"
 expect 0 "$g report pages=0 checksum=0x0000000000000000 cycles=[0-9]+\$" "$g done status=0"
 
+# bump: the first half of the touched pages (rounded up) hold pattern + bumps.
+case="touch ticks=N bump verify report"
+run "$guest" 256M "touch=8M ticks=3 bump verify bump verify report"
+expect 0 "$g tick n=0\$" "$g tick n=1\$" "$g tick n=2\$" \
+	"$g bump pages=1024 count=1 cycles=[0-9]+\$" "$g bump pages=1024 count=2 cycles=[0-9]+\$" \
+	"$g verify pages=2048 bad=0 cycles=[0-9]+\$" \
+	"$g report pages=2048 checksum=0x41b738ce9e56e7b3 cycles=[0-9]+\$" "$g done status=0\$"
+refuse "$g tick n=3"
+
+case="bump an odd page count, touch resets the bumps"
+run "$guest" 256M "touch=12K bump report touch=12K verify"
+expect 0 "$g bump pages=2 count=1 " "$g report pages=3 checksum=0x575da3bc9ce078f4 " \
+	"$g verify pages=3 bad=0 " "$g done status=0\$"
+
 case="all free RAM"
 run "$guest" 256M "touch=$((free_256m / 1024))K verify"
 expect 0 "$g verify pages=$((free_256m / 4096)) bad=0"
@@ -114,7 +128,8 @@ expect 1 "$g error step=\"touch=$((free_256m + 4096))\" reason=\"not enough free
 refuse "$g report"
 
 for bad in "touch=" "touch=12345" "touch=4x" "touch=0" "touch=-4K" "touch=99999999999999999999" \
-	"verify" "bogus" "exit" "exit=1x" "report=1" "fault=xx" "read=5000"; do
+	"verify" "bogus" "exit" "exit=1x" "report=1" "fault=xx" "read=5000" \
+	"ticks" "ticks=0" "ticks=x" "ticks=100001" "bump" "bump=1"; do
 	case="error: $bad"
 	run "$guest" 256M "$bad"
 	expect 1 "$g error step=\"$bad\" reason=\"[^\"]+\"\$"
