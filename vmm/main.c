@@ -40,6 +40,8 @@
 #define MAIN_PROGRESS_MIN_BYTES (1ull << 30)
 /* How long `memvmm ctl` waits for a reply. */
 #define CTL_TIMEOUT_MS 30000
+/* A snapshot of a large guest writes gigabytes: its reply may take minutes. */
+#define CTL_SNAPSHOT_TIMEOUT_MS 600000
 
 static const char main_help[] =
 	"usage: memvmm COMMAND [OPTIONS]\n"
@@ -138,7 +140,83 @@ static int signal_watch_stop(struct signal_watch *w)
 
 struct run_summary {
 	const struct run_config *cfg;
+	const char *restore_dir;     /* --restore's directory, NULL: a boot */
+	bool restore_printed;
 };
+
+/*
+ * A restored VM's line: the mode used and why, the time to the first guest
+ * instruction, and what filled memory: for eager/map at the first
+ * instruction, for lazy modes once the background fill is done (or at the
+ * end, if the VM stopped before).
+ */
+static void print_restored(struct vm *vm, struct run_summary *s, bool at_end)
+{
+	const struct restore_info *ri = &vm->restore;
+	const struct snap_chain *c = vm->restore_chain;
+	bool lazy = ri->used >= RESTORE_LAZY_COPY;
+
+	if (s->cfg->quiet || s->restore_printed || !s->restore_dir)
+		return;
+	if (lazy && !ri->lazy_done_ns && !at_end)
+		return;
+	s->restore_printed = true;
+	fprintf(stderr, "memvmm: restored '%s'%s%u%s: %lluM on %s, mode %s%s%s%s; first guest "
+		"instruction %.2f ms after start", errmsg_path(s->restore_dir).s,
+		c && c->nr > 1 ? " (a chain of " : "", c && c->nr > 1 ? c->nr : 0,
+		c && c->nr > 1 ? " snapshots)" : "",
+		(unsigned long long)(vm->mem.ram_size >> 20), vm->mem.ops->name,
+		restore_mode_name(ri->used), ri->requested == RESTORE_AUTO ? " (auto" : "",
+		ri->requested == RESTORE_AUTO && ri->why[0] ? ": " : "",
+		ri->requested == RESTORE_AUTO ? ri->why : "",
+		vm->first_run_ns ? (double)(vm->first_run_ns - main_start_ns) / 1e6 : -1.0);
+	if (ri->requested == RESTORE_AUTO)
+		fputc(')', stderr);
+	if (!lazy) {
+		fprintf(stderr, "; %lluM of data %s by %s on %u thread%s in %.2f ms%s%s",
+			(unsigned long long)(ri->fill.data_bytes >> 20),
+			ri->used == RESTORE_MAP ? "mapped" : "copied",
+			ri->used == RESTORE_MAP ? "MAP_PRIVATE" : mem_snap_fill_name(ri->fill.how),
+			ri->fill.threads, ri->fill.threads == 1 ? "" : "s",
+			(double)ri->fill_ns / 1e6, ri->fill.why[0] ? " (write(): " : "",
+			ri->fill.why[0] ? ri->fill.why : "");
+		if (ri->fill.why[0])
+			fputc(')', stderr);
+		if (vm->prefault.used)
+			fprintf(stderr, "; pre-fault %lluM in %.2f ms",
+				(unsigned long long)(vm->prefault.bytes >> 20),
+				(double)vm->prefault.ns / 1e6);
+		else
+			fprintf(stderr, "; pre-fault: %s", vm->prefault_note);
+		fputc('\n', stderr);
+		return;
+	}
+	for (unsigned int i = 0; i < MEM_MAX_REGIONS; i++) {
+		struct mem_lazy_report rep;
+
+		if (!ri->lazy_region[i])
+			continue;
+		mem_lazy_get_report(ri->lazy_region[i], &rep);
+		fprintf(stderr, "; region %u: %llu faults (%llu pages, longest %.3f ms), %llu pages "
+			"in the background, ", i, (unsigned long long)rep.faults,
+			(unsigned long long)rep.fault_pages, (double)rep.fault_max_ns / 1e6,
+			(unsigned long long)rep.background_pages);
+		if (rep.done)
+			fprintf(stderr, "%lluM in huge pages", (unsigned long long)(rep.huge_bytes >> 20));
+		else
+			fprintf(stderr, "fill not finished");
+	}
+	if (ri->lazy_done_ns)
+		fprintf(stderr, "; background fill done %.2f ms after start\n",
+			(double)(ri->start_ns + ri->lazy_done_ns - main_start_ns) / 1e6);
+	else
+		fprintf(stderr, "; the VM stopped before the background fill finished\n");
+}
+
+static void print_lazy_done(struct vm *vm, void *arg)
+{
+	print_restored(vm, arg, false);
+}
 
 /* Regions of boot RAM (the hotplug region has its own clause). */
 static unsigned int boot_ram_regions(const struct vm *vm)
@@ -153,7 +231,7 @@ static unsigned int boot_ram_regions(const struct vm *vm)
 /* One line on stderr once the guest is about to run: what was set up and how fast. */
 static void print_started(struct vm *vm, void *arg)
 {
-	const struct run_summary *s = arg;
+	struct run_summary *s = arg;
 	const struct mem_region *hp = vm->vmem_region_ready ? &vm->mem.region[vm->vmem_region] :
 				      NULL;
 	const struct run_balloon_config *bc = &s->cfg->balloon;
@@ -162,6 +240,10 @@ static void print_started(struct vm *vm, void *arg)
 
 	if (s->cfg->quiet)
 		return;
+	if (s->restore_dir) {
+		print_restored(vm, s, false);
+		return;
+	}
 	if (hp)
 		snprintf(vmem, sizeof(vmem), "; virtio-mem %lluM at 0x%llx on %s (requested %lluM, "
 			 "block %lluM)", (unsigned long long)(hp->size >> 20),
@@ -322,19 +404,48 @@ static int run_status_after_loss(int status, const struct console_stats *st)
 	return status == 0 && (st->lost || st->drain_cut) ? EXIT_FAIL : status;
 }
 
+/*
+ * --restore: open and check the snapshot, and make cfg the saved machine
+ * with the user's --memory choices. 0, or the exit status after telling why.
+ */
+static int open_restore(const struct run_config *user, struct run_config *cfg, char *cmdline,
+			size_t cmdline_len, struct vm_create_opts *opts)
+{
+	struct snap_chain *c = calloc(1, sizeof(*c));
+	struct errmsg e = { 0 };
+	int ret;
+
+	if (!c) {
+		fprintf(stderr, "memvmm: out of memory\n");
+		return EXIT_FAIL;
+	}
+	ret = snap_chain_open(c, user->restore.path, user->restore.verify, &e);
+	if (!ret)
+		ret = snapshot_run_config(c, user, cfg, cmdline, cmdline_len, &e);
+	if (ret) {
+		snap_chain_close(c);
+		free(c);
+		fprintf(stderr, "memvmm: %s\n", e.text);
+		return e.bad_input ? EXIT_USAGE : EXIT_FAIL;
+	}
+	opts->restore = c;
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv, int sfd)
 {
-	struct run_summary summary;
+	struct run_summary summary = { 0 };
 	struct signal_watch watch = { 0 };
 	struct progress progress = { 0 };
 	struct vm_create_opts opts = { 0 };
-	struct run_config cfg;
+	struct run_config cfg, user;
 	struct errmsg e = { 0 };
+	static char cmdline[SNAP_CMDLINE_BYTES];
 	char err[256];
 	struct vm vm;
 	int ret, status, signo;
 
-	ret = options_parse_run(argc, argv, &cfg, err, sizeof(err));
+	ret = options_parse_run(argc, argv, &user, err, sizeof(err));
 	if (ret == OPTIONS_HELP) {
 		fputs(options_run_help, stdout);
 		return 0;
@@ -343,9 +454,19 @@ static int cmd_run(int argc, char **argv, int sfd)
 		fprintf(stderr, "memvmm run: %s\n", err);
 		return EXIT_USAGE;
 	}
+	cfg = user;
+	if (user.restore.path) {
+		ret = open_restore(&user, &cfg, cmdline, sizeof(cmdline), &opts);
+		if (ret)
+			return ret;
+		summary.restore_dir = user.restore.path;
+	}
 	ret = signal_watch_start(&watch, sfd);
 	if (ret) {
 		fprintf(stderr, "memvmm: cannot watch for signals: %s\n", strerror(-ret));
+		if (opts.restore)
+			snap_chain_close(opts.restore);
+		free(opts.restore);
 		return EXIT_FAIL;
 	}
 	opts.cancel = &watch.cancel;
@@ -376,11 +497,12 @@ static int cmd_run(int argc, char **argv, int sfd)
 		fprintf(stderr, "memvmm: %s\n", e.text);
 		return e.bad_input ? EXIT_USAGE : EXIT_FAIL;
 	}
-	if (!cfg.quiet) {
+	if (!cfg.quiet && !summary.restore_dir) {
 		vm_measure_huge(&vm);
 		print_memory(&vm);
 	}
 	summary.cfg = &cfg;
+	vm.on_restored = print_lazy_done;
 	status = vm_run(&vm, sfd, print_started, &summary);
 	if (status < 0) {
 		fprintf(stderr, "memvmm: cannot start the main loop: %s\n", strerror(-status));
@@ -390,6 +512,8 @@ static int cmd_run(int argc, char **argv, int sfd)
 		print_failure(&vm.failure);
 	if (vm.stop_reason == VM_STOP_SIGNAL && vm.stop_signal)
 		fprintf(stderr, "memvmm: stopping on %s\n", strsignal(vm.stop_signal));
+	if (vm.first_run_ns)
+		print_restored(&vm, &summary, true);
 	vm_destroy(&vm);
 	print_console_loss(&vm.console_stats);
 	status = run_status_after_loss(status, &vm.console_stats);
@@ -428,7 +552,7 @@ static int cmd_ctl(int argc, char **argv)
 {
 	struct ctl_config cfg;
 	char err[256], *reply = NULL;
-	int ret, status;
+	int ret, status, timeout_ms;
 
 	ret = options_parse_ctl(argc, argv, &cfg, err, sizeof(err));
 	if (ret == OPTIONS_HELP) {
@@ -439,9 +563,10 @@ static int cmd_ctl(int argc, char **argv)
 		fprintf(stderr, "memvmm ctl: %s\n", err);
 		return EXIT_USAGE;
 	}
+	timeout_ms = strcmp(cfg.command, "snapshot") ? CTL_TIMEOUT_MS : CTL_SNAPSHOT_TIMEOUT_MS;
 	ret = control_request(cfg.api_socket, cfg.command, cfg.nr_args,
 			      (const char *const *)cfg.key, (const char *const *)cfg.value,
-			      CTL_TIMEOUT_MS, &reply);
+			      timeout_ms, &reply);
 	if (ret == -ENOENT || ret == -ECONNREFUSED || ret == -ENOTSOCK ||
 	    ret == -ENAMETOOLONG || ret == -EACCES) {
 		fprintf(stderr, "memvmm ctl: no memvmm at --api-socket '%s': %s\n",
@@ -452,7 +577,8 @@ static int cmd_ctl(int argc, char **argv)
 		fprintf(stderr, "memvmm ctl: %s: %s\n", cfg.command,
 			ret == -EPROTO ? "the server closed the connection without a reply" :
 			ret == -EMSGSIZE ? "the reply is longer than 256 KiB" :
-			ret == -ETIMEDOUT ? "no reply within 30 s" : strerror(-ret));
+			ret == -ETIMEDOUT ? (timeout_ms == CTL_TIMEOUT_MS ?
+			"no reply within 30 s" : "no reply within 10 minutes") : strerror(-ret));
 		return EXIT_FAIL;
 	}
 	fputs(reply, stdout);
@@ -540,8 +666,13 @@ int main(int argc, char **argv)
 	 */
 	sfd = -1;
 	if (argc >= 2 && !strcmp(argv[1], "run")) {
+		sigset_t block;
+
 		main_stop_signals(&stop_sigs);
-		if (pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL)) {
+		block = stop_sigs;
+		/* Map restore's lease breaks: read by the VM's own signalfd. */
+		sigaddset(&block, mem_snap_map_signal());
+		if (pthread_sigmask(SIG_BLOCK, &block, NULL)) {
 			fprintf(stderr, "memvmm: cannot block signals\n");
 			return EXIT_FAIL;
 		}

@@ -226,6 +226,8 @@ static int parse_memory_group(const char *group, struct run_config *cfg,
 	ret = cli_group_parse(&memory_group, group, val, buf, err, errlen);
 	if (ret)
 		return ret;
+	cfg->mem_size_given |= val[MEM_SIZE] != NULL;
+	cfg->populate_given |= val[MEM_POPULATE] != NULL;
 	if (val[MEM_SIZE]) {
 		ret = options_parse_size(val[MEM_SIZE], &cfg->mem_size);
 		if (ret == -ERANGE)
@@ -483,7 +485,7 @@ static int take_socket_path(const char *val, const char **path, char *err, size_
 
 enum run_option {
 	RUN_KERNEL = CLI_FIRST_ID, RUN_INITRD, RUN_CMDLINE, RUN_VCPUS, RUN_MEMORY,
-	RUN_VIRTIO_MEM, RUN_BALLOON, RUN_API_SOCKET, RUN_DEBUG, RUN_QUIET,
+	RUN_VIRTIO_MEM, RUN_BALLOON, RUN_API_SOCKET, RUN_DEBUG, RUN_QUIET, RUN_RESTORE,
 };
 
 static const struct cli_option run_options[] = {
@@ -497,8 +499,38 @@ static const struct cli_option run_options[] = {
 	{ "api-socket", RUN_API_SOCKET, true },
 	{ "debug", RUN_DEBUG, false },
 	{ "quiet", RUN_QUIET, false },
+	{ "restore", RUN_RESTORE, true },
 	{ NULL, 0, false },
 };
+
+/* What a snapshot fixes: refused with --restore. */
+#define RUN_OPTION_BIT(id) (1u << ((id) - CLI_FIRST_ID))
+#define RUN_MACHINE_OPTIONS (RUN_OPTION_BIT(RUN_KERNEL) | RUN_OPTION_BIT(RUN_INITRD) | \
+			     RUN_OPTION_BIT(RUN_CMDLINE) | RUN_OPTION_BIT(RUN_VCPUS) | \
+			     RUN_OPTION_BIT(RUN_VIRTIO_MEM) | RUN_OPTION_BIT(RUN_BALLOON))
+
+/*
+ * --restore with the options a snapshot fixes: name the first one given.
+ * given: RUN_MACHINE_OPTIONS bits of what was on the command line.
+ */
+static int options_check_restore(const char *group, uint32_t given, struct run_config *cfg,
+				 char *err, size_t errlen)
+{
+	for (const struct cli_option *o = run_options; o->name; o++)
+		if (given & RUN_OPTION_BIT(o->id))
+			return cli_fail(err, errlen, "--%s cannot be used with --restore: the "
+					"snapshot fixes the machine (only --memory backend=, "
+					"populate=, populate-threads=, prefault=, thp= may change)",
+					o->name);
+	if (cfg->mem_size_given)
+		return cli_fail(err, errlen, "--memory size= cannot be used with --restore: "
+				"the size comes from the snapshot");
+	if (cfg->backend && cfg->backend->thp == MEM_THP_KIND_HUGETLB && cfg->thp == MEM_THP_OFF)
+		return cli_fail(err, errlen, "--memory: thp=off with backend %s, whose pages are "
+				"always 2M (use backend=anon or memfd for small pages)",
+				cfg->backend->name);
+	return options_parse_restore(group, cfg, err, errlen);
+}
 
 /* The value options, each at most once: a repeat would silently win otherwise. */
 static int run_option_once(int id, uint32_t *seen, char *err, size_t errlen)
@@ -518,6 +550,7 @@ static int run_option_once(int id, uint32_t *seen, char *err, size_t errlen)
 struct run_late_args {
 	const char *vmem;       /* --virtio-mem's */
 	const char *balloon;    /* --balloon's */
+	const char *restore;    /* --restore's */
 };
 
 static int run_option(struct run_config *cfg, int id, const char *val, uint32_t *seen,
@@ -550,6 +583,9 @@ static int run_option(struct run_config *cfg, int id, const char *val, uint32_t 
 		return 0;
 	case RUN_BALLOON:
 		late->balloon = val;
+		return 0;
+	case RUN_RESTORE:
+		late->restore = val;
 		return 0;
 	case RUN_API_SOCKET:
 		return take_socket_path(val, &cfg->api_socket, err, errlen);
@@ -589,6 +625,9 @@ int options_parse_run(int argc, char **argv, struct run_config *cfg,
 	}
 	if (ret)
 		return ret;
+	if (late.restore)
+		return options_check_restore(late.restore, seen & RUN_MACHINE_OPTIONS, cfg, err,
+					     errlen);
 	ret = check_memory(cfg, err, errlen);
 	if (!ret && late.vmem)
 		ret = parse_vmem_group(late.vmem, cfg, err, errlen);

@@ -45,6 +45,33 @@ struct run_balloon_config {
 	unsigned int stats_s;          /* polling interval, 0: never (default 5) */
 };
 
+/* --restore's mode= (vmm/snapshot.h says what each does). */
+enum restore_mode {
+	RESTORE_AUTO,
+	RESTORE_EAGER,
+	RESTORE_MAP,
+	RESTORE_LAZY_COPY,
+	RESTORE_LAZY_MOVE,
+	RESTORE_LAZY_MINOR,
+	RESTORE_NR_MODES,
+};
+
+/* "auto", "eager", "map", "lazy-copy", "lazy-move", "lazy-minor"; NULL when out of range. */
+const char *restore_mode_name(enum restore_mode m);
+
+/*
+ * --restore DIR or --restore path=DIR,mode=MODE,verify=on|off: start the
+ * saved VM instead of booting. The machine (memory size, vCPUs, devices,
+ * command line) comes from the snapshot; --memory may only choose backend=,
+ * populate= (how the holes are preallocated; default none),
+ * populate-threads=, prefault= and thp=.
+ */
+struct run_restore_config {
+	const char *path;              /* NULL: boot a kernel */
+	enum restore_mode mode;
+	bool verify;                   /* check the memory files' checksums first */
+};
+
 struct run_config {
 	const char *kernel;       /* NULL: the bundled test guest */
 	const char *initrd;       /* NULL: none */
@@ -61,6 +88,9 @@ struct run_config {
 	const char *api_socket;   /* --api-socket PATH: serve the control socket; NULL: none */
 	struct run_vmem_config vmem;
 	struct run_balloon_config balloon;
+	struct run_restore_config restore;
+	bool mem_size_given;      /* --memory size= was given */
+	bool populate_given;      /* --memory populate= was given */
 };
 
 struct probe_config {
@@ -106,6 +136,13 @@ int options_parse_probe(int argc, char **argv, struct probe_config *cfg,
 			char *err, size_t errlen) __attribute__((warn_unused_result));
 int options_parse_ctl(int argc, char **argv, struct ctl_config *cfg,
 		      char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * --restore's value (DIR, or path=,mode=,verify=) into cfg->restore.
+ * -EINVAL with a message naming the bad value.
+ */
+int options_parse_restore(const char *group, struct run_config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 extern const char options_run_help[];
 extern const char options_probe_help[];

@@ -132,8 +132,8 @@ static int vm_create_vcpus(struct vm *vm, const struct run_config *cfg,
 			break;
 	}
 	free(cpuid);
-	if (ret)
-		return ret;
+	if (ret || vm->restore_chain)
+		return ret;   /* a restore sets the saved state later */
 	/* The boot processor enters the kernel; the others wait for INIT/SIPI. */
 	return vcpu_setup_pvh(&vm->vcpus[0], boot->entry, boot->start_info, e);
 }
@@ -152,6 +152,36 @@ static void vm_unkick(void *arg, unsigned int i)
 
 	if (i < vm->nr_vcpus)
 		vcpu_unkick(&vm->vcpus[i]);
+}
+
+/*
+ * The configuration memory is created with: a restore populates nothing
+ * up front (the snapshot's data go in by the restore mode; its populate=
+ * only says how eager restore backs the holes).
+ */
+static const struct run_config *vm_memory_cfg(struct vm *vm, const struct run_config *cfg,
+					      struct run_config *copy)
+{
+	if (!vm->restore_chain)
+		return cfg;
+	*copy = *cfg;
+	copy->populate = MEM_POPULATE_NONE;
+	vm->restore_prealloc = cfg->populate;
+	vm->restore_threads = cfg->populate_threads;
+	vm->restore.requested = cfg->restore.mode;
+	vm->restore.start_ns = vm->start_ns;
+	return copy;
+}
+
+/* What a snapshot of this VM records about the machine. */
+static void vm_remember_config(struct vm *vm, const struct run_config *cfg)
+{
+	snapshot_remember_config(vm, cfg);
+	if (!vm->restore_chain)
+		return;
+	/* A restored VM is the saved machine, on the backend it has now. */
+	vm->snap_cfg = vm->restore_chain->state[0].cfg;
+	snprintf(vm->snap_cfg.backend, sizeof(vm->snap_cfg.backend), "%s", vm->mem.ops->name);
 }
 
 /* Everything a VM needs before anything can fail halfway: locks, fds, the loop. */
@@ -186,7 +216,8 @@ int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_creat
 		.kernel = cfg->kernel, .initrd = cfg->initrd, .cmdline = cfg->cmdline,
 		.mem_is_zero = true,   /* fresh guest memory: the bss stays unpopulated */
 	};
-	struct boot_result boot;
+	struct boot_result boot = { 0 };
+	struct run_config mcfg;
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
@@ -197,7 +228,9 @@ int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_creat
 	vm->stdin_pipe[0] = vm->stdin_pipe[1] = -1;
 	for (unsigned int i = 0; i < VM_MAX_DEVICE_FDS; i++)
 		vm->dev_fd[i].fd = -1;
+	vm->restore.lazy_done_efd = vm->lease_sfd = -1;
 	if (o) {
+		vm->restore_chain = o->restore;
 		vm->cancel = o->cancel;
 		vm->progress = o->progress;
 		vm->progress_arg = o->progress_arg;
@@ -207,7 +240,7 @@ int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_creat
 	if (ret)
 		return ret;
 	/* What the user named must be usable before any long work starts. */
-	ret = boot_check_files(&req, e);
+	ret = vm->restore_chain ? 0 : boot_check_files(&req, e);
 	if (ret)
 		return ret;
 	if (cfg->api_socket) {
@@ -224,16 +257,17 @@ int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_creat
 	if (!ret)
 		ret = kvm_create_vm(&vm->kvm, e);
 	if (!ret)
-		ret = vm_create_memory(vm, cfg, e);
+		ret = vm_create_memory(vm, vm_memory_cfg(vm, cfg, &mcfg), e);
 	if (ret)
 		return ret;
+	vm_remember_config(vm, cfg);
 	vm_register_start(vm);
 	ret = kvm_create_irqchip(&vm->kvm, e);
 	if (!ret)
 		ret = vm_create_devices(vm, cfg, e);
 	if (!ret && vm_cancelled(vm))
 		ret = errmsg_set(e, -ECANCELED, "stopped while setting up the VM");
-	if (!ret)
+	if (!ret && !vm->restore_chain)
 		ret = boot_load(&vm->mem, &req, &boot, e);
 	if (!ret)
 		ret = runstate_init(&vm->rs, cfg->vcpus, vm_kick, vm_unkick, vm) ?
@@ -245,7 +279,10 @@ int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_creat
 	ret = vm_register_finish(vm, e, ret);
 	if (!ret && vm_cancelled(vm))
 		ret = errmsg_set(e, -ECANCELED, "stopped while setting up the VM");
-	if (!ret)
+	if (!ret && vm->restore_chain)
+		ret = vm_restore(vm, e);
+	/* Pre-fault would fault in what lazy and map restores leave to the guest. */
+	if (!ret && (!vm->restore_chain || vm->restore.used == RESTORE_EAGER))
 		ret = vm_prefault(vm, cfg, e);
 	return ret;
 }
@@ -298,6 +335,78 @@ static void vm_stop_vcpus(struct vm *vm, unsigned int started)
 	runstate_stopped(&vm->rs);
 }
 
+/* ---- restored VMs: the lazy fill and map mode's lease ------------------ */
+
+static void vm_on_lazy_done(void *arg, uint32_t events)
+{
+	struct vm *vm = arg;
+
+	efd_drain(vm->restore.lazy_done_efd);
+	if (vm->on_restored)
+		vm->on_restored(vm, vm->on_started_arg);
+}
+
+static void vm_on_lazy_error(void *arg, uint32_t events)
+{
+	struct vm *vm = arg;
+	struct vcpu_failure f = { .vcpu = 0, .reason = VM_STOP_ERROR, .status = 1 };
+	int err = -EIO;
+
+	if (!vm_restore_lazy_failed(vm, &err))
+		return;
+	snprintf(f.what, sizeof(f.what), "lazy restore: serving guest memory from the snapshot "
+		 "failed: %s (a memory file truncated or unreadable?)", strerror(-err));
+	vm_vcpu_failed(vm, &f);
+}
+
+/* Someone wants to write or truncate a mapped memory file: copy it all, let go. */
+static void vm_on_lease_break(void *arg, uint32_t events)
+{
+	struct vm *vm = arg;
+	struct signalfd_siginfo si;
+
+	while (read(vm->lease_sfd, &si, sizeof(si)) == sizeof(si))
+		;
+	for (unsigned int i = 0; i < MEM_MAX_REGIONS; i++) {
+		bool detached = false;
+
+		if (vm->restore.map_region[i] &&
+		    mem_snap_map_detach(vm->restore.map_region[i], &detached)) {
+			struct vcpu_failure f = { .vcpu = 0, .reason = VM_STOP_ERROR, .status = 1 };
+
+			snprintf(f.what, sizeof(f.what), "map restore: copying region %u out of its "
+				 "memory file (which is being changed) failed", i);
+			vm_vcpu_failed(vm, &f);
+		}
+	}
+}
+
+static int vm_watch_restore(struct vm *vm)
+{
+	struct restore_info *ri = &vm->restore;
+	bool mapped = false;
+	sigset_t set;
+	int ret = 0;
+
+	for (unsigned int i = 0; i < MEM_MAX_REGIONS && !ret; i++) {
+		mapped |= ri->map_region[i] != NULL;
+		if (ri->lazy_region[i])
+			ret = loop_watch(&vm->loop, mem_lazy_error_fd(ri->lazy_region[i]), EPOLLIN,
+					 vm_on_lazy_error, vm);
+	}
+	if (!ret && ri->lazy_done_efd >= 0)
+		ret = loop_watch(&vm->loop, ri->lazy_done_efd, EPOLLIN, vm_on_lazy_done, vm);
+	if (ret || !mapped)
+		return ret;
+	/* main blocked the signal in every thread; only this signalfd sees it. */
+	sigemptyset(&set);
+	sigaddset(&set, mem_snap_map_signal());
+	vm->lease_sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (vm->lease_sfd < 0)
+		return -errno;
+	return loop_watch(&vm->loop, vm->lease_sfd, EPOLLIN, vm_on_lease_break, vm);
+}
+
 /* The main loop's fds: stop and start events, signals, the control socket. */
 static int vm_watch_core(struct vm *vm, int signal_fd)
 {
@@ -313,6 +422,8 @@ static int vm_watch_core(struct vm *vm, int signal_fd)
 	if (!ret && vm->control_ready)
 		ret = control_attach(&vm->control, &vm->loop, vm_control_commands,
 				     vm_nr_control_commands, vm);
+	if (!ret && vm->restore_chain)
+		ret = vm_watch_restore(vm);
 	return ret;
 }
 
@@ -352,6 +463,13 @@ int vm_run(struct vm *vm, int signal_fd, void (*on_started)(struct vm *vm, void 
 				 strerror(-ret));
 			vm_vcpu_failed(vm, &f);
 		}
+	}
+	{
+		int err;
+
+		/* A vCPU blocked in a fault nobody can serve wakes when the server goes. */
+		if (vm_restore_lazy_failed(vm, &err))
+			vm_restore_stop_lazy(vm);
 	}
 	vm_stop_vcpus(vm, started);
 	return vm->stop_status;
@@ -470,6 +588,11 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
+	/* Lazy restore threads use guest memory: gone before it is. */
+	vm_restore_release(vm);
+	if (vm->lease_sfd >= 0)
+		close(vm->lease_sfd);
+	vm->lease_sfd = -1;
 	vm_destroy_devices(vm);
 	mem_destroy(&vm->mem);
 	kvm_close(&vm->kvm);

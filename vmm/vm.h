@@ -30,6 +30,7 @@
 #include "vmm/kvm.h"
 #include "vmm/loop.h"
 #include "vmm/runstate.h"
+#include "vmm/snapshot.h"
 #include "vmm/vcpu.h"
 #include "vmm/vcpu_state.h"
 
@@ -130,6 +131,18 @@ struct vm {
 	void *on_started_arg;
 	int signal_fd;                 /* main's signalfd, read by the loop (-1: none) */
 	int stop_signal;               /* the signal that stopped the VM, 0: none */
+
+	/* Snapshots (vmm/snapshot.h). */
+	struct snap_config snap_cfg;   /* the machine, as a snapshot records it */
+	uint64_t snap_epoch;           /* id of the last snapshot taken or restored, 0: none */
+	bool snap_dirty;               /* dirty pages are tracked since that snapshot */
+	struct snap_chain *restore_chain;   /* --restore: the snapshot (owned) */
+	struct restore_info restore;
+	enum mem_populate_strategy restore_prealloc;   /* eager restore: the holes */
+	unsigned int restore_threads;
+	int lease_sfd;                 /* map mode: lease breaks (-1: none) */
+	/* Called on the main loop once a lazy restore's background fill is done. */
+	void (*on_restored)(struct vm *vm, void *arg);
 };
 
 /* What the front end gives VM creation besides the configuration. */
@@ -142,6 +155,12 @@ struct vm_create_opts {
 	/* Population progress, bytes of all RAM (may be NULL). */
 	mem_progress_fn progress;
 	void *progress_arg;
+	/*
+	 * --restore: the opened snapshot (snap_chain_open()), whose saved
+	 * machine cfg describes (snapshot_run_config()). The VM owns it from
+	 * vm_create() on, also when that fails. NULL: boot a kernel.
+	 */
+	struct snap_chain *restore;
 };
 
 /*

@@ -326,6 +326,7 @@ const struct control_command vm_control_commands[] = {
 	{ .name = "virtio-mem", .keys = vm_vmem_keys, .fn = vm_cmd_virtio_mem },
 	{ .name = "balloon", .keys = vm_balloon_keys, .fn = vm_cmd_balloon },
 	{ .name = "pageout", .keys = vm_pageout_keys, .fn = vm_cmd_pageout },
+	{ .name = "snapshot", .keys = vm_snapshot_keys, .fn = vm_cmd_snapshot },
 };
 const unsigned int vm_nr_control_commands =
 	sizeof(vm_control_commands) / sizeof(vm_control_commands[0]);

@@ -24,7 +24,10 @@ int vm_cmd_balloon(void *opaque, struct json_object *req, struct json_object *re
 		   char *err, size_t errlen);
 int vm_cmd_pageout(void *opaque, struct json_object *req, struct json_object *reply,
 		   char *err, size_t errlen);
+int vm_cmd_snapshot(void *opaque, struct json_object *req, struct json_object *reply,
+		    char *err, size_t errlen);
 extern const char *const vm_balloon_keys[];
+extern const char *const vm_snapshot_keys[];
 extern const char *const vm_pageout_keys[];
 
 #endif /* MEMVMM_VM_CONTROL_INT_H */

@@ -306,3 +306,85 @@ int vm_cmd_pageout(void *opaque, struct json_object *req, struct json_object *re
 	}
 	return 0;
 }
+
+/* ---- snapshot ------------------------------------------------------------ */
+
+const char *const vm_snapshot_keys[] = { "dir", "parent", "stop", "verify", NULL };
+
+/* key=on|off (absent: off) into *out; -EINVAL naming the value. */
+static int vm_on_off(struct json_object *req, const char *key, bool *out, char *err,
+		     size_t errlen)
+{
+	const char *val = vm_arg(req, key);
+
+	*out = false;
+	if (!val || !strcmp(val, "off"))
+		return 0;
+	if (!strcmp(val, "on")) {
+		*out = true;
+		return 0;
+	}
+	snprintf(err, errlen, "%s '%s' is not on or off", key, CLI_ECHO(val));
+	return -EINVAL;
+}
+
+int vm_cmd_snapshot(void *opaque, struct json_object *req, struct json_object *reply,
+		    char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	struct snapshot_req sr = { .dir = vm_arg(req, "dir"), .parent = vm_arg(req, "parent") };
+	struct snapshot_result *res;
+	struct json_object *regions;
+	struct errmsg e = { 0 };
+	int ret;
+
+	if (!sr.dir) {
+		snprintf(err, errlen, "dir=DIR is missing (a new directory to write)");
+		return -EINVAL;
+	}
+	ret = vm_on_off(req, "stop", &sr.stop, err, errlen);
+	if (!ret)
+		ret = vm_on_off(req, "verify", &sr.verify, err, errlen);
+	if (ret)
+		return ret;
+	res = calloc(1, sizeof(*res));
+	if (!res)
+		return -ENOMEM;
+	ret = vm_snapshot(vm, &sr, res, &e);
+	if (ret) {
+		snprintf(err, errlen, "%s", e.text);
+		free(res);
+		return ret;
+	}
+	json_object_object_add(reply, "dir", json_object_new_string(res->dir));
+	{
+		char id[20];
+
+		snprintf(id, sizeof(id), "%016" PRIx64, res->id);
+		json_object_object_add(reply, "id", json_object_new_string(id));
+	}
+	json_object_object_add(reply, "diff", json_object_new_boolean(sr.parent != NULL));
+	vm_json_add_u64(reply, "bytes", res->bytes);
+	vm_json_add_u64(reply, "state_bytes", res->state_bytes);
+	json_object_object_add(reply, "ms", json_object_new_double(vm_ns_to_ms(res->total_ns)));
+	json_object_object_add(reply, "paused_ms",
+			       json_object_new_double(vm_ns_to_ms(res->pause_ns)));
+	vm_json_add_u64(reply, "pending_pages", res->pending_pages);
+	json_object_object_add(reply, "stopping", json_object_new_boolean(sr.stop));
+	regions = json_object_new_array();
+	for (unsigned int i = 0; regions && i < res->nr_regions; i++) {
+		struct json_object *o = json_object_new_object();
+
+		if (!o)
+			break;
+		vm_json_add_u64(o, "index", res->region[i].index);
+		vm_json_add_u64(o, "data_bytes", res->region[i].data_bytes);
+		if (sr.parent)
+			vm_json_add_u64(o, "dirty_pages", res->region[i].dirty_pages);
+		json_object_array_add(regions, o);
+	}
+	if (regions)
+		json_object_object_add(reply, "regions", regions);
+	free(res);
+	return 0;
+}
