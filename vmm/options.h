@@ -60,7 +60,7 @@ enum restore_mode {
 const char *restore_mode_name(enum restore_mode m);
 
 /*
- * --restore DIR or --restore path=DIR,mode=MODE,verify=on|off: start the
+ * --restore DIR or --restore path=DIR,mode=MODE,verify=on|off,background=on|off: start the
  * saved VM instead of booting. The machine (memory size, vCPUs, devices,
  * command line) comes from the snapshot; --memory may only choose backend=,
  * populate= (how the holes are preallocated; default none),
@@ -70,6 +70,12 @@ struct run_restore_config {
 	const char *path;              /* NULL: boot a kernel */
 	enum restore_mode mode;
 	bool verify;                   /* check the memory files' checksums first */
+	/*
+	 * Lazy modes: a background thread fills what the guest has not
+	 * touched (default). off: pages come only when touched (measuring
+	 * pure on-demand restore; the snapshot's files must stay).
+	 */
+	bool background;
 };
 
 struct run_config {

@@ -21,12 +21,13 @@ const char *restore_mode_name(enum restore_mode m)
 	return (unsigned int)m < RESTORE_NR_MODES ? restore_mode_names[m] : NULL;
 }
 
-enum restore_key { RES_PATH, RES_MODE, RES_VERIFY };
+enum restore_key { RES_PATH, RES_MODE, RES_VERIFY, RES_BACKGROUND };
 
 static const char *const restore_keys[] = {
 	[RES_PATH] = "path",
 	[RES_MODE] = "mode",
 	[RES_VERIFY] = "verify",
+	[RES_BACKGROUND] = "background",
 	NULL,
 };
 
@@ -36,6 +37,21 @@ static const struct cli_group restore_group = {
 	.example = "path=snap1,mode=lazy-copy",
 };
 
+/* on|off (absent: unchanged) into *out. */
+static int restore_on_off(const char *key, const char *val, bool *out, char *err, size_t errlen)
+{
+	if (!val)
+		return 0;
+	if (!strcmp(val, "on"))
+		*out = true;
+	else if (!strcmp(val, "off"))
+		*out = false;
+	else
+		return cli_fail(err, errlen, "--restore: %s '%s' is not on or off", key,
+				CLI_ECHO(val));
+	return 0;
+}
+
 int options_parse_restore(const char *group, struct run_config *cfg, char *err, size_t errlen)
 {
 	struct run_restore_config *r = &cfg->restore;
@@ -43,7 +59,7 @@ int options_parse_restore(const char *group, struct run_config *cfg, char *err, 
 	static char buf[CLI_GROUP_MAX_BYTES + 1];
 	int ret;
 
-	*r = (struct run_restore_config){ .mode = RESTORE_AUTO };
+	*r = (struct run_restore_config){ .mode = RESTORE_AUTO, .background = true };
 	/* A plain directory name: no key=value pairs in it. */
 	if (!strchr(group, '=')) {
 		if (!*group)
@@ -70,12 +86,12 @@ int options_parse_restore(const char *group, struct run_config *cfg, char *err, 
 					CLI_ECHO(val[RES_MODE]));
 		r->mode = (enum restore_mode)m;
 	}
-	if (val[RES_VERIFY]) {
-		if (!strcmp(val[RES_VERIFY], "on"))
-			r->verify = true;
-		else if (strcmp(val[RES_VERIFY], "off"))
-			return cli_fail(err, errlen, "--restore: verify '%s' is not on or off",
-					CLI_ECHO(val[RES_VERIFY]));
-	}
-	return 0;
+	ret = restore_on_off("verify", val[RES_VERIFY], &r->verify, err, errlen);
+	if (!ret)
+		ret = restore_on_off("background", val[RES_BACKGROUND], &r->background, err, errlen);
+	if (!ret && !r->background && r->mode != RESTORE_LAZY_COPY && r->mode != RESTORE_LAZY_MOVE &&
+	    r->mode != RESTORE_LAZY_MINOR)
+		return cli_fail(err, errlen, "--restore: background=off needs a lazy mode "
+				"(mode=lazy-copy, lazy-move or lazy-minor)");
+	return ret;
 }
