@@ -396,6 +396,55 @@ static void test_balloon(void)
 	TEST_PASS("run: --balloon values, defaults and refusals");
 }
 
+/* --restore: a directory or a key=value list; what the snapshot fixes is refused. */
+static void test_restore(void)
+{
+	struct run_config cfg;
+
+	PARSE_OK(&cfg, "--quiet");
+	TEST_ASSERT(!cfg.restore.path, "no restore by default");
+	PARSE_OK(&cfg, "--restore", "snap1");
+	TEST_ASSERT(!strcmp(cfg.restore.path, "snap1") && cfg.restore.mode == RESTORE_AUTO &&
+		    !cfg.restore.verify && cfg.restore.background, "--restore DIR: the defaults");
+	PARSE_OK(&cfg, "--restore", "path=/x/s,mode=lazy-move,verify=on,background=off",
+		 "--memory", "backend=anon,populate=madvise,thp=off", "--api-socket", "/tmp/s",
+		 "--quiet", "--debug");
+	TEST_ASSERT(!strcmp(cfg.restore.path, "/x/s") && cfg.restore.mode == RESTORE_LAZY_MOVE &&
+		    cfg.restore.verify && !cfg.restore.background && cfg.populate_given &&
+		    !cfg.mem_size_given && cfg.backend == &mem_backend_anon, "values");
+	for (unsigned int m = 0; m < RESTORE_NR_MODES; m++) {
+		char group[64];
+
+		snprintf(group, sizeof(group), "path=d,mode=%s", restore_mode_name(m));
+		PARSE_OK(&cfg, "--restore", group);
+		TEST_ASSERT(cfg.restore.mode == m, "mode %s", restore_mode_name(m));
+	}
+	TEST_ASSERT(!restore_mode_name(RESTORE_NR_MODES), "out of range: NULL");
+	PARSE_BAD("--restore: empty directory name", "--restore", "");
+	PARSE_BAD("--restore: path=DIR is missing", "--restore", "mode=eager");
+	PARSE_BAD("--restore: path=DIR is missing", "--restore", "path=");
+	PARSE_BAD("--restore: unknown mode 'fast'", "--restore", "path=d,mode=fast");
+	PARSE_BAD("--restore: verify 'yes' is not on or off", "--restore", "path=d,verify=yes");
+	PARSE_BAD("--restore: background 'x' is not on or off", "--restore",
+		  "path=d,mode=lazy-copy,background=x");
+	PARSE_BAD("background=off needs a lazy mode", "--restore", "path=d,background=off");
+	PARSE_BAD("--restore: unknown key 'size'", "--restore", "path=d,size=1G");
+	PARSE_BAD("--kernel cannot be used with --restore", "--restore", "d", "--kernel", "k");
+	PARSE_BAD("--vcpus cannot be used with --restore", "--vcpus", "2", "--restore", "d");
+	PARSE_BAD("--cmdline cannot be used with --restore", "--restore", "d", "--cmdline", "x");
+	PARSE_BAD("--initrd cannot be used with --restore", "--restore", "d", "--initrd", "i");
+	PARSE_BAD("--virtio-mem cannot be used with --restore", "--restore", "d", "--virtio-mem",
+		  "size=1G");
+	PARSE_BAD("--balloon cannot be used with --restore", "--restore", "d", "--balloon", "on");
+	PARSE_BAD("--memory size= cannot be used with --restore", "--restore", "d", "--memory",
+		  "size=1G");
+	PARSE_BAD("--memory: unknown backend 'x'", "--restore", "d", "--memory", "backend=x");
+	PARSE_BAD("--restore given twice", "--restore", "d", "--restore", "e");
+	TEST_ASSERT(strstr(options_run_help, "--restore GROUP") &&
+		    strstr(options_ctl_help, "snapshot dir=DIR"), "help texts");
+	TEST_PASS("run: --restore values, defaults and refusals");
+}
+
 static void test_getopt_edges(void)
 {
 	struct run_config cfg;
@@ -675,6 +724,7 @@ int main(void)
 	test_vmem_good();
 	test_vmem_bad();
 	test_balloon();
+	test_restore();
 	test_getopt_edges();
 	test_api_socket();
 	test_long_values();
