@@ -88,9 +88,21 @@ int mem_snap_src_read(const struct mem_snap_src *s, uint64_t off, void *buf,
 /*
  * The next page-aligned offset >= off that may hold non-zero data in the
  * chain (a data page of any layer that owns it), found with SEEK_DATA on the
- * owner layers; size when none. Lets fills skip holes. -errno on failure.
+ * owner layers; size when none. Lets fills skip holes. -errno on failure
+ * (-EIO when a file is shorter than at init). The seeks move the layer fds'
+ * file offsets (every read here is pread(), so only lseek users care).
  */
 int mem_snap_src_next_data(const struct mem_snap_src *s, uint64_t off, uint64_t *next) MEM_WUR;
+
+/*
+ * The first run of pages in [off, end) that may hold data: [*start, *stop),
+ * page aligned, ending at the first page that is a hole in its owner layer
+ * (SEEK_HOLE) or at end; *start = *stop = end when there is none. off and
+ * end page aligned, off <= end <= size (-EINVAL otherwise); -EIO as
+ * mem_snap_src_next_data(). Fills and lazy restores walk data this way.
+ */
+int mem_snap_src_data_run(const struct mem_snap_src *s, uint64_t off, uint64_t end,
+			  uint64_t *start, uint64_t *stop) MEM_WUR;
 
 /* ---- saving ------------------------------------------------------------- */
 
