@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "mem/dirty.h"
 #include "mem/kvm_compat.h"
 
 static const char *const mem_role_names[MEM_ROLE_NR] = {
@@ -118,7 +119,11 @@ static int range_access(const struct guest_mem *gm, uint64_t gpa, size_t len,
 
 int mem_write(struct guest_mem *gm, uint64_t gpa, const void *buf, size_t len)
 {
-	return range_access(gm, gpa, len, piece_write, (void *)buf);
+	int ret = range_access(gm, gpa, len, piece_write, (void *)buf);
+
+	if (!ret)
+		mem_dirty_mark(gm, gpa, len);
+	return ret;
 }
 
 int mem_read(const struct guest_mem *gm, uint64_t gpa, void *buf, size_t len)
@@ -128,19 +133,26 @@ int mem_read(const struct guest_mem *gm, uint64_t gpa, void *buf, size_t len)
 
 int mem_zero(struct guest_mem *gm, uint64_t gpa, size_t len)
 {
-	return range_access(gm, gpa, len, piece_zero, NULL);
+	int ret = range_access(gm, gpa, len, piece_zero, NULL);
+
+	if (!ret)
+		mem_dirty_mark(gm, gpa, len);
+	return ret;
 }
 
 int mem_discard(struct guest_mem *gm, uint64_t gpa, uint64_t len)
 {
-	int i = region_index(gm, gpa, len);
+	int i = region_index(gm, gpa, len), ret;
 	struct mem_region *r;
 
 	if (i < 0)
 		return -EINVAL;
 	r = &gm->region[i];
 	/* The backend checks that the range is non-empty and aligned. */
-	return r->ops->discard(r, gpa - r->gpa, len);
+	ret = r->ops->discard(r, gpa - r->gpa, len);
+	/* Even on failure: part of the range may read zero now. */
+	mem_dirty_mark(gm, gpa, len);
+	return ret;
 }
 
 int mem_resident(const struct guest_mem *gm, uint64_t gpa, uint64_t len,
@@ -243,6 +255,8 @@ static int region_add(struct guest_mem *gm, const struct mem_region_spec *spec,
 	ret = ops->create(r, gm->vm_fd);
 	if (!ret) {
 		ret = mem_region_advise_thp(r);
+		if (!ret)
+			ret = mem_dirty_region_added(gm, i);
 		if (ret)
 			ops->destroy(r);
 	}
@@ -311,6 +325,12 @@ err:
 	return ret;
 }
 
+/* The backend's slot flags, plus dirty logging while tracking (mem/dirty.h). */
+static uint32_t slot_flags(const struct mem_region *r)
+{
+	return r->ops->slot_flags | (r->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+}
+
 /* Install r as memslot r->slot; REGION2 can name the guest_memfd behind it. */
 static int slot_install(int vm_fd, const struct mem_region *r, bool use_region2)
 {
@@ -319,7 +339,7 @@ static int slot_install(int vm_fd, const struct mem_region *r, bool use_region2)
 	if (use_region2) {
 		struct kvm_userspace_memory_region2 m = {
 			.slot = r->slot,
-			.flags = r->ops->slot_flags,
+			.flags = slot_flags(r),
 			.guest_phys_addr = r->gpa,
 			.memory_size = r->size,
 			.userspace_addr = (uintptr_t)r->hva,
@@ -331,8 +351,10 @@ static int slot_install(int vm_fd, const struct mem_region *r, bool use_region2)
 		}
 		ret = ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, &m);
 	} else {
+		/* Never a backend's flags here (needs_region2()): at most the dirty log. */
 		struct kvm_userspace_memory_region m = {
 			.slot = r->slot,
+			.flags = slot_flags(r),
 			.guest_phys_addr = r->gpa,
 			.memory_size = r->size,
 			.userspace_addr = (uintptr_t)r->hva,
@@ -376,6 +398,16 @@ int mem_region_register(struct guest_mem *gm, unsigned int index, bool use_regio
 		return ret;
 	r->registered = true;
 	return 0;
+}
+
+int mem_region_reinstall(struct guest_mem *gm, unsigned int index)
+{
+	struct mem_region *r = region_at(gm, index);
+
+	if (!r || !r->registered)
+		return -ENOENT;
+	/* The old ioctl changes the flags of any slot without backend flags. */
+	return slot_install(gm->vm_fd, r, needs_region2(r));
 }
 
 int mem_register(struct guest_mem *gm, bool use_region2)
@@ -434,6 +466,7 @@ int mem_region_remove(struct guest_mem *gm, unsigned int index)
 		r->registered = false;
 	}
 	r->ops->destroy(r);
+	mem_dirty_region_removed(gm, index);
 	slot_free(gm, r->slot);
 	*r = (struct mem_region){ .fd = -1 };
 	while (gm->nr_regions > 0 && !mem_region_in_use(&gm->region[gm->nr_regions - 1]))
@@ -447,6 +480,8 @@ void mem_destroy(struct guest_mem *gm)
 
 	if (!gm)
 		return;
+	/* Slots back without the dirty log, bitmaps freed (before anything goes). */
+	mem_dirty_stop(gm);
 	n = gm->nr_regions < MEM_MAX_REGIONS ? gm->nr_regions : MEM_MAX_REGIONS;
 	/*
 	 * Delete slots before unmapping. A failure cannot be acted on here;

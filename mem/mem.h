@@ -207,6 +207,7 @@ struct mem_region {
 	int fd;                 /* backing fd, -1 when there is none (anon) */
 	uint32_t slot;          /* KVM memslot number, allocated (not the index) */
 	bool registered;        /* slot is installed in KVM */
+	bool dirty_log;         /* its slot has KVM_MEM_LOG_DIRTY_PAGES (mem/dirty.h) */
 	enum mem_role role;
 	enum mem_thp_advice thp_advice;      /* given to the mapping at creation */
 	const struct mem_backend_ops *ops;   /* NULL: an unused entry (a removed region) */
@@ -238,6 +239,8 @@ struct mem_config {
 
 #define MEM_SLOT_WORDS (MEM_MAX_SLOTS / 64)
 
+struct mem_dirty;
+
 struct guest_mem {
 	struct mem_region region[MEM_MAX_REGIONS];
 	unsigned nr_regions;    /* one past the last entry in use (see mem_region_in_use) */
@@ -246,6 +249,7 @@ struct guest_mem {
 	int vm_fd;
 	unsigned int slot_limit;             /* slots are numbered below this */
 	uint64_t slot_used[MEM_SLOT_WORDS];  /* bitmap of allocated slot numbers */
+	struct mem_dirty *dirty;             /* dirty-page tracking (mem/dirty.h); NULL: off */
 };
 
 /* What mem_region_add() creates. */
@@ -286,7 +290,9 @@ int mem_register(struct guest_mem *gm, bool use_region2) MEM_WUR;
  * region is removed. -EINVAL for a NULL/unknown backend or role, boot RAM
  * role, an empty range, a gpa or size not aligned to the page and the
  * backend, or a range that wraps past 2^64; -EEXIST if it overlaps a
- * region; -ENOSPC without a free entry or slot; the backend's error.
+ * region; -ENOSPC without a free entry or slot; the backend's error;
+ * while dirty tracking is on (mem/dirty.h), -EOPNOTSUPP for a backend
+ * whose slots cannot log dirty pages (guest_memfd).
  *
  * mem_region_register() installs one region (-ENOENT: no such region,
  * -EEXIST: installed already, -EOPNOTSUPP as mem_register()).
@@ -304,6 +310,14 @@ int mem_region_add(struct guest_mem *gm, const struct mem_region_spec *spec,
 		   unsigned int *index) MEM_WUR;
 int mem_region_register(struct guest_mem *gm, unsigned int index, bool use_region2) MEM_WUR;
 int mem_region_remove(struct guest_mem *gm, unsigned int index) MEM_WUR;
+
+/*
+ * Install region index's slot, installed already, again with the flags it
+ * has now (the backend's, plus KVM_MEM_LOG_DIRTY_PAGES while r->dirty_log):
+ * KVM changes only the flags. For mem/dirty.c. -ENOENT: no such region, or
+ * not installed; KVM's error, the slot then left as it was.
+ */
+int mem_region_reinstall(struct guest_mem *gm, unsigned int index) MEM_WUR;
 
 /* Remove slots, unmap, close. Safe on a zeroed or partially created gm. */
 void mem_destroy(struct guest_mem *gm);
