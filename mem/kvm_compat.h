@@ -131,6 +131,10 @@ struct kvm_compat_memory_fault {
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
+/* 6.1+: synchronous khugepaged-style collapse of a range into 2 MiB pages. */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 
 /* userfaultfd */
 #ifndef UFFDIO_MOVE
@@ -142,6 +146,9 @@ struct uffdio_move {
 	__s64 move;
 };
 #define UFFDIO_MOVE _IOWR(UFFDIO, 0x05, struct uffdio_move)
+#endif
+#ifndef _UFFDIO_MOVE
+#define _UFFDIO_MOVE (0x05)   /* its bit in uffdio_api/uffdio_register .ioctls */
 #endif
 #ifndef UFFD_FEATURE_MOVE
 #define UFFD_FEATURE_MOVE (1ull << 16)

@@ -95,8 +95,13 @@ int mem_lazy_wait(struct mem_lazy *l, int timeout_ms) MEM_WUR;
 struct mem_lazy_report {
 	enum mem_lazy_mode mode;
 	uint64_t faults;             /* fault events served */
+	/*
+	 * Each page is claimed once, by one of the two threads: once done,
+	 * fault_pages + background_pages is the region's page count.
+	 */
 	uint64_t fault_pages;        /* pages filled on the fault path */
 	uint64_t background_pages;   /* pages filled by the background thread */
+	uint64_t zero_pages;         /* of those, holes or zero pages left unbacked (read as zero) */
 	uint64_t fault_max_ns;       /* longest fault service */
 	bool done;                   /* background fill finished */
 	uint64_t done_ns;            /* from mem_lazy_start() to the end of the fill */
