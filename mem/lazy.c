@@ -129,10 +129,12 @@ static int uffd_open(uint64_t features, uint64_t *offered, int *out, char *why, 
 	if (fd < 0) {
 		ret = -errno;
 		if (ret == -EPERM)
-			snprintf(why, whylen, "userfaultfd(2) for kernel-mode faults is not allowed "
-				 "(vm.unprivileged_userfaultfd=0 without CAP_SYS_PTRACE, or seccomp)");
+			snprintf(why, whylen, "userfaultfd(2) for kernel-mode faults is not "
+				 "allowed (vm.unprivileged_userfaultfd=0 without CAP_SYS_PTRACE, "
+				 "or seccomp)");
 		else if (ret == -ENOSYS)
-			snprintf(why, whylen, "no userfaultfd(2) in this kernel (CONFIG_USERFAULTFD)");
+			snprintf(why, whylen, "no userfaultfd(2) in this kernel "
+				 "(CONFIG_USERFAULTFD)");
 		else
 			snprintf(why, whylen, "userfaultfd(2) failed: %s", strerror(-ret));
 		return ret == -ENOSYS ? -EOPNOTSUPP : ret;
@@ -194,8 +196,8 @@ static int lazy_prepare(const struct mem_region *r, enum mem_lazy_mode m, int *u
 	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
 		ret = -errno;
 		if (ret == -EINVAL)
-			snprintf(why, whylen, "%s mappings cannot be registered with userfaultfd on "
-				 "this kernel (EINVAL)", r->ops->name);
+			snprintf(why, whylen, "%s mappings cannot be registered with "
+				 "userfaultfd on this kernel (EINVAL)", r->ops->name);
 		else if (ret == -EBUSY)
 			snprintf(why, whylen, "the region is registered with another userfaultfd "
 				 "already (EBUSY)");
@@ -501,8 +503,8 @@ void mem_lazy_stop(struct mem_lazy *l)
 /* An anonymous private mapping of len bytes. */
 static int map_anon(uint64_t len, uint8_t **out)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (p == MAP_FAILED)
 		return -errno;

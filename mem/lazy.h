@@ -4,11 +4,14 @@
  * its first touch of a page (a vCPU through KVM, or the VMM itself) is
  * served from the snapshot, and a background thread fills everything else.
  *
- *   copy   anon RAM, MISSING faults, UFFDIO_COPY from a buffer read from
- *          the file.
+ *   copy   anon or memfd RAM, MISSING faults, UFFDIO_COPY from a buffer
+ *          read from the file (into the page cache for memfd).
  *   move   anon RAM, MISSING faults, UFFDIO_MOVE from anonymous staging
  *          memory that the background thread fills from the file ahead of
- *          the guest (no copy on the fault path once staged); 6.8+.
+ *          the guest (no copy on the fault path once staged); 6.8+. Each
+ *          UFFDIO_MOVE flushes the TLB, an IPI to every CPU running a vCPU:
+ *          the background moves whole runs (2 MiB pages whole where the RAM
+ *          is THP-advised), a fault moves one page.
  *   minor  memfd RAM, MISSING and MINOR faults: the page is written into
  *          the memfd (pwrite(), page cache) and mapped with UFFDIO_CONTINUE.
  *
@@ -16,7 +19,10 @@
  * EINVAL on 6.18; hugetlb would need 2 MiB copies: not done). Each page is
  * filled exactly once: the fault thread and the background thread claim
  * pages in a shared bitmap before writing them, so a page the guest has
- * already changed is never overwritten.
+ * already changed is never overwritten. Holes and all-zero pages of the
+ * snapshot are left unbacked where the mode allows (they read as zero); a
+ * page dropped after its fill (MADV_DONTNEED, a punched hole) reads as zero,
+ * as it would without a restore in progress.
  *
  * Nothing here prints. 0 or -errno.
  */
@@ -55,7 +61,10 @@ enum mem_lazy_order {
  * unregistered again). -EOPNOTSUPP with the reason in why (e.g. "guest_memfd
  * mappings cannot be registered with userfaultfd on this kernel (EINVAL)",
  * "UFFD_FEATURE_MOVE is not offered (kernel older than 6.8)"); -EPERM when
- * userfaultfd is not allowed (vm.unprivileged_userfaultfd, seccomp).
+ * userfaultfd is not allowed (vm.unprivileged_userfaultfd, seccomp);
+ * -EBUSY when the region is registered already (a restore in progress).
+ * The userfaultfd is for kernel-mode faults too (no UFFD_USER_MODE_ONLY):
+ * KVM's faults on guest memory are get_user_pages() in the kernel.
  */
 int mem_lazy_check(const struct mem_region *r, enum mem_lazy_mode m, char *why,
 		   size_t whylen) MEM_WUR;
@@ -72,8 +81,11 @@ struct mem_lazy;
 /*
  * Register region index of gm (fresh: nothing populated) and start the
  * fault thread and the background thread, serving from src (which must
- * outlive the returned object). Returns at once. -EOPNOTSUPP as
- * mem_lazy_check().
+ * outlive the returned object). Returns at once. -EOPNOTSUPP, -EPERM,
+ * -EBUSY (registered already) as mem_lazy_check(), which says why; -EINVAL
+ * when src is not the region's size. Every signal is blocked in the two
+ * threads. Once the fill is done the range is unregistered (the
+ * userfaultfd stays open until mem_lazy_stop()).
  */
 int mem_lazy_start(struct guest_mem *gm, unsigned int index, const struct mem_snap_src *src,
 		   const struct mem_lazy_opts *opts, struct mem_lazy **out) MEM_WUR;
@@ -81,14 +93,19 @@ int mem_lazy_start(struct guest_mem *gm, unsigned int index, const struct mem_sn
 /*
  * One bit per page of the region, set once the page holds its saved
  * contents (by a fault or by the background thread). For snapshots taken
- * before the fill finished (mem_snap_save_opts.fetched).
+ * before the fill finished (mem_snap_save_opts.fetched). Pages left
+ * unbacked because the snapshot holds zeros there count as fetched (guest
+ * memory reads zero there, as the snapshot does). Valid until
+ * mem_lazy_stop().
  */
 const _Atomic uint64_t *mem_lazy_fetched(const struct mem_lazy *l);
 
 /*
  * Wait until the background fill is done (and the collapse, if asked), or
  * timeout_ms passed (-ETIMEDOUT; < 0: no limit). Returns the fill's error
- * when it failed.
+ * when it failed (also a fault's: the fill stops at the first error), e.g.
+ * -EIO for a memory file truncated under the restore. Several threads may
+ * wait at once.
  */
 int mem_lazy_wait(struct mem_lazy *l, int timeout_ms) MEM_WUR;
 
@@ -101,8 +118,8 @@ struct mem_lazy_report {
 	 */
 	uint64_t fault_pages;        /* pages filled on the fault path */
 	uint64_t background_pages;   /* pages filled by the background thread */
-	uint64_t zero_pages;         /* of those, holes or zero pages left unbacked (read as zero) */
-	uint64_t fault_max_ns;       /* longest fault service */
+	uint64_t zero_pages;         /* of those, holes and zero pages left unbacked */
+	uint64_t fault_max_ns;       /* longest fault service (message read to page mapped) */
 	bool done;                   /* background fill finished */
 	uint64_t done_ns;            /* from mem_lazy_start() to the end of the fill */
 	uint64_t huge_bytes;         /* after the fill (and collapse): bytes in 2 MiB pages */

@@ -132,8 +132,9 @@ int lazy_uffd_op(struct mem_lazy *l, enum lazy_op op, uint64_t off, const uint8_
 				*exist = true;
 		} else if ((op == LAZY_OP_MOVE || op == LAZY_OP_MOVE_HOLES) && copy_fallback &&
 			   ret != -EAGAIN) {
-			/* A page UFFDIO_MOVE will not take (pinned, shared, swap cache): copy it. */
-			ret = lazy_uffd_op(l, LAZY_OP_COPY, off, src, LAZY_PAGE_BYTES, false, exist);
+			/* A page UFFDIO_MOVE will not take (pinned, shared, swap cache). */
+			ret = lazy_uffd_op(l, LAZY_OP_COPY, off, src, LAZY_PAGE_BYTES, false,
+					   exist);
 			if (ret)
 				return ret;
 		} else {
@@ -328,6 +329,14 @@ static int stage_run(struct mem_lazy *l, uint64_t s, uint64_t e, uint8_t *st)
 			q += LAZY_PAGE_BYTES;
 		if (p == q)
 			break;
+		/*
+		 * Allocate the pages in one call first: pread() into fresh
+		 * memory takes a page fault per page, which is what made move
+		 * slower than copy (UFFDIO_COPY allocates in the kernel).
+		 * EINVAL: a kernel before 5.14, the faults then do it.
+		 */
+		if (madvise(l->staging + p, q - p, MADV_POPULATE_WRITE) < 0 && errno != EINVAL)
+			return -errno;
 		ret = mem_snap_src_read(l->src, p, l->staging + p, q - p);
 		if (ret)
 			return ret;
@@ -375,21 +384,18 @@ static int fill_chunk_move(struct mem_lazy *l, uint64_t cs, uint64_t ce)
 		if (ret || ds == ce)
 			break;
 	}
-	for (uint64_t i = 0; !ret && i <= n; i++) {
-		won = i < n && lazy_bit_claim(l->claimed, cs / LAZY_PAGE_BYTES + i);
+	for (uint64_t i = 0, x = cs; !ret && i <= n; i++, x += LAZY_PAGE_BYTES) {
+		won = i < n && lazy_bit_claim(l->claimed, x / LAZY_PAGE_BYTES);
 		if (i < n && !won && st[i] == STAGE_READ)
 			leftover = true;
 		/* Unclaimed again after a fault failed: read it now. */
 		if (won && st[i] == STAGE_DATA)
-			ret = mem_snap_src_read(l->src, cs + i * LAZY_PAGE_BYTES,
-						l->staging + cs + i * LAZY_PAGE_BYTES, LAZY_PAGE_BYTES);
+			ret = mem_snap_src_read(l->src, x, l->staging + x, LAZY_PAGE_BYTES);
 		holes += won && st[i] == STAGE_HOLE;
 		if (won && run == UINT64_MAX)
-			run = i;
+			run = x;
 		if (!ret && !won && run != UINT64_MAX) {
-			ret = place_run(l, LAZY_OP_MOVE_HOLES, cs + run * LAZY_PAGE_BYTES,
-					cs + i * LAZY_PAGE_BYTES, l->staging + cs + run * LAZY_PAGE_BYTES,
-					&leftover);
+			ret = place_run(l, LAZY_OP_MOVE_HOLES, run, x, l->staging + run, &leftover);
 			run = UINT64_MAX;
 		}
 	}

@@ -153,8 +153,8 @@ static void write_layer(struct snap *s, unsigned int layer)
 			}
 			if (run)
 				TEST_ASSERT(pwrite(fd, buf[i - run], run * PAGE,
-						   (off_t)((p - run) * PAGE)) == (ssize_t)(run * PAGE),
-					    "pwrite layer %u", layer);
+						   (off_t)((p - run) * PAGE)) ==
+					    (ssize_t)(run * PAGE), "pwrite layer %u", layer);
 			run = 0;
 		}
 	}
@@ -410,7 +410,8 @@ static unsigned int order_low_chunks(const struct combo *c, enum mem_lazy_order 
 
 	ram_create(&gm, c->ops, ORDER_RAM_BYTES, MEM_THP_ADVICE_NOHUGE);
 	require_combo(c, &gm.region[0]);
-	TEST_ASSERT((uintptr_t)gm.region[0].hva % MEM_LAZY_CHUNK_BYTES == 0, "RAM not 2 MiB aligned");
+	TEST_ASSERT((uintptr_t)gm.region[0].hva % MEM_LAZY_CHUNK_BYTES == 0,
+		    "RAM not 2 MiB aligned");
 	snap_make(&s, ORDER_RAM_BYTES, 1, true);
 	TEST_OK(mem_lazy_start(&gm, 0, &s.src, &opts, &l));
 	fetched = mem_lazy_fetched(l);
@@ -458,127 +459,127 @@ static void *blocked_main(void *arg)
 	return NULL;
 }
 
-static void run_truncated(const void *arg)
+/*
+ * Run fn for each combination the check allows here, each on a fresh
+ * region of size bytes restored from a dense snapshot.
+ */
+static void for_each_combo(uint64_t size,
+			   void (*fn)(const struct combo *c, struct guest_mem *gm, struct snap *s))
 {
+	char why[WHY_BYTES];
+	struct guest_mem gm;
+	struct snap s;
+
 	alarm(CASE_ALARM_S);
 	for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]); i++) {
 		const struct combo *c = &combos[i];
-		const struct mem_lazy_opts opts = { .mode = c->mode };
-		struct mem_lazy_report rep;
-		struct mem_lazy *l = NULL;
-		struct blocked b = { .returned = false };
-		struct guest_mem gm;
-		char why[WHY_BYTES];
-		struct snap s;
-		int ret;
 
-		ram_create(&gm, c->ops, RAM_BYTES, MEM_THP_ADVICE_NOHUGE);
+		ram_create(&gm, c->ops, size, MEM_THP_ADVICE_NOHUGE);
 		if (mem_lazy_check(&gm.region[0], c->mode, why, sizeof(why))) {
-			printf("%s on %s: not here (%s)\n", mem_lazy_mode_name(c->mode), c->ops->name,
-			       why);
+			printf("%s on %s: not here (%s)\n", mem_lazy_mode_name(c->mode),
+			       c->ops->name, why);
 			mem_destroy(&gm);
 			continue;
 		}
-		snap_make(&s, RAM_BYTES, 1, true);
-		TEST_OK(mem_lazy_start(&gm, 0, &s.src, &opts, &l));
-		TEST_ASSERT(ftruncate(s.fd[0], RAM_BYTES / 2) == 0, "ftruncate");
-		b.w = (volatile uint64_t *)(void *)(gm.region[0].hva + RAM_BYTES - PAGE);
-		TEST_ASSERT(pthread_create(&b.thread, NULL, blocked_main, &b) == 0, "pthread_create");
-		TEST_ASSERT(fd_readable(mem_lazy_error_fd(l), WAIT_MS),
-			    "%s: error fd not readable", mem_lazy_mode_name(c->mode));
-		ret = mem_lazy_wait(l, WAIT_MS);
-		mem_lazy_get_report(l, &rep);
-		report_print(mem_lazy_mode_name(c->mode), &rep);
-		TEST_ASSERT(ret == -EIO && rep.err == -EIO && !rep.done,
-			    "%s on %s: wait %d, err %d", mem_lazy_mode_name(c->mode), c->ops->name,
-			    ret, rep.err);
-		TEST_ASSERT(!atomic_load(&b.returned), "the faulting thread was let through");
-		mem_lazy_stop(l);
-		TEST_ASSERT(pthread_join(b.thread, NULL) == 0, "pthread_join");
+		snap_make(&s, size, 1, true);
+		fn(c, &gm, &s);
 		snap_free(&s);
 		mem_destroy(&gm);
 	}
+}
+
+static void truncated_one(const struct combo *c, struct guest_mem *gm, struct snap *s)
+{
+	const struct mem_lazy_opts opts = { .mode = c->mode };
+	const char *name = mem_lazy_mode_name(c->mode);
+	struct blocked b = { .returned = false };
+	struct mem_lazy_report rep;
+	struct mem_lazy *l = NULL;
+	int ret;
+
+	TEST_OK(mem_lazy_start(gm, 0, &s->src, &opts, &l));
+	TEST_ASSERT(ftruncate(s->fd[0], RAM_BYTES / 2) == 0, "ftruncate");
+	b.w = (volatile uint64_t *)(void *)(gm->region[0].hva + RAM_BYTES - PAGE);
+	TEST_ASSERT(pthread_create(&b.thread, NULL, blocked_main, &b) == 0, "pthread_create");
+	TEST_ASSERT(fd_readable(mem_lazy_error_fd(l), WAIT_MS), "%s: error fd not readable",
+		    name);
+	ret = mem_lazy_wait(l, WAIT_MS);
+	mem_lazy_get_report(l, &rep);
+	report_print(name, &rep);
+	TEST_ASSERT(ret == -EIO && rep.err == -EIO && !rep.done, "%s on %s: wait %d, err %d",
+		    name, c->ops->name, ret, rep.err);
+	TEST_ASSERT(!atomic_load(&b.returned), "the faulting thread was let through");
+	/* Closing the userfaultfd lets it through (a plain fault): the stop does not hang. */
+	mem_lazy_stop(l);
+	TEST_ASSERT(pthread_join(b.thread, NULL) == 0, "pthread_join");
+}
+
+static void run_truncated(const void *arg)
+{
+	for_each_combo(RAM_BYTES, truncated_one);
 }
 
 /* ---- pages dropped while the range is still registered ---- */
 
+static void dropped_one(const struct combo *c, struct guest_mem *gm, struct snap *s)
+{
+	const struct mem_lazy_opts opts = { .mode = c->mode };
+	const char *name = mem_lazy_mode_name(c->mode);
+	uint64_t want[WORDS_PER_PAGE], p = 9 * CHUNK_PAGES + 1;
+	struct mem_lazy_report rep;
+	struct mem_lazy *l = NULL;
+	volatile uint64_t *w;
+
+	TEST_OK(mem_lazy_start(gm, 0, &s->src, &opts, &l));
+	w = (volatile uint64_t *)(void *)(gm->region[0].hva + p * PAGE);
+	expect_page(s, p, want);
+	TEST_ASSERT(w[0] == want[0], "page brought in wrong");
+	/* What a balloon does: the page goes back to the host and reads zero after. */
+	TEST_OK(mem_discard(gm, p * PAGE, PAGE));
+	TEST_ASSERT(w[0] == 0 && w[1] == 0, "%s: a dropped page reads %#" PRIx64, name, w[0]);
+	w[2] = 7;
+	if (c->ops == &mem_backend_memfd) {
+		/* Only the mapping dropped: the memfd keeps the data (minor: CONTINUE). */
+		volatile uint64_t *u = w + WORDS_PER_PAGE;
+
+		expect_page(s, p + 1, want);
+		TEST_ASSERT(u[0] == want[0], "page brought in wrong");
+		TEST_ASSERT(madvise((void *)u, PAGE, MADV_DONTNEED) == 0, "MADV_DONTNEED");
+		TEST_ASSERT(u[0] == want[0], "%s: an unmapped memfd page reads %#" PRIx64, name,
+			    u[0]);
+	}
+	mem_lazy_get_report(l, &rep);
+	TEST_ASSERT(!rep.done && rep.faults >= 2,
+		    "%s: the fill was over before the drop (faults %" PRIu64 ")", name,
+		    rep.faults);
+	TEST_OK(mem_lazy_wait(l, WAIT_MS));
+	TEST_ASSERT(w[2] == 7 && w[0] == 0, "the page written after the drop was overwritten");
+	mem_lazy_stop(l);
+}
+
 static void run_dropped(const void *arg)
 {
-	alarm(CASE_ALARM_S);
-	for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]); i++) {
-		const struct combo *c = &combos[i];
-		const struct mem_lazy_opts opts = { .mode = c->mode };
-		uint64_t want[WORDS_PER_PAGE], p = 9 * CHUNK_PAGES + 1;   /* a data page */
-		struct mem_lazy_report rep;
-		struct mem_lazy *l = NULL;
-		struct guest_mem gm;
-		struct snap s;
-		volatile uint64_t *w;
-
-		ram_create(&gm, c->ops, ORDER_RAM_BYTES, MEM_THP_ADVICE_NOHUGE);
-		if (mem_lazy_check(&gm.region[0], c->mode, NULL, 0)) {
-			mem_destroy(&gm);
-			continue;
-		}
-		snap_make(&s, ORDER_RAM_BYTES, 1, true);
-		TEST_OK(mem_lazy_start(&gm, 0, &s.src, &opts, &l));
-		w = (volatile uint64_t *)(void *)(gm.region[0].hva + p * PAGE);
-		expect_page(&s, p, want);
-		TEST_ASSERT(w[0] == want[0], "page brought in wrong");
-		/* What a balloon does: the page goes back to the host and reads zero after. */
-		TEST_OK(mem_discard(&gm, p * PAGE, PAGE));
-		TEST_ASSERT(w[0] == 0 && w[1] == 0, "%s: a dropped page reads %#" PRIx64,
-			    mem_lazy_mode_name(c->mode), w[0]);
-		w[2] = 7;
-		if (c->ops == &mem_backend_memfd) {
-			/* Only the mapping dropped: the memfd keeps the data (minor: CONTINUE). */
-			w = (volatile uint64_t *)(void *)(gm.region[0].hva + (p + 1) * PAGE);
-			expect_page(&s, p + 1, want);
-			TEST_ASSERT(w[0] == want[0], "page brought in wrong");
-			TEST_ASSERT(madvise((void *)w, PAGE, MADV_DONTNEED) == 0, "MADV_DONTNEED");
-			TEST_ASSERT(w[0] == want[0], "%s: an unmapped memfd page reads %#" PRIx64,
-				    mem_lazy_mode_name(c->mode), w[0]);
-			w = (volatile uint64_t *)(void *)(gm.region[0].hva + p * PAGE);
-		}
-		mem_lazy_get_report(l, &rep);
-		TEST_ASSERT(!rep.done && rep.faults >= 2,
-			    "%s: the fill was over before the drop (faults %" PRIu64 ")",
-			    mem_lazy_mode_name(c->mode), rep.faults);
-		TEST_OK(mem_lazy_wait(l, WAIT_MS));
-		TEST_ASSERT(w[2] == 7 && w[0] == 0, "the page written after the drop was overwritten");
-		mem_lazy_stop(l);
-		snap_free(&s);
-		mem_destroy(&gm);
-	}
+	for_each_combo(ORDER_RAM_BYTES, dropped_one);
 }
 
 /* ---- stop while everything runs ---- */
 
+static void stop_early_one(const struct combo *c, struct guest_mem *gm, struct snap *s)
+{
+	const struct mem_lazy_opts opts = { .mode = c->mode };
+	struct mem_lazy *l = NULL;
+
+	TEST_OK(mem_lazy_start(gm, 0, &s->src, &opts, &l));
+	TEST_ASSERT(mem_lazy_wait(l, 0) == -ETIMEDOUT, "the fill of 256 MiB was instant");
+	mem_lazy_stop(l);
+	/* Pages never filled read zero now (a plain fault): nothing hangs. */
+	TEST_ASSERT(((volatile uint8_t *)gm->region[0].hva)[ORDER_RAM_BYTES - 1] == 0,
+		    "the last page was filled before a stop right after the start");
+}
+
 static void run_stop_early(const void *arg)
 {
-	alarm(CASE_ALARM_S);
-	for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]); i++) {
-		const struct combo *c = &combos[i];
-		const struct mem_lazy_opts opts = { .mode = c->mode };
-		struct mem_lazy *l = NULL;
-		struct guest_mem gm;
-		struct snap s;
-
-		ram_create(&gm, c->ops, ORDER_RAM_BYTES, MEM_THP_ADVICE_NOHUGE);
-		if (mem_lazy_check(&gm.region[0], c->mode, NULL, 0)) {
-			mem_destroy(&gm);
-			continue;
-		}
-		snap_make(&s, ORDER_RAM_BYTES, 1, true);
-		TEST_OK(mem_lazy_start(&gm, 0, &s.src, &opts, &l));
-		TEST_ASSERT(mem_lazy_wait(l, 0) == -ETIMEDOUT, "the fill of 256 MiB was instant");
-		mem_lazy_stop(l);
-		/* Pages never filled read zero now (a plain fault): nothing hangs. */
-		TEST_ASSERT(((volatile uint8_t *)gm.region[0].hva)[ORDER_RAM_BYTES - 1] == 0,
-			    "the last page was filled before a stop right after the start");
-		snap_free(&s);
-		mem_destroy(&gm);
-	}
+	for_each_combo(ORDER_RAM_BYTES, stop_early_one);
 }
 
 /* ---- refusals ---- */
@@ -613,7 +614,8 @@ static void run_check(const void *arg)
 	/* Move and minor: what the kernel offers decides; a refusal names the feature. */
 	ret = mem_lazy_check(&anon.region[0], MEM_LAZY_MOVE, why, sizeof(why));
 	printf("lazy-move on anon: %d %s\n", ret, why);
-	TEST_ASSERT(ret == 0 || (ret == -EOPNOTSUPP && strstr(why, "UFFD_FEATURE_MOVE")), "%s", why);
+	TEST_ASSERT(ret == 0 || (ret == -EOPNOTSUPP && strstr(why, "UFFD_FEATURE_MOVE")), "%s",
+		    why);
 	ret = mem_lazy_check(&memfd.region[0], MEM_LAZY_MINOR, why, sizeof(why));
 	printf("lazy-minor on memfd: %d %s\n", ret, why);
 	TEST_ASSERT(ret == 0 || (ret == -EOPNOTSUPP && strstr(why, "MINOR")), "%s", why);
@@ -662,7 +664,9 @@ static void run_refuse_hugetlb(const void *arg)
 
 static void run_refuse_guest_memfd(const void *arg)
 {
-	const struct mem_config cfg = { .size = SMALL_RAM_BYTES, .backend = &mem_backend_guest_memfd };
+	const struct mem_config cfg = {
+		.size = SMALL_RAM_BYTES, .backend = &mem_backend_guest_memfd,
+	};
 	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1;
 	char why[WHY_BYTES];
 	struct guest_mem gm;
@@ -719,7 +723,8 @@ static void run_collapse(const void *arg)
 		thp_smaps_read(gm.region[0].hva, THP_RAM_BYTES, &sm);
 		printf("%s: smaps AnonHugePages %" PRIu64 " MiB\n", mem_lazy_mode_name(c->mode),
 		       sm.anon_huge / MiB);
-		TEST_ASSERT(rep.collapse_err == 0, "MADV_COLLAPSE: %s", strerror(-rep.collapse_err));
+		TEST_ASSERT(rep.collapse_err == 0, "MADV_COLLAPSE: %s",
+			    strerror(-rep.collapse_err));
 		TEST_ASSERT(rep.huge_bytes >= THP_RAM_BYTES / 2 && sm.anon_huge >= rep.huge_bytes,
 			    "%s: huge %" PRIu64 " MiB, smaps %" PRIu64 " MiB",
 			    mem_lazy_mode_name(c->mode), rep.huge_bytes / MiB, sm.anon_huge / MiB);
