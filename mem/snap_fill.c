@@ -112,7 +112,8 @@ static int fill_write(struct fill_ctx *c, const uint8_t *buf, uint64_t len, uint
 		if (buf)
 			iov[nr++] = (struct iovec){ .iov_base = (void *)buf, .iov_len = len };
 		for (; !buf && nr < FILL_ZERO_IOVECS && left; nr++) {
-			size_t piece = left < FILL_ZERO_BUF_BYTES ? (size_t)left : FILL_ZERO_BUF_BYTES;
+			size_t piece = left < FILL_ZERO_BUF_BYTES ? (size_t)left :
+				       FILL_ZERO_BUF_BYTES;
 
 			iov[nr] = (struct iovec){ .iov_base = (void *)zero_buf, .iov_len = piece };
 			left -= piece;

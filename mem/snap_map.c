@@ -5,13 +5,17 @@
  * stay private; the diff layers' pages are then written into the mapping
  * (copied privately).
  *
- * A private file mapping still reads untouched pages from the file, so a
- * file truncated underneath would SIGBUS the VMM on the next fault. A read
- * lease guards it: whoever opens the file for writing or truncates it
- * blocks (up to /proc/sys/fs/lease-break-time) while the kernel sends
- * mem_snap_map_signal() to this process; the VMM then detaches (populates
- * the whole mapping, copying every page privately) and lets go of the
- * lease. After that the file is no longer needed.
+ * A private file mapping still reads untouched pages from the file, and
+ * truncating a file discards even the private copies of its pages beyond
+ * the new end (truncate_pagecache() unmaps CoW pages too, as POSIX wants):
+ * the VMM would SIGBUS, or lose what the guest wrote. A read lease guards
+ * the file: whoever opens it for writing or truncates it blocks (up to
+ * /proc/sys/fs/lease-break-time, 45 s by default) while the kernel sends
+ * mem_snap_map_signal() to this process; the VMM then pauses the VM and
+ * detaches: the mapping's contents are copied into fresh anonymous memory
+ * that replaces it (mremap()), the pages the guest changed from the
+ * mapping, the others straight from the file (its holes stay unbacked),
+ * and the lease is let go. After that the file is no longer needed.
  */
 #include "mem/snapshot.h"
 
@@ -23,9 +27,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mem/backend.h"
+#include "mem/thp.h"
+
+/* Detach copies this many pages per step (one pagemap read). */
+#define DETACH_STEP_PAGES   512u
+#define PAGEMAP_PATH        "/proc/self/pagemap"
+#define PAGEMAP_PRESENT     (1ull << 63)
+#define PAGEMAP_SWAPPED     (1ull << 62)
+#define PAGEMAP_FILE        (1ull << 61)   /* a file page (or shared anon) */
 
 struct mem_snap_map {
 	struct mem_region *r;
@@ -70,14 +84,33 @@ static int map_lease(struct mem_snap_map *m, char *why, size_t whylen)
 	err = errno;
 	fd_name(m->fd, name, sizeof(name));
 	if (err == EAGAIN)
-		snprintf(why, whylen, "cannot take a read lease on %s: someone has %s open for writing",
-			 name, name);
+		snprintf(why, whylen, "cannot take a read lease on %s: someone has it open for writing",
+			 name);
 	else
 		snprintf(why, whylen, "cannot take a read lease on %s (%s)%s", name,
 			 strerrorname_np(err) ? strerrorname_np(err) : strerror(err),
 			 err == EINVAL ? ": its filesystem has no leases" :
 			 err == EACCES ? ": not its owner and no CAP_LEASE" : "");
 	return -EOPNOTSUPP;
+}
+
+/*
+ * With the lease held the file cannot shrink unnoticed; it must not be
+ * shorter now (a page mapped past its end would SIGBUS): -EIO.
+ */
+static int map_check_size(struct mem_snap_map *m, uint64_t size, char *why, size_t whylen)
+{
+	char name[256];
+	struct stat st;
+
+	if (fstat(m->fd, &st) < 0)
+		return -errno;
+	if (st.st_size >= 0 && (uint64_t)st.st_size == size)
+		return 0;
+	fd_name(m->fd, name, sizeof(name));
+	snprintf(why, whylen, "%s is %lld bytes, not the region's %llu (truncated?)", name,
+		 (long long)st.st_size, (unsigned long long)size);
+	return -EIO;
 }
 
 static int unlease(struct mem_snap_map *m)
@@ -120,29 +153,139 @@ static int overlay_step(void *ctx, unsigned int thread, uint64_t off, uint64_t l
 	return 0;
 }
 
+/* Detaching: where the mapping's contents go, and how to tell which pages are private. */
+struct detach_ctx {
+	struct mem_snap_map *m;
+	uint8_t *dst;               /* the new anonymous memory, as long as the region */
+	int pagemap_fd;             /* -1: every page is copied from the mapping */
+};
+
+/* pread() all of len; the file ending early is -EIO. */
+static int pread_full(int fd, uint8_t *buf, uint64_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		buf += n;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* The file's data in [off, off + len) into dst (its holes left alone: zero, unbacked). */
+static int copy_file_data(struct detach_ctx *c, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len;
+	int fd = c->m->fd;
+
+	while (off < end) {
+		off_t d = lseek(fd, (off_t)off, SEEK_DATA), h = (off_t)end;
+		int ret;
+
+		if (d < 0 && errno == ENXIO)
+			return 0;
+		if (d < 0 && errno != EINVAL && errno != EOPNOTSUPP)
+			return -errno;
+		if (d < 0)
+			d = (off_t)off;      /* no hole information: all data */
+		else if ((uint64_t)d < end && (h = lseek(fd, d, SEEK_HOLE)) < 0)
+			return -errno;
+		if ((uint64_t)d >= end)
+			return 0;
+		if ((uint64_t)h > end)
+			h = (off_t)end;
+		ret = pread_full(fd, c->dst + d, (uint64_t)(h - d), (uint64_t)d);
+		if (ret)
+			return ret;
+		off = (uint64_t)h;
+	}
+	return 0;
+}
+
+/*
+ * Copy [off, off + len) of the mapping into dst: pages the guest (or the
+ * diff layers) wrote are private anonymous pages (pagemap: present and not
+ * a file page, or swapped) and are copied from the mapping; the others are
+ * the file's and come from it.
+ */
+static int detach_step(void *ctx, unsigned int thread, uint64_t off, uint64_t len)
+{
+	struct detach_ctx *c = ctx;
+	const uint8_t *hva = c->m->r->hva;
+	uint64_t ent[DETACH_STEP_PAGES];
+	uint64_t n = len / MEM_PAGE_BYTES;
+	int ret;
+
+	if (c->pagemap_fd < 0) {
+		memcpy(c->dst + off, hva + off, len);
+		return 0;
+	}
+	ret = pread_full(c->pagemap_fd, (uint8_t *)ent, n * sizeof(ent[0]),
+			 (uint64_t)(uintptr_t)(hva + off) / MEM_PAGE_BYTES * sizeof(ent[0]));
+	if (ret)
+		return ret;
+	for (uint64_t i = 0; i < n;) {
+		bool priv = (ent[i] & PAGEMAP_SWAPPED) ||
+			    ((ent[i] & PAGEMAP_PRESENT) && !(ent[i] & PAGEMAP_FILE));
+		uint64_t j = i + 1, at = off + i * MEM_PAGE_BYTES;
+
+		while (j < n && priv == ((ent[j] & PAGEMAP_SWAPPED) ||
+					 ((ent[j] & PAGEMAP_PRESENT) && !(ent[j] & PAGEMAP_FILE))))
+			j++;
+		if (priv)
+			memcpy(c->dst + at, hva + at, (j - i) * MEM_PAGE_BYTES);
+		else if ((ret = copy_file_data(c, at, (j - i) * MEM_PAGE_BYTES)))
+			return ret;
+		i = j;
+	}
+	return 0;
+}
+
+/*
+ * Give the anonymous mapping at hva (r->size bytes) what the anon backend
+ * gives its own: r's THP advice and its name (which also keeps it apart
+ * from its neighbours). Both stay with the mapping when mremap() moves it.
+ */
+static int region_dress(const struct mem_region *r, uint8_t *hva)
+{
+	struct mem_region at = *r;
+	char name[32];
+	int ret;
+
+	at.hva = hva;
+	ret = mem_region_advise_thp(&at);
+	if (ret)
+		return ret;
+	snprintf(name, sizeof(name), "memvmm-ram-%u", r->slot);
+	if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)hva, r->size,
+		  (unsigned long)name) < 0 && errno != EINVAL)
+		return -errno;
+	return 0;
+}
+
 /* Back to a fresh anonymous mapping at the same place (after a failure). */
 static int map_anon_again(struct mem_region *r)
 {
 	if (mmap(r->hva, r->size, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
 		return -errno;
-	return mem_region_advise_thp(r);
+	return region_dress(r, r->hva);
 }
 
-static int populate_step(void *ctx, unsigned int thread, uint64_t off, uint64_t len)
-{
-	struct mem_region *r = ctx;
-
-	return __mem_madvise(madvise, r->hva + off, len, MADV_POPULATE_WRITE, NULL);
-}
-
-static int map_parallel(struct mem_region *r, mem_step_fn step, void *ctx)
+static int map_parallel(struct mem_region *r, uint64_t step_bytes, mem_step_fn step, void *ctx)
 {
 	struct mem_parallel_result res;
 	unsigned int threads = mem_populate_nr_threads(r->size, 0, mem_online_cpus());
 
-	return mem_parallel_run(r->size, MEM_PAGE_BYTES, threads, MEM_POPULATE_STEP_BYTES, step,
-				ctx, NULL, NULL, NULL, &res);
+	return mem_parallel_run(r->size, MEM_PAGE_BYTES, threads, step_bytes, step, ctx, NULL,
+				NULL, NULL, &res);
 }
 
 int mem_snap_map_region(struct guest_mem *gm, unsigned int index,
@@ -163,7 +306,8 @@ int mem_snap_map_region(struct guest_mem *gm, unsigned int index,
 	if (!src->owner || src->size != r->size || !r->hva)
 		return -EINVAL;
 	if (r->fd >= 0) {
-		snprintf(why, whylen, "map restore needs anon RAM; %s memory lives in a file of its own",
+		snprintf(why, whylen,
+			 "map restore needs anon RAM; %s memory lives in a file of its own",
 			 r->ops->name);
 		return -EOPNOTSUPP;
 	}
@@ -184,8 +328,10 @@ int mem_snap_map_region(struct guest_mem *gm, unsigned int index,
 		goto out_mutex;
 	}
 	ret = map_lease(m, why, whylen);
+	if (!ret)
+		ret = map_check_size(m, r->size, why, whylen);
 	if (ret)
-		goto out_close;
+		goto out_unlease;
 	if (mmap(r->hva, r->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
 		 m->fd, 0) == MAP_FAILED) {
 		ret = -errno;
@@ -194,7 +340,7 @@ int mem_snap_map_region(struct guest_mem *gm, unsigned int index,
 	ret = mem_region_advise_thp(r);
 	oc = (struct overlay_ctx){ .r = r, .src = src };
 	if (!ret && src->nr_layers > 1)
-		ret = map_parallel(r, overlay_step, &oc);
+		ret = map_parallel(r, MEM_POPULATE_STEP_BYTES, overlay_step, &oc);
 	if (ret)
 		goto out_anon;
 	*out = m;
@@ -204,13 +350,39 @@ out_anon:
 	/* MAP_FIXED may have unmapped the old memory already: map fresh anon memory again. */
 	if (map_anon_again(r))
 		snprintf(why, whylen, "the region could not be mapped again after a failure");
+out_unlease:
 	(void)unlease(m);
-out_close:
 	close(m->fd);
 out_mutex:
 	mem_pthread_must(pthread_mutex_destroy(&m->lock));
 out_free:
 	free(m);
+	return ret;
+}
+
+/* Copy the mapping into new anonymous memory and move that over it. */
+static int detach_copy(struct mem_snap_map *m)
+{
+	struct mem_region *r = m->r;
+	struct detach_ctx c = { .m = m };
+	void *dst;
+	int ret = mem_map_congruent(r->size, (uint64_t)(uintptr_t)r->hva,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, &dst);
+
+	if (ret)
+		return ret;
+	c.dst = dst;
+	c.pagemap_fd = open(PAGEMAP_PATH, O_RDONLY | O_CLOEXEC);
+	ret = region_dress(r, dst);
+	if (!ret)
+		ret = map_parallel(r, DETACH_STEP_PAGES * MEM_PAGE_BYTES, detach_step, &c);
+	if (c.pagemap_fd >= 0)
+		close(c.pagemap_fd);
+	if (!ret && mremap(dst, r->size, r->size, MREMAP_MAYMOVE | MREMAP_FIXED, r->hva) ==
+		    MAP_FAILED)
+		ret = -errno;
+	if (ret)
+		munmap(dst, r->size);   /* the mapping is as it was */
 	return ret;
 }
 
@@ -223,8 +395,7 @@ int mem_snap_map_detach(struct mem_snap_map *m, bool *detached)
 	mem_pthread_must(pthread_mutex_lock(&m->lock));
 	if (atomic_load(&m->detached))
 		goto out;
-	/* A write fault on every page: each becomes a private copy, the file unused. */
-	ret = map_parallel(m->r, populate_step, m->r);
+	ret = detach_copy(m);
 	if (!ret)
 		ret = unlease(m);
 	if (!ret) {

@@ -390,8 +390,8 @@ static int save_chunk(struct save_ctx *c, struct save_thread *t, uint64_t off, u
 		ret = batch_classify(c, t, pos, n, kind);
 		for (unsigned int i = 0; !ret && i < n; i++) {
 			uint64_t at = pos + (uint64_t)i * MEM_PAGE_BYTES;
-			uint8_t *p = kind[i] == KIND_PENDING ? t->bounce + (uint64_t)i * MEM_PAGE_BYTES :
-				     c->r->hva + at;
+			uint8_t *p = kind[i] == KIND_PENDING ?
+				     t->bounce + (uint64_t)i * MEM_PAGE_BYTES : c->r->hva + at;
 
 			holes += kind[i] == KIND_HOLE;
 			if ((kind[i] == KIND_MEM || kind[i] == KIND_PENDING) && page_is_zero(p))
@@ -471,15 +471,21 @@ static int save_pick_backed(struct save_ctx *c)
 {
 	const struct mem_region *r = c->r;
 	struct statfs sfs;
+	off_t hole;
 
 	c->pagemap_fd = -1;
 	if (r->fd >= 0) {
 		if (fstatfs(r->fd, &sfs) < 0)
 			return -errno;
-		c->backed = BACKED_MINCORE;
-		if ((unsigned long)sfs.f_type != HUGETLBFS_MAGIC &&
-		    (lseek(r->fd, 0, SEEK_DATA) >= 0 || errno == ENXIO))
-			c->backed = BACKED_SEEK;
+		/*
+		 * A real SEEK_HOLE from the last byte finds it or the end; a file
+		 * without lseek fails (guest_memfd: ESPIPE), and a no-op lseek
+		 * answers with the file offset.
+		 */
+		hole = lseek(r->fd, (off_t)(r->size - 1), SEEK_HOLE);
+		c->backed = (unsigned long)sfs.f_type != HUGETLBFS_MAGIC &&
+			    (hole == (off_t)r->size || hole == (off_t)r->size - 1) ?
+			    BACKED_SEEK : BACKED_MINCORE;
 		return 0;
 	}
 	c->pagemap_fd = open(PAGEMAP_PATH, O_RDONLY | O_CLOEXEC);

@@ -49,7 +49,8 @@ static void mark_owner(uint8_t *owner, uint64_t pages, const uint64_t *present, 
 		uint64_t bits = present[w];
 
 		while (bits) {
-			uint64_t page = w * MEM_SNAP_BITS_PER_WORD + (uint64_t)__builtin_ctzll(bits);
+			uint64_t page = w * MEM_SNAP_BITS_PER_WORD +
+					(uint64_t)__builtin_ctzll(bits);
 
 			if (page < pages)
 				owner[page] = l;

@@ -215,20 +215,34 @@ int mem_snap_map_signal(void);
  * chain's base file (the page cache serves faults; writes stay private),
  * then copy the diff layers' pages into it. A read lease (F_SETLEASE
  * F_RDLCK, signal mem_snap_map_signal()) guards the base file: anyone who
- * opens it for writing or truncates it waits until the VMM has detached
- * (copied every page privately), so guest memory never loses its backing
- * (no SIGBUS). -EOPNOTSUPP with why set when the region is not anon or the
- * lease cannot be taken (someone has the file open for writing, or the
- * filesystem has no leases). Before the memslots are installed.
+ * opens it for writing or truncates it waits (up to the kernel's
+ * lease-break-time) until the VMM has detached (moved guest memory into
+ * anonymous memory), so guest memory never loses its backing (no SIGBUS).
+ * The region keeps its hva. -EOPNOTSUPP with why set when the region is
+ * not anon or the lease cannot be taken (someone has the file open for
+ * writing, or the filesystem has no leases); -EIO with why when the base
+ * file is shorter than the region; -EBUSY when the region is a memslot
+ * already (call it before the memslots are installed). The layer fds must
+ * be read-only; the lease is held on a duplicate of layer 0's fd (the
+ * F_SETSIG/F_SETOWN settings are shared with it). On failure the region is
+ * fresh anonymous memory again.
  */
 int mem_snap_map_region(struct guest_mem *gm, unsigned int index,
 			const struct mem_snap_src *src, struct mem_snap_map **out,
 			char *why, size_t whylen) MEM_WUR;
 
 /*
- * The lease was broken (or the VMM wants to let go of the file): populate
- * the whole private mapping (every page copied from the page cache), then
- * release the lease. Idempotent. *detached set when this call detached.
+ * The lease was broken (or the VMM wants to let go of the file): copy the
+ * mapping into fresh anonymous memory and move that over it (mremap(), same
+ * address), then release the lease. Populating the private mapping would
+ * not do: truncating a file discards even the private copies of its pages
+ * (truncate_pagecache() unmaps CoW pages too). The VM must be paused (no
+ * vCPU or device thread touching the region) while it runs: a write to the
+ * old mapping during the copy would be lost. Pages the guest changed are
+ * copied from the mapping, the rest read from the file (its holes stay
+ * unbacked); briefly the changed pages exist twice. On failure the mapping
+ * is left as it was. Idempotent. *detached (may be NULL) set when this call
+ * detached.
  */
 int mem_snap_map_detach(struct mem_snap_map *m, bool *detached) MEM_WUR;
 
