@@ -15,6 +15,7 @@
 #include "bench/balloon.h"
 #include "bench/bench.h"
 #include "bench/pageout.h"
+#include "bench/restore.h"
 #include "mem/populate.h"
 #include "vmm/cli.h"
 #include "vmm/options.h"
@@ -57,6 +58,11 @@ static const struct {
 	  "                  of 2M) through virtio-balloon: memvmm per backend, QEMU\n"
 	  "                  virtio-balloon-pci (anon, memfd RAM); GiB/s, host memory\n"
 	  "                  returned (memory cgroup)" },
+	{ "restore", bench_restore,
+	  "snapshot restore per --size (default 256M,1G,4G; a comma list):\n"
+	  "                  A: mem/'s methods per backend (eager write(), populate+copy,\n"
+	  "                  read+memcpy baseline, map, lazy-copy/move/minor), no VM;\n"
+	  "                  B (KVM): memvmm --restore per mode, the test guest" },
 };
 
 static void usage(FILE *f)
@@ -76,14 +82,17 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  --repeat N      rounds, 1..%u (default 5)\n"
 		"  --size SIZE     memory size, K/M/G suffixes, a multiple of 4K\n"
+		"                  (restore: also a comma list, e.g. 256M,1G)\n"
+		"  --cold          restore: drop the snapshot files from the page cache\n"
+		"                  before each round (default: warm, as just written)\n"
 		"  --out FILE      write results: CSV if FILE ends in .csv, else JSON\n"
 		"  --threads N     threads for the multithreaded cases, 1..%u\n"
 		"                  (default: online CPUs)\n"
 		"  -h, --help      this text\n"
 		"\n"
 		"Environment: MEMVMM overrides the memvmm binary (guest-touch, vs-qemu,\n"
-		"vmem-plug, balloon); MEMVMM_GUEST the test guest's ELF that vmem-plug and\n"
-		"balloon boot in QEMU.\n"
+		"vmem-plug, balloon, restore); MEMVMM_GUEST the test guest's ELF that\n"
+		"vmem-plug and balloon boot in QEMU.\n"
 		"Exit status: 0, 1 when a benchmark failed or produced wrong data,\n"
 		"2 for bad input.\n",
 		BENCH_MAX_REPEAT, MAX_THREADS);
@@ -159,13 +168,14 @@ int bench_kvm_vm(int *kvm_fd)
 	return vm;
 }
 
-enum bench_option { OPT_REPEAT = CLI_FIRST_ID, OPT_SIZE, OPT_OUT, OPT_THREADS };
+enum bench_option { OPT_REPEAT = CLI_FIRST_ID, OPT_SIZE, OPT_OUT, OPT_THREADS, OPT_COLD };
 
 static const struct cli_option bench_options[] = {
 	{ "repeat", OPT_REPEAT, true },
 	{ "size", OPT_SIZE, true },
 	{ "out", OPT_OUT, true },
 	{ "threads", OPT_THREADS, true },
+	{ "cold", OPT_COLD, false },
 	{ NULL, 0, false },
 };
 
@@ -176,8 +186,17 @@ static int bench_option(struct bench_opts *o, int id, const char *v, char *err, 
 		if (parse_uint(v, 1, BENCH_MAX_REPEAT, &o->repeat))
 			return cli_fail(err, errlen, "invalid --repeat '%s' (1..%u)", CLI_ECHO(v),
 					BENCH_MAX_REPEAT);
+		bench_restore_opts.repeat_given = true;
 		return 0;
 	case OPT_SIZE:
+		/* A comma list: restore only (refused for the others once the name is known). */
+		if (strchr(v, ',')) {
+			if (bench_size_list_parse(v, &o->size))
+				return cli_fail(err, errlen, "invalid --size '%s' (sizes, "
+						"multiples of 4K, comma-separated)", CLI_ECHO(v));
+			bench_restore_opts.size_list = v;
+			return 0;
+		}
 		if (options_parse_size(v, &o->size) || o->size < 4096 || o->size % 4096)
 			return cli_fail(err, errlen, "invalid --size '%s' "
 					"(a multiple of 4K, e.g. 512M, 3G)", CLI_ECHO(v));
@@ -192,6 +211,9 @@ static int bench_option(struct bench_opts *o, int id, const char *v, char *err, 
 			return cli_fail(err, errlen, "invalid --threads '%s' (1..%u)", CLI_ECHO(v),
 					MAX_THREADS);
 		o->threads_set = true;
+		return 0;
+	case OPT_COLD:
+		bench_restore_opts.cold = true;
 		return 0;
 	default:
 		return cli_fail(err, errlen, "internal error: option %d", id);
@@ -238,7 +260,13 @@ int main(int argc, char **argv)
 			run = benches[i].run;
 	if (!run) {
 		fprintf(stderr, "memvmm-bench: unknown benchmark '%s' (populate-table, "
-			"gmem-fill, guest-touch, vs-qemu, vmem-plug, pageout, balloon)\n", CLI_ECHO(name));
+			"gmem-fill, guest-touch, vs-qemu, vmem-plug, pageout, balloon, restore)\n",
+			CLI_ECHO(name));
+		return 2;
+	}
+	if (run != bench_restore && (bench_restore_opts.size_list || bench_restore_opts.cold)) {
+		fprintf(stderr, "memvmm-bench: %s takes neither a --size list nor --cold "
+			"(restore only)\n", CLI_ECHO(name));
 		return 2;
 	}
 	/* Tables go to a pipe or file as they are printed, line by line. */

@@ -5,7 +5,7 @@
 #
 # Usage: bench_smoke.sh BENCH CASE
 #   CASE: gmem-fill | guest-touch | populate-table | vs-qemu | vs-qemu-missing | bad-size |
-#         vmem-plug | vmem-plug-bad-size | balloon | balloon-bad-size
+#         vmem-plug | vmem-plug-bad-size | balloon | balloon-bad-size | pageout | restore
 # Exit status: 0 pass, 1 fail, 77 skip (naming what this host lacks).
 set -u
 bench=$1
@@ -151,6 +151,51 @@ pageout)
 	host_state >"$out/state-after.txt"
 	cmp -s "$out/state-before.txt" "$out/state-after.txt" ||
 		{ diff "$out/state-before.txt" "$out/state-after.txt"; fail "host state changed"; }
+	;;
+restore)
+	# Part A runs everywhere (guest_memfd rows need KVM, hugetlb rows a pool
+	# that already holds 16M, lazy rows userfaultfd: otherwise each says why);
+	# part B (memvmm --restore) needs KVM and says so without it.
+	left() { ls -d /var/tmp/memvmm-bench-restore-* 2>/dev/null | sort; }
+	left >"$out/left-before.txt"
+	check restore "sizes skipped_sizes cache cases failed partb 16M_save_ms \
+		16M_lazy_first_max_ms" --size 16M
+	left >"$out/left-after.txt"
+	comm -13 "$out/left-before.txt" "$out/left-after.txt" | grep . &&
+		fail "left the directories above behind in /var/tmp"
+	case $last in *" failed=0"*) ;; *) fail "rows failed: '$last'" ;; esac
+	case $last in *" skipped_sizes=none"*) ;; *) fail "16M was skipped: '$last'" ;; esac
+	t=$out/restore.txt
+	grep -q "^16M  *anon (the touched guest)  *[0-9]" "$t" || fail "no measured save row"
+	# Measured everywhere: the eager fills and the baseline on anon and memfd.
+	for row in "anon  *eager populate+copy" "anon  *read+memcpy (baseline)" \
+		   "memfd  *eager write()" "memfd  *eager populate+copy" \
+		   "memfd  *read+memcpy (baseline)"; do
+		grep -q "^16M  *$row  *[0-9]" "$t" || fail "no measured row '$row'"
+	done
+	# Measured, or a reason this host cannot (leases, userfaultfd, KVM, the pool).
+	for row in "anon  *map" "anon  *lazy-copy" "anon  *lazy-move" "memfd  *lazy-minor" \
+		   "hugetlb  *eager populate+copy" "hugetlb  *read+memcpy (baseline)" \
+		   "guest_memfd  *eager write()" "guest_memfd  *eager populate+copy" \
+		   "guest_memfd  *read+memcpy (baseline)"; do
+		grep -q "^16M  *$row  *\([0-9]\|unsupported: .\)" "$t" || fail "no row '$row'"
+	done
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		grep -q "^16M  *anon  *eager  *[0-9]" "$t" ||
+			fail "no measured part B anon eager row"
+		case $last in *" partb=ran"*) ;; *) fail "part B did not run: '$last'" ;; esac
+	else
+		grep -q "^part B skipped: no /dev/kvm" "$t" ||
+			fail "part B does not say it was skipped"
+	fi
+	# A bad size in a list: exit 2 naming it; a list for another benchmark: exit 2.
+	"$bench" restore --size 16M,3M >"$out/bad.txt" 2>&1
+	rc=$?
+	[ $rc -eq 2 ] || { cat "$out/bad.txt"; fail "--size 16M,3M: exit $rc, want 2"; }
+	grep -q "3M is not a multiple of 2M" "$out/bad.txt" || fail "the message does not say why"
+	"$bench" gmem-fill --size 16M,32M >"$out/bad.txt" 2>&1
+	rc=$?
+	[ $rc -eq 2 ] || { cat "$out/bad.txt"; fail "gmem-fill --size 16M,32M: exit $rc, want 2"; }
 	;;
 bad-size)
 	"$bench" gmem-fill --size 12Q >"$out/bad.txt" 2>&1
