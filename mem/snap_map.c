@@ -44,6 +44,7 @@
 struct mem_snap_map {
 	struct mem_region *r;
 	int fd;                     /* our own reference to the base file (holds the lease) */
+	struct mem_snap_src base;   /* that file as a one-layer source (for saving) */
 	bool leased;
 	atomic_bool detached;
 	pthread_mutex_t lock;       /* serializes detach */
@@ -84,8 +85,8 @@ static int map_lease(struct mem_snap_map *m, char *why, size_t whylen)
 	err = errno;
 	fd_name(m->fd, name, sizeof(name));
 	if (err == EAGAIN)
-		snprintf(why, whylen, "cannot take a read lease on %s: someone has it open for writing",
-			 name);
+		snprintf(why, whylen,
+			 "cannot take a read lease on %s: someone has it open for writing", name);
 	else
 		snprintf(why, whylen, "cannot take a read lease on %s (%s)%s", name,
 			 strerrorname_np(err) ? strerrorname_np(err) : strerror(err),
@@ -160,53 +161,21 @@ struct detach_ctx {
 	int pagemap_fd;             /* -1: every page is copied from the mapping */
 };
 
-/* pread() all of len; the file ending early is -EIO. */
-static int pread_full(int fd, uint8_t *buf, uint64_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		buf += n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
-	return 0;
-}
-
-/* The file's data in [off, off + len) into dst (its holes left alone: zero, unbacked). */
+/* The base file's data in [off, off + len) into dst (its holes left alone: zero, unbacked). */
 static int copy_file_data(struct detach_ctx *c, uint64_t off, uint64_t len)
 {
 	uint64_t end = off + len;
-	int fd = c->m->fd;
+	int ret = 0;
 
-	while (off < end) {
-		off_t d = lseek(fd, (off_t)off, SEEK_DATA), h = (off_t)end;
-		int ret;
+	while (!ret && off < end) {
+		uint64_t ds, de;
 
-		if (d < 0 && errno == ENXIO)
-			return 0;
-		if (d < 0 && errno != EINVAL && errno != EOPNOTSUPP)
-			return -errno;
-		if (d < 0)
-			d = (off_t)off;      /* no hole information: all data */
-		else if ((uint64_t)d < end && (h = lseek(fd, d, SEEK_HOLE)) < 0)
-			return -errno;
-		if ((uint64_t)d >= end)
-			return 0;
-		if ((uint64_t)h > end)
-			h = (off_t)end;
-		ret = pread_full(fd, c->dst + d, (uint64_t)(h - d), (uint64_t)d);
-		if (ret)
-			return ret;
-		off = (uint64_t)h;
+		ret = mem_snap_src_data_run(&c->m->base, off, end, &ds, &de);
+		if (!ret && ds < de)
+			ret = mem_snap_src_read(&c->m->base, ds, c->dst + ds, de - ds);
+		off = de;
 	}
-	return 0;
+	return ret;
 }
 
 /*
@@ -221,16 +190,19 @@ static int detach_step(void *ctx, unsigned int thread, uint64_t off, uint64_t le
 	const uint8_t *hva = c->m->r->hva;
 	uint64_t ent[DETACH_STEP_PAGES];
 	uint64_t n = len / MEM_PAGE_BYTES;
+	ssize_t got;
 	int ret;
 
 	if (c->pagemap_fd < 0) {
 		memcpy(c->dst + off, hva + off, len);
 		return 0;
 	}
-	ret = pread_full(c->pagemap_fd, (uint8_t *)ent, n * sizeof(ent[0]),
-			 (uint64_t)(uintptr_t)(hva + off) / MEM_PAGE_BYTES * sizeof(ent[0]));
-	if (ret)
-		return ret;
+	got = pread(c->pagemap_fd, ent, n * sizeof(ent[0]),
+		    (off_t)((uintptr_t)(hva + off) / MEM_PAGE_BYTES * sizeof(ent[0])));
+	if (got < 0)
+		return -errno;
+	if (got != (ssize_t)(n * sizeof(ent[0])))
+		return -EIO;      /* pagemap ends before the mapping: cannot happen */
 	for (uint64_t i = 0; i < n;) {
 		bool priv = (ent[i] & PAGEMAP_SWAPPED) ||
 			    ((ent[i] & PAGEMAP_PRESENT) && !(ent[i] & PAGEMAP_FILE));
@@ -330,6 +302,11 @@ int mem_snap_map_region(struct guest_mem *gm, unsigned int index,
 	ret = map_lease(m, why, whylen);
 	if (!ret)
 		ret = map_check_size(m, r->size, why, whylen);
+	if (!ret) {
+		m->base = (struct mem_snap_src){ .size = r->size, .nr_layers = 1 };
+		m->base.layer[0].fd = m->fd;
+		ret = mem_snap_src_init(&m->base, NULL);
+	}
 	if (ret)
 		goto out_unlease;
 	if (mmap(r->hva, r->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
@@ -351,6 +328,7 @@ out_anon:
 	if (map_anon_again(r))
 		snprintf(why, whylen, "the region could not be mapped again after a failure");
 out_unlease:
+	mem_snap_src_release(&m->base);
 	(void)unlease(m);
 	close(m->fd);
 out_mutex:
@@ -408,6 +386,11 @@ out:
 	return ret;
 }
 
+const struct mem_snap_src *mem_snap_map_base(const struct mem_snap_map *m)
+{
+	return &m->base;
+}
+
 bool mem_snap_map_is_detached(const struct mem_snap_map *m)
 {
 	return atomic_load(&m->detached);
@@ -419,6 +402,7 @@ void mem_snap_map_release(struct mem_snap_map *m)
 		return;
 	/* Nothing to do about a failure: closing the last reference drops the lease too. */
 	(void)unlease(m);
+	mem_snap_src_release(&m->base);
 	close(m->fd);
 	mem_pthread_must(pthread_mutex_destroy(&m->lock));
 	free(m);

@@ -8,8 +8,10 @@
  * which pages are backed without touching them (below), reads those and
  * skips the all-zero ones, and writes each run of data pages with one
  * pwritev() straight from guest memory. Pages a lazy restore has not
- * fetched yet come from the chain it restores from (opts->pending), read
- * into a per-thread buffer: in guest memory they would look like holes.
+ * fetched yet come from the chain it restores from (opts->pending), and
+ * the pages of a map restore the guest has not written from its base file
+ * (opts->mapped), read into a per-thread buffer: in guest memory they
+ * would look like holes.
  *
  * Which pages are backed, per region:
  *   - a file with meaningful SEEK_DATA (memfd: shmem counts swapped-out
@@ -56,6 +58,7 @@
 #define PAGEMAP_PATH        "/proc/self/pagemap"
 #define PAGEMAP_PRESENT     (1ull << 63)
 #define PAGEMAP_SWAPPED     (1ull << 62)
+#define PAGEMAP_FILE        (1ull << 61)   /* a file page (or shared anon) */
 
 static const uint8_t zero_feed[ZERO_FEED_BYTES];
 
@@ -158,7 +161,15 @@ enum backed_how {
 	BACKED_SEEK,
 	BACKED_MINCORE,
 	BACKED_PAGEMAP,
+	BACKED_MAPPED,      /* a map restore: pagemap, and the base file's data */
 	BACKED_ALL,
+};
+
+/* Where a page's contents are (backed_pages()). */
+enum page_where {
+	WHERE_NONE,         /* unbacked: reads as zero */
+	WHERE_MEM,          /* in guest memory */
+	WHERE_SRC,          /* in the source file (a map restore's base) */
 };
 
 /* Per thread: the pending-page buffer, a checksum state, seek results. */
@@ -176,10 +187,11 @@ struct save_ctx {
 	const struct mem_snap_save_opts *o;
 	enum backed_how backed;
 	int pagemap_fd;
+	const struct mem_snap_src *src;   /* opts->pending, or the map restore's base */
 	uint64_t unit;                 /* chunk bytes (or SAVE_UNIT_BYTES) */
 	uint64_t zero_chunk_sum;       /* checksum of a whole zero chunk */
 	struct save_thread t[MEM_POPULATE_MAX_THREADS];
-	atomic_uint_fast64_t data_bytes, zero_pages, hole_pages, pending_pages;
+	atomic_uint_fast64_t data_bytes, zero_pages, hole_pages, src_pages;
 };
 
 /* lseek on the region's file from pos, as seen from [0, size]; ENXIO is size. */
@@ -234,6 +246,11 @@ static int backed_seek(struct save_ctx *c, struct save_thread *t, uint64_t off, 
 	return 0;
 }
 
+/*
+ * Anonymous memory by pagemap: present or swapped is in memory. A present
+ * file page means the region is a file mapping (a map restore): without
+ * opts->mapped its untouched pages would be lost as holes, so -EINVAL.
+ */
 static int backed_pagemap(struct save_ctx *c, uint64_t off, unsigned int n, uint8_t *backed)
 {
 	uint64_t ent[SAVE_BATCH_PAGES];
@@ -243,9 +260,36 @@ static int backed_pagemap(struct save_ctx *c, uint64_t off, unsigned int n, uint
 
 	if (ret)
 		return ret;
-	for (unsigned int i = 0; i < n; i++)
-		backed[i] = (ent[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) != 0;
+	for (unsigned int i = 0; i < n; i++) {
+		bool file = (ent[i] & PAGEMAP_PRESENT) && (ent[i] & PAGEMAP_FILE);
+
+		if (file && c->backed != BACKED_MAPPED)
+			return -EINVAL;
+		backed[i] = (ent[i] & PAGEMAP_SWAPPED) || ((ent[i] & PAGEMAP_PRESENT) && !file) ?
+			    WHERE_MEM : WHERE_NONE;
+	}
 	return 0;
+}
+
+/* A map restore: pages the guest wrote are in memory, the rest the base file's (or holes). */
+static int backed_mapped(struct save_ctx *c, uint64_t off, unsigned int n, uint8_t *backed)
+{
+	uint64_t pos = off, end = off + (uint64_t)n * MEM_PAGE_BYTES;
+	int ret = backed_pagemap(c, off, n, backed);
+
+	while (!ret && pos < end) {
+		uint64_t ds, de;
+
+		ret = mem_snap_src_data_run(c->src, pos, end, &ds, &de);
+		for (uint64_t p = ds; !ret && p < de; p += MEM_PAGE_BYTES) {
+			uint8_t *b = &backed[(p - off) / MEM_PAGE_BYTES];
+
+			if (*b == WHERE_NONE)
+				*b = WHERE_SRC;
+		}
+		pos = de;
+	}
+	return ret;
 }
 
 static int backed_pages(struct save_ctx *c, struct save_thread *t, uint64_t off,
@@ -262,6 +306,8 @@ static int backed_pages(struct save_ctx *c, struct save_thread *t, uint64_t off,
 		return 0;
 	case BACKED_PAGEMAP:
 		return backed_pagemap(c, off, n, backed);
+	case BACKED_MAPPED:
+		return backed_mapped(c, off, n, backed);
 	case BACKED_ALL:
 		memset(backed, 1, n);
 		return 0;
@@ -275,7 +321,7 @@ enum save_kind {
 	KIND_HOLE,      /* unbacked: not read */
 	KIND_ZERO,      /* read, all zero */
 	KIND_MEM,       /* data in guest memory */
-	KIND_PENDING,   /* from opts->pending, in the thread's buffer */
+	KIND_SRC,       /* from c->src (pending, or a map's base), in the thread's buffer */
 };
 
 /* The run of data pages being gathered for one pwritev(). */
@@ -329,7 +375,7 @@ static int run_add(struct save_ctx *c, struct save_run *w, uint64_t off, uint8_t
 	return 0;
 }
 
-/* Sort the n pages at off into kinds; pending ones are read into the thread's buffer. */
+/* Sort the n pages at off into kinds; those of the source are read into the thread's buffer. */
 static int batch_classify(struct save_ctx *c, struct save_thread *t, uint64_t off,
 			  unsigned int n, uint8_t *kind)
 {
@@ -346,26 +392,27 @@ static int batch_classify(struct save_ctx *c, struct save_thread *t, uint64_t of
 		if (o->only && !bit_test(o->only, page))
 			kind[i] = KIND_SKIP;
 		else if (o->pending && !bit_test_atomic(o->fetched, page))
-			kind[i] = KIND_PENDING;
+			kind[i] = KIND_SRC;
 		else
-			kind[i] = backed[i] ? KIND_MEM : KIND_HOLE;
+			kind[i] = backed[i] == WHERE_MEM ? KIND_MEM :
+				  backed[i] == WHERE_SRC ? KIND_SRC : KIND_HOLE;
 	}
-	/* Each run of pending pages: one read from the chain. */
+	/* Each run of source pages: one read from the chain. */
 	for (unsigned int i = 0; i < n;) {
 		unsigned int j = i;
 
-		if (kind[i] != KIND_PENDING) {
+		if (kind[i] != KIND_SRC) {
 			i++;
 			continue;
 		}
-		while (j < n && kind[j] == KIND_PENDING)
+		while (j < n && kind[j] == KIND_SRC)
 			j++;
-		ret = mem_snap_src_read(o->pending, off + (uint64_t)i * MEM_PAGE_BYTES,
+		ret = mem_snap_src_read(c->src, off + (uint64_t)i * MEM_PAGE_BYTES,
 					t->bounce + (uint64_t)i * MEM_PAGE_BYTES,
 					(size_t)(j - i) * MEM_PAGE_BYTES);
 		if (ret)
 			return ret;
-		atomic_fetch_add(&c->pending_pages, j - i);
+		atomic_fetch_add(&c->src_pages, j - i);
 		i = j;
 	}
 	return 0;
@@ -390,14 +437,14 @@ static int save_chunk(struct save_ctx *c, struct save_thread *t, uint64_t off, u
 		ret = batch_classify(c, t, pos, n, kind);
 		for (unsigned int i = 0; !ret && i < n; i++) {
 			uint64_t at = pos + (uint64_t)i * MEM_PAGE_BYTES;
-			uint8_t *p = kind[i] == KIND_PENDING ?
+			uint8_t *p = kind[i] == KIND_SRC ?
 				     t->bounce + (uint64_t)i * MEM_PAGE_BYTES : c->r->hva + at;
 
 			holes += kind[i] == KIND_HOLE;
-			if ((kind[i] == KIND_MEM || kind[i] == KIND_PENDING) && page_is_zero(p))
+			if ((kind[i] == KIND_MEM || kind[i] == KIND_SRC) && page_is_zero(p))
 				kind[i] = KIND_ZERO;
 			zero_pages += kind[i] == KIND_ZERO;
-			if (kind[i] != KIND_MEM && kind[i] != KIND_PENDING) {
+			if (kind[i] != KIND_MEM && kind[i] != KIND_SRC) {
 				zeros += MEM_PAGE_BYTES;
 				continue;
 			}
@@ -456,6 +503,8 @@ static int save_check(const struct mem_region *r, int out_fd, const struct mem_s
 	    o->max_threads > MEM_POPULATE_MAX_THREADS ||
 	    (o->pending == NULL) != (o->fetched == NULL) ||
 	    (o->pending && (o->pending->size != r->size || !o->pending->owner)) ||
+	    (o->mapped && (o->pending || r->fd >= 0 ||
+			   mem_snap_map_base(o->mapped)->size != r->size)) ||
 	    (o->chunk_bytes == 0) != (o->chunk_sums == NULL) ||
 	    o->chunk_bytes % MEM_PAGE_BYTES)
 		return -EINVAL;
@@ -490,6 +539,12 @@ static int save_pick_backed(struct save_ctx *c)
 	}
 	c->pagemap_fd = open(PAGEMAP_PATH, O_RDONLY | O_CLOEXEC);
 	c->backed = c->pagemap_fd >= 0 ? BACKED_PAGEMAP : BACKED_ALL;
+	/* Mapped from a file: without pagemap, reading every page through the mapping is right. */
+	if (c->o->mapped && !mem_snap_map_is_detached(c->o->mapped)) {
+		c->src = mem_snap_map_base(c->o->mapped);
+		if (c->backed == BACKED_PAGEMAP)
+			c->backed = BACKED_MAPPED;
+	}
 	return 0;
 }
 
@@ -536,6 +591,7 @@ int mem_snap_save_region(const struct mem_region *r, int out_fd,
 	c->o = opts;
 	c->pagemap_fd = -1;
 	c->unit = opts->chunk_bytes ? opts->chunk_bytes : SAVE_UNIT_BYTES;
+	c->src = opts->pending;
 	ret = save_pick_backed(c);
 	if (ret)
 		goto out;
@@ -545,7 +601,7 @@ int mem_snap_save_region(const struct mem_region *r, int out_fd,
 	if (threads > chunks)
 		threads = (unsigned int)chunks;
 	for (unsigned int i = 0; i < threads; i++) {
-		if (opts->pending) {
+		if (c->src) {
 			c->t[i].bounce = malloc(SAVE_BATCH_BYTES);
 			if (!c->t[i].bounce) {
 				ret = -ENOMEM;
@@ -574,7 +630,10 @@ int mem_snap_save_region(const struct mem_region *r, int out_fd,
 	rep->data_bytes = atomic_load(&c->data_bytes);
 	rep->zero_pages = atomic_load(&c->zero_pages);
 	rep->hole_pages = atomic_load(&c->hole_pages);
-	rep->pending_pages = atomic_load(&c->pending_pages);
+	if (opts->pending)
+		rep->pending_pages = atomic_load(&c->src_pages);
+	else
+		rep->mapped_pages = atomic_load(&c->src_pages);
 out:
 	save_free(c);
 	free(c);

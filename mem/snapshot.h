@@ -106,6 +106,8 @@ int mem_snap_src_data_run(const struct mem_snap_src *s, uint64_t off, uint64_t e
 
 /* ---- saving ------------------------------------------------------------- */
 
+struct mem_snap_map;
+
 struct mem_snap_save_opts {
 	/* Diff: write only these pages (bitmap over the region); NULL: all (full). */
 	const uint64_t *only;
@@ -117,6 +119,13 @@ struct mem_snap_save_opts {
 	 */
 	const struct mem_snap_src *pending;
 	const _Atomic uint64_t *fetched;
+	/*
+	 * A region restored by mem_snap_map_region() (NULL otherwise): until it
+	 * is detached, the pages the guest has not written are not in guest
+	 * memory but in the base file (they would look like holes and be
+	 * lost); they are read from there. Not with pending.
+	 */
+	const struct mem_snap_map *mapped;
 	/* verify=on: chunk_sums gets mem_snap_nr_chunks(size, chunk_bytes) checksums. */
 	uint64_t chunk_bytes;      /* 0: no checksums */
 	uint64_t *chunk_sums;
@@ -129,6 +138,7 @@ struct mem_snap_save_report {
 	uint64_t zero_pages;       /* backed pages found all zero (written as holes) */
 	uint64_t hole_pages;       /* unbacked pages skipped without reading */
 	uint64_t pending_pages;    /* copied from opts->pending */
+	uint64_t mapped_pages;     /* copied from opts->mapped's base file */
 	unsigned int threads;
 	uint64_t ns;
 };
@@ -137,9 +147,16 @@ struct mem_snap_save_report {
  * Write region r's memory into out_fd (an empty regular file opened for
  * writing): ftruncate to r->size, then every page to write (opts->only, or
  * all) that is backed and not all zero, at its offset, on several threads;
- * unbacked pages (mincore, or SEEK_DATA on the backing file) and zero pages
- * are left as holes. fsync()s the file before returning. The VM must be
- * paused (the contents must not change underneath).
+ * unbacked pages and zero pages are left as holes. Backed pages are found
+ * without touching memory: SEEK_DATA/SEEK_HOLE on the backing file where
+ * it has real hole support (memfd; swapped-out pages count), mincore() on
+ * the mapping otherwise (hugetlb, guest_memfd), /proc/self/pagemap
+ * (present or swapped) for anon (without pagemap every page is read).
+ * Runs of data pages go out with one pwritev() each, straight from guest
+ * memory. fsync()s the file before returning. The VM must be paused (the
+ * contents must not change underneath). -EINVAL for a non-empty or
+ * non-regular out_fd or options that disagree (and for an anon region
+ * found mapped from a file without opts->mapped).
  */
 int mem_snap_save_region(const struct mem_region *r, int out_fd,
 			 const struct mem_snap_save_opts *opts,
@@ -201,8 +218,6 @@ int mem_snap_fill_region(struct guest_mem *gm, unsigned int index,
 
 /* ---- map restore (anon RAM only) --------------------------------------- */
 
-struct mem_snap_map;
-
 /*
  * Signal a lease break on a mapped memory file is delivered with
  * (F_SETSIG). The VMM blocks it and reads it from its signalfd, then calls
@@ -245,6 +260,12 @@ int mem_snap_map_region(struct guest_mem *gm, unsigned int index,
  * detached.
  */
 int mem_snap_map_detach(struct mem_snap_map *m, bool *detached) MEM_WUR;
+
+/*
+ * The base file of a map restore as a one-layer source (m's own fd; valid
+ * until mem_snap_map_release()).
+ */
+const struct mem_snap_src *mem_snap_map_base(const struct mem_snap_map *m);
 
 /* True once detached. */
 bool mem_snap_map_is_detached(const struct mem_snap_map *m);

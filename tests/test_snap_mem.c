@@ -100,7 +100,7 @@ void snapt_check_file(int fd, const struct model *m, const char *what)
 }
 
 /* The file's data pages (SEEK_DATA/SEEK_HOLE) are exactly the model's non-zero ones. */
-static void check_sparse(int fd, const struct model *m, const char *what)
+void snapt_check_sparse(int fd, const struct model *m, const char *what)
 {
 	uint64_t size = m->pages * PAGE, pos = 0, data = 0, nonzero = 0;
 	struct stat st;
@@ -192,8 +192,8 @@ int snapt_reopen_ro(int fd)
 }
 
 /* Save region 0 of gm with opts into a new file; its read-only fd. */
-static int save(const struct guest_mem *gm, const struct mem_snap_save_opts *o,
-		struct mem_snap_save_report *rep)
+int snapt_save(const struct guest_mem *gm, const struct mem_snap_save_opts *o,
+	       struct mem_snap_save_report *rep)
 {
 	int fd = snapt_tmp_file();
 
@@ -291,7 +291,7 @@ static void run_roundtrip(const void *arg)
 	snapt_put_page(&gm, &m, 50, 9);
 	snapt_put_page(&gm, &m, 50, 0);   /* snapt_backed, all zero: a hole in the file */
 
-	src.layer[0].fd = save(&gm, &so, &srep);
+	src.layer[0].fd = snapt_save(&gm, &so, &srep);
 	TEST_ASSERT(srep.data_bytes == data * PAGE, "%" PRIu64 " bytes written, want %" PRIu64,
 		    srep.data_bytes, data * PAGE);
 	TEST_ASSERT(srep.zero_pages >= 1 && srep.zero_pages + srep.hole_pages == m.pages - data,
@@ -300,7 +300,7 @@ static void run_roundtrip(const void *arg)
 	fprintf(stderr, "%s save: %" PRIu64 " data, %" PRIu64 " zero, %" PRIu64
 		" unbacked pages, %u threads, %" PRIu64 " us\n", b->name, srep.data_bytes / PAGE,
 		srep.zero_pages, srep.hole_pages, srep.threads, srep.ns / 1000);
-	check_sparse(src.layer[0].fd, &m, "saved file");
+	snapt_check_sparse(src.layer[0].fd, &m, "saved file");
 	snapt_check_file(src.layer[0].fd, &m, "saved file");
 	TEST_OK(mem_snap_src_init(&src, NULL));
 
@@ -380,22 +380,22 @@ void snapt_chain_build(struct chain *c, struct guest_mem *gm)
 		if (snapt_layout_salt(p, c->m.pages))
 			snapt_put_page(gm, &c->m, p, snapt_layout_salt(p, c->m.pages));
 	c->src = (struct mem_snap_src){ .size = SMALL_BYTES, .nr_layers = 3 };
-	c->src.layer[0].fd = save(gm, &o, &rep);
+	c->src.layer[0].fd = snapt_save(gm, &o, &rep);
 
 	snapt_model_init(&diff, SMALL_BYTES);
 	c->present[1] = diff_pages(gm, &c->m, d1, 10, s1, 1, 201);
 	o.only = c->present[1];
-	c->src.layer[1] = (struct mem_snap_layer){ .fd = save(gm, &o, &rep),
+	c->src.layer[1] = (struct mem_snap_layer){ .fd = snapt_save(gm, &o, &rep),
 						   .present = c->present[1] };
 	/* The diff holds the non-zero pages of its bitmap only. */
 	for (size_t i = 0; i < 10; i++)
 		diff.salt[d1[i]] = c->m.salt[d1[i]];
-	check_sparse(c->src.layer[1].fd, &diff, "diff 1");
+	snapt_check_sparse(c->src.layer[1].fd, &diff, "diff 1");
 	snapt_check_file(c->src.layer[1].fd, &diff, "diff 1");
 
 	c->present[2] = diff_pages(gm, &c->m, d2, 3, s2, 1, 202);
 	o.only = c->present[2];
-	c->src.layer[2] = (struct mem_snap_layer){ .fd = save(gm, &o, &rep),
+	c->src.layer[2] = (struct mem_snap_layer){ .fd = snapt_save(gm, &o, &rep),
 						   .present = c->present[2] };
 	TEST_ASSERT(rep.data_bytes == 4 * PAGE, "diff 2: %" PRIu64 " bytes", rep.data_bytes);
 	TEST_OK(mem_snap_src_init(&c->src, &bad));
@@ -516,10 +516,10 @@ static void run_pending(const void *arg)
 	snapt_put_page(&gm, &guest, pm.pages / 2 + 1, 7);
 	o.pending = &pend;
 	o.fetched = fetched;
-	fd = save(&gm, &o, &rep);
+	fd = snapt_save(&gm, &o, &rep);
 	TEST_ASSERT(rep.pending_pages == pm.pages / 2, "%" PRIu64 " pending pages",
 		    rep.pending_pages);
-	check_sparse(fd, &want, "pending");
+	snapt_check_sparse(fd, &want, "pending");
 	snapt_check_file(fd, &want, "pending");
 	close(fd);
 	mem_destroy(&gm);
@@ -560,7 +560,7 @@ static void run_checksums(const void *arg)
 	for (uint64_t p = 0; p < 4; p++)
 		snapt_put_page(&gm, &m, p, 1);
 	snapt_put_page(&gm, &m, 9 * MiB / PAGE, 2);
-	ro = save(&gm, &o, &rep);
+	ro = snapt_save(&gm, &o, &rep);
 	/* Independently: XXH3-64 of each chunk of the file as read (holes read as zeros). */
 	TEST_ASSERT(pread(ro, all, CSUM_BYTES, 0) == (ssize_t)CSUM_BYTES, "pread");
 	for (uint64_t k = 0; k < nr; k++) {

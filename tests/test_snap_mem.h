@@ -34,6 +34,8 @@ uint8_t snapt_layout_salt(uint64_t p, uint64_t pages);
 void snapt_check_page(const uint8_t *got, uint64_t page, uint8_t salt, const char *what);
 void snapt_check_region(const struct guest_mem *gm, const struct model *m, const char *what);
 void snapt_check_file(int fd, const struct model *m, const char *what);
+/* The file's data pages (SEEK_DATA/SEEK_HOLE, st_blocks) are exactly m's non-zero ones. */
+void snapt_check_sparse(int fd, const struct model *m, const char *what);
 
 /* Region 0 of size bytes of backend b (THP off), at gpa 0. */
 void snapt_ram_create(struct guest_mem *gm, const struct mem_backend_ops *b, uint64_t size);
@@ -43,6 +45,9 @@ bool snapt_backed(const struct guest_mem *gm, uint64_t off, uint64_t len);
 int snapt_tmp_file(void);
 /* A read-only fd for the file behind fd, which is closed. */
 int snapt_reopen_ro(int fd);
+/* Save region 0 of gm with o into a new unnamed file; its read-only fd. */
+int snapt_save(const struct guest_mem *gm, const struct mem_snap_save_opts *o,
+	       struct mem_snap_save_report *rep);
 /*
  * A full layer file with m's contents, unnamed (path NULL) or at path; its
  * read-only fd. writer NULL: the writable fd is closed, else kept there.

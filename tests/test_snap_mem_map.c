@@ -89,6 +89,8 @@ void run_map_anon(const void *arg)
 	struct guest_mem gm, tgt;
 	char why[WHY_BYTES];
 	uint8_t buf[PAGE];
+	struct mem_snap_save_opts so = { 0 };
+	struct mem_snap_save_report rep;
 	bool detached = false;
 	char path[64];
 	struct chain c;
@@ -99,11 +101,24 @@ void run_map_anon(const void *arg)
 	mem_destroy(&gm);
 	snapt_ram_create(&tgt, &mem_backend_anon, SMALL_BYTES);
 	TEST_OK(mem_snap_map_region(&tgt, 0, &c.src, &map, why, sizeof(why)));
-	snapt_check_region(&tgt, &c.m, "mapped chain");
 	/* Writes stay private: the base file keeps its page. */
 	snapt_put_page(&tgt, &c.m, 0, 99);
 	TEST_ASSERT(pread(c.src.layer[0].fd, buf, PAGE, 0) == (ssize_t)PAGE, "pread");
 	snapt_check_page(buf, 0, snapt_layout_salt(0, c.m.pages), "base file after a guest write");
+	/* A snapshot now: the pages never touched are the base file's, not holes. */
+	so.mapped = map;
+	fd = snapt_save(&tgt, &so, &rep);
+	TEST_ASSERT(rep.mapped_pages > 0, "pages from the base file: %" PRIu64, rep.mapped_pages);
+	snapt_check_file(fd, &c.m, "snapshot of a mapped region");
+	snapt_check_sparse(fd, &c.m, "snapshot of a mapped region");
+	close(fd);
+	snapt_check_region(&tgt, &c.m, "mapped chain");
+	/* Without opts.mapped a file mapping is refused (its pages are not anon memory). */
+	so.mapped = NULL;
+	fd = snapt_tmp_file();
+	TEST_ASSERT(mem_snap_save_region(&tgt.region[0], fd, &so, &rep) == -EINVAL,
+		    "a file mapping saved as anon memory");
+	close(fd);
 	TEST_ASSERT(!mem_snap_map_is_detached(map), "attached");
 	TEST_OK(mem_snap_map_detach(map, &detached));
 	TEST_ASSERT(detached && mem_snap_map_is_detached(map), "detached");
