@@ -190,7 +190,9 @@ struct mem_snap_fill_opts {
 	/*
 	 * How the region is preallocated (the run's populate setting):
 	 * MEM_POPULATE_NONE leaves holes unbacked; anything else backs the
-	 * whole region (holes as zeros).
+	 * whole region (holes as zeros): the threads populate the holes
+	 * between data runs with that strategy as they go (AUTO: the
+	 * backend's populate_order, as mem_populate() chooses).
 	 */
 	enum mem_populate_strategy prealloc;
 	unsigned int max_threads;     /* 0: as many as CPUs */
@@ -201,16 +203,23 @@ struct mem_snap_fill_opts {
 
 struct mem_snap_fill_report {
 	enum mem_snap_fill_how how;
-	char why[160];                /* why write() was not used ("" when it was) */
-	uint64_t data_bytes;          /* copied from the files */
+	char why[160];                /* why write() was not used ("" when it was); refusals */
+	uint64_t data_bytes;          /* copied from the files (runs widened to huge pages) */
 	unsigned int threads;
 	uint64_t ns;
 };
 
 /*
  * Fill region index of gm (fresh: nothing populated yet) from src, the
- * data runs only (mem_snap_src_next_data()), on several threads. -EIO when
- * a file is truncated under it; the region is then partly filled.
+ * data runs only (mem_snap_src_data_run()), on several threads (read+memcpy:
+ * one). Runs are widened to whole 2 MiB pages on hugetlb and where the
+ * region is advised MADV_HUGEPAGE, so huge pages survive a restore. The
+ * choice among the methods is made by mem_region_caps()'s trials on the
+ * block of the first data page (filled anyway). -EIO when a file is
+ * truncated under it (the region is then partly filled); -EOPNOTSUPP with
+ * rep->why for a forced write without write() or a prealloc strategy the
+ * region cannot do; -EINVAL for a bad index, a src of another size or not
+ * initialized.
  */
 int mem_snap_fill_region(struct guest_mem *gm, unsigned int index,
 			 const struct mem_snap_src *src, const struct mem_snap_fill_opts *opts,
