@@ -386,6 +386,31 @@ out:
 	return ret;
 }
 
+int mem_snap_region_file_mapped(const struct mem_region *r, bool *file)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	uintptr_t hva = (uintptr_t)r->hva;
+	char *line = NULL;
+	size_t cap = 0;
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	/* "start-end perms offset dev inode path"; getline(): any path length. */
+	while (ret == -ENOENT && getline(&line, &cap, f) >= 0) {
+		unsigned long start, end, inode;
+
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &start, &end, &inode) == 3 &&
+		    start <= hva && hva < end) {
+			*file = inode != 0;
+			ret = 0;
+		}
+	}
+	free(line);
+	fclose(f);
+	return ret;
+}
+
 const struct mem_snap_src *mem_snap_map_base(const struct mem_snap_map *m)
 {
 	return &m->base;

@@ -199,10 +199,8 @@ static int region_seek(const struct save_ctx *c, uint64_t pos, int whence, uint6
 {
 	off_t got = lseek(c->r->fd, (off_t)pos, whence);
 
-	if (got < 0 && errno != ENXIO)
-		return -errno;
 	*res = got < 0 || (uint64_t)got > c->r->size ? c->r->size : (uint64_t)got;
-	return 0;
+	return got < 0 && errno != ENXIO ? -errno : 0;
 }
 
 /* backed[i] for the n pages at off, by SEEK_DATA/SEEK_HOLE (memoized per thread). */
@@ -520,6 +518,7 @@ static int save_pick_backed(struct save_ctx *c)
 {
 	const struct mem_region *r = c->r;
 	struct statfs sfs;
+	bool file = false;
 	off_t hole;
 
 	c->pagemap_fd = -1;
@@ -537,6 +536,9 @@ static int save_pick_backed(struct save_ctx *c)
 			    BACKED_SEEK : BACKED_MINCORE;
 		return 0;
 	}
+	/* A map restore's untouched pages would look like holes: it needs opts->mapped. */
+	if (!c->o->mapped && !mem_snap_region_file_mapped(r, &file) && file)
+		return -EINVAL;
 	c->pagemap_fd = open(PAGEMAP_PATH, O_RDONLY | O_CLOEXEC);
 	c->backed = c->pagemap_fd >= 0 ? BACKED_PAGEMAP : BACKED_ALL;
 	/* Mapped from a file: without pagemap, reading every page through the mapping is right. */

@@ -276,6 +276,14 @@ int mem_snap_map_detach(struct mem_snap_map *m, bool *detached) MEM_WUR;
  */
 const struct mem_snap_src *mem_snap_map_base(const struct mem_snap_map *m);
 
+/*
+ * *file: whether region r's memory is mapped from a file right now (the
+ * mapping holding r->hva in /proc/self/maps has an inode): an anon region
+ * restored by mem_snap_map_region() and not detached. -errno when the
+ * maps cannot be read, -ENOENT when r->hva is not mapped.
+ */
+int mem_snap_region_file_mapped(const struct mem_region *r, bool *file) MEM_WUR;
+
 /* True once detached. */
 bool mem_snap_map_is_detached(const struct mem_snap_map *m);
 
