@@ -562,7 +562,7 @@ static int lazy_threads(struct mem_lazy *l)
 		return ret;
 	ret = -pthread_create(&l->fault_thread, NULL, fault_main, l);
 	l->fault_started = !ret;
-	if (!ret) {
+	if (!ret && !l->opts.no_background) {
 		ret = -pthread_create(&l->bg_thread, NULL, lazy_bg_main, l);
 		l->bg_started = !ret;
 	}

@@ -74,6 +74,12 @@ struct mem_lazy_opts {
 	enum mem_lazy_order order;
 	/* After the background fill: MADV_COLLAPSE where the region is THP-advised. */
 	bool collapse;
+	/*
+	 * No background thread: pages come only when touched (measuring pure
+	 * on-demand restore); the fill is then never done and the source must
+	 * stay readable for as long as the VM runs.
+	 */
+	bool no_background;
 };
 
 struct mem_lazy;

@@ -209,6 +209,8 @@ static void print_restored(struct vm *vm, struct run_summary *s, bool at_end)
 	if (ri->lazy_done_ns)
 		fprintf(stderr, "; background fill done %.2f ms after start\n",
 			(double)(ri->start_ns + ri->lazy_done_ns - main_start_ns) / 1e6);
+	else if (!vm->restore_background)
+		fprintf(stderr, "; no background fill (background=off)\n");
 	else
 		fprintf(stderr, "; the VM stopped before the background fill finished\n");
 }

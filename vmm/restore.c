@@ -157,6 +157,7 @@ static int restore_boot_region(struct vm *vm, unsigned int index,
 			.mode = restore_lazy_mode(ri->used),
 			.order = MEM_LAZY_ORDER_NEAR_FAULTS,
 			.collapse = true,
+			.no_background = !vm->restore_background,
 		};
 
 		ret = mem_lazy_start(&vm->mem, index, src, &o, &ri->lazy_region[index]);

@@ -60,6 +60,13 @@ int snap_io_read_state_at(int dir_fd, struct snap_state *s, char *why, size_t wh
 	close(fd);
 	ret = snap_state_parse(buf, done, s, why, whylen);
 	free(buf);
+	if (ret) {
+		char reason[256];
+
+		/* Name the file: "state.dtb: checksum mismatch: ..." */
+		snprintf(reason, sizeof(reason), "%s", why);
+		snprintf(why, whylen, "%s: %s", SNAP_STATE_FILE, reason);
+	}
 	return ret;
 }
 

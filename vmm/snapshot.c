@@ -272,6 +272,13 @@ static int snap_write_all(struct vm *vm, const struct snapshot_req *req, int par
 			ret = snap_save_region(vm, i, dir_fd, req->parent != NULL, req->verify, s,
 					       res, e);
 	if (!ret) {
+		char why[160] = "";
+
+		ret = snap_state_check(s, why, sizeof(why));
+		if (ret)
+			errmsg_set(e, ret, "the machine state cannot be written: %s", why);
+	}
+	if (!ret) {
 		ret = snap_io_write_state(dir_fd, s, &res->state_bytes);
 		if (ret)
 			errmsg_set(e, ret, "writing %s failed: %s", SNAP_STATE_FILE, strerror(-ret));

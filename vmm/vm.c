@@ -169,6 +169,7 @@ static const struct run_config *vm_memory_cfg(struct vm *vm, const struct run_co
 	vm->restore_prealloc = cfg->populate;
 	vm->restore_threads = cfg->populate_threads;
 	vm->restore.requested = cfg->restore.mode;
+	vm->restore_background = cfg->restore.background;
 	vm->restore.start_ns = vm->start_ns;
 	return copy;
 }

@@ -140,6 +140,7 @@ struct vm {
 	struct restore_info restore;
 	enum mem_populate_strategy restore_prealloc;   /* eager restore: the holes */
 	unsigned int restore_threads;
+	bool restore_background;       /* lazy modes: --restore background= */
 	int lease_sfd;                 /* map mode: lease breaks (-1: none) */
 	/* Called on the main loop once a lazy restore's background fill is done. */
 	void (*on_restored)(struct vm *vm, void *arg);
