@@ -203,6 +203,9 @@ static int snap_save_region(struct vm *vm, unsigned int i, int dir_fd, bool diff
 		o.chunk_sums = sr->chunk_sums;
 	}
 	snap_pending(vm, i, &o);
+	/* Map-restored: pages the guest never wrote are still the base file's. */
+	if (vm->restore.map_region[i] && !mem_snap_map_is_detached(vm->restore.map_region[i]))
+		o.mapped = vm->restore.map_region[i];
 	fd = openat(dir_fd, sr->file, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errmsg_set(e, -errno, "creating %s failed: %s", sr->file, strerror(errno));

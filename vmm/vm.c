@@ -360,26 +360,42 @@ static void vm_on_lazy_error(void *arg, uint32_t events)
 	vm_vcpu_failed(vm, &f);
 }
 
-/* Someone wants to write or truncate a mapped memory file: copy it all, let go. */
+/*
+ * Someone wants to write or truncate a mapped memory file: copy the region
+ * into anonymous memory (paused, so that no guest write is lost), let go.
+ */
 static void vm_on_lease_break(void *arg, uint32_t events)
 {
 	struct vm *vm = arg;
 	struct signalfd_siginfo si;
+	struct vcpu_failure f = { .vcpu = 0, .reason = VM_STOP_ERROR, .status = 1 };
+	bool paused = false, detached;
+	int ret = 0;
 
 	while (read(vm->lease_sfd, &si, sizeof(si)) == sizeof(si))
 		;
-	for (unsigned int i = 0; i < MEM_MAX_REGIONS; i++) {
-		bool detached = false;
+	if (vm_state(vm) == VM_STATE_RUNNING) {
+		ret = vm_pause(vm);
+		paused = !ret;
+	}
+	for (unsigned int i = 0; i < MEM_MAX_REGIONS && !ret; i++) {
+		struct mem_snap_map *m = vm->restore.map_region[i];
 
-		if (vm->restore.map_region[i] &&
-		    mem_snap_map_detach(vm->restore.map_region[i], &detached)) {
-			struct vcpu_failure f = { .vcpu = 0, .reason = VM_STOP_ERROR, .status = 1 };
-
-			snprintf(f.what, sizeof(f.what), "map restore: copying region %u out of its "
-				 "memory file (which is being changed) failed", i);
-			vm_vcpu_failed(vm, &f);
+		if (m && !mem_snap_map_is_detached(m)) {
+			ret = mem_snap_map_detach(m, &detached);
+			if (ret)
+				snprintf(f.what, sizeof(f.what), "map restore: copying region %u out "
+					 "of its memory file (which is being changed) failed: %s", i,
+					 strerror(-ret));
 		}
 	}
+	if (!ret && paused)
+		ret = vm_resume(vm);
+	if (ret && !f.what[0])
+		snprintf(f.what, sizeof(f.what), "map restore: pausing around the copy out of the "
+			 "memory file failed: %s", strerror(-ret));
+	if (ret)
+		vm_vcpu_failed(vm, &f);
 }
 
 static int vm_watch_restore(struct vm *vm)
