@@ -144,6 +144,61 @@ static struct json_object *vm_vmem_json(const struct vm *vm, struct vmem_status 
 	return o;
 }
 
+/*
+ * "snapshot": the epoch diffs are taken against and whether dirty pages are
+ * tracked; "restore" (a restored VM): the mode, and per lazy region its
+ * progress.
+ */
+static int vm_snapshot_json(const struct vm *vm, struct json_object *reply)
+{
+	const struct restore_info *ri = &vm->restore;
+	struct json_object *snap = json_object_new_object(), *res, *lazy;
+	char id[20];
+
+	if (!snap)
+		return -ENOMEM;
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)vm->snap_epoch);
+	json_object_object_add(snap, "parent_for_diffs", vm->snap_epoch ?
+			       json_object_new_string(id) : NULL);
+	json_object_object_add(snap, "dirty_tracking", json_object_new_boolean(vm->snap_dirty));
+	json_object_object_add(reply, "snapshot", snap);
+	if (!vm->restore_chain)
+		return 0;
+	res = json_object_new_object();
+	lazy = json_object_new_array();
+	if (!res || !lazy) {
+		json_object_put(res);
+		json_object_put(lazy);
+		return -ENOMEM;
+	}
+	json_object_object_add(res, "mode", json_object_new_string(restore_mode_name(ri->used)));
+	json_object_object_add(res, "requested",
+			       json_object_new_string(restore_mode_name(ri->requested)));
+	json_object_object_add(res, "why", json_object_new_string(ri->why));
+	vm_json_add_u64(res, "layers", vm->restore_chain->nr);
+	for (unsigned int i = 0; i < MEM_MAX_REGIONS; i++) {
+		struct json_object *o;
+		struct mem_lazy_report rep;
+
+		if (!ri->lazy_region[i])
+			continue;
+		o = json_object_new_object();
+		if (!o)
+			break;
+		mem_lazy_get_report(ri->lazy_region[i], &rep);
+		vm_json_add_u64(o, "region", i);
+		vm_json_add_u64(o, "faults", rep.faults);
+		vm_json_add_u64(o, "fault_pages", rep.fault_pages);
+		vm_json_add_u64(o, "background_pages", rep.background_pages);
+		json_object_object_add(o, "done", json_object_new_boolean(rep.done));
+		json_object_object_add(o, "error", vm_json_errno(rep.err));
+		json_object_array_add(lazy, o);
+	}
+	json_object_object_add(res, "lazy", lazy);
+	json_object_object_add(reply, "restore", res);
+	return 0;
+}
+
 static int vm_cmd_status(void *opaque, struct json_object *req, struct json_object *reply,
 			 char *err, size_t errlen)
 {
@@ -209,7 +264,7 @@ static int vm_cmd_status(void *opaque, struct json_object *req, struct json_obje
 			return -ENOMEM;
 		json_object_object_add(reply, "balloon", balloon);
 	}
-	return 0;
+	return vm_snapshot_json(vm, reply);
 }
 
 static int vm_cmd_pause(void *opaque, struct json_object *req, struct json_object *reply,
