@@ -175,6 +175,17 @@ static int lazy_prepare(const struct mem_region *r, enum mem_lazy_mode m, int *u
 			 "fill it a whole 2 MiB page per fault; restore it eagerly", r->ops->name);
 		return -EOPNOTSUPP;
 	}
+	/* The mode does not fit this memory: say so before asking the kernel for features. */
+	if (m == MEM_LAZY_MINOR && kind == MEM_THP_KIND_ANON) {
+		snprintf(why, whylen, "lazy-minor needs memfd (shmem) RAM; this region is %s "
+			 "(lazy-copy or lazy-move serve it)", r->ops->name);
+		return -EOPNOTSUPP;
+	}
+	if (m == MEM_LAZY_MOVE && shmem) {
+		snprintf(why, whylen, "lazy-move needs anon RAM (UFFDIO_MOVE moves private "
+			 "anonymous pages only); this region is %s", r->ops->name);
+		return -EOPNOTSUPP;
+	}
 	ret = lazy_need(m, shmem, &need);
 	if (ret)
 		return ret;

@@ -155,16 +155,17 @@ static void print_restored(struct vm *vm, struct run_summary *s, bool at_end)
 	const struct restore_info *ri = &vm->restore;
 	const struct snap_chain *c = vm->restore_chain;
 	bool lazy = ri->used >= RESTORE_LAZY_COPY;
+	char chain[48] = "";
 
 	if (s->cfg->quiet || s->restore_printed || !s->restore_dir)
 		return;
 	if (lazy && !ri->lazy_done_ns && !at_end)
 		return;
 	s->restore_printed = true;
-	fprintf(stderr, "memvmm: restored '%s'%s%u%s: %lluM on %s, mode %s%s%s%s; first guest "
-		"instruction %.2f ms after start", errmsg_path(s->restore_dir).s,
-		c && c->nr > 1 ? " (a chain of " : "", c && c->nr > 1 ? c->nr : 0,
-		c && c->nr > 1 ? " snapshots)" : "",
+	if (c && c->nr > 1)
+		snprintf(chain, sizeof(chain), " (a chain of %u snapshots)", c->nr);
+	fprintf(stderr, "memvmm: restored '%s'%s: %lluM on %s, mode %s%s%s%s; first guest "
+		"instruction %.2f ms after start", errmsg_path(s->restore_dir).s, chain,
 		(unsigned long long)(vm->mem.ram_size >> 20), vm->mem.ops->name,
 		restore_mode_name(ri->used), ri->requested == RESTORE_AUTO ? " (auto" : "",
 		ri->requested == RESTORE_AUTO && ri->why[0] ? ": " : "",

@@ -139,17 +139,11 @@ static int restore_boot_region(struct vm *vm, unsigned int index,
 			       const struct mem_snap_src *src, struct errmsg *e)
 {
 	struct restore_info *ri = &vm->restore;
-	char why[160] = "";
 	int ret;
 
 	switch (ri->used) {
 	case RESTORE_MAP:
-		ret = mem_snap_map_region(&vm->mem, index, src, &ri->map_region[index], why,
-					  sizeof(why));
-		if (ret)
-			return errmsg_set(e, ret, "--restore mode=map: region %u: %s", index,
-					  why[0] ? why : strerror(-ret));
-		return 0;
+		return 0;   /* vm_restore_prepare() mapped it */
 	case RESTORE_LAZY_COPY:
 	case RESTORE_LAZY_MOVE:
 	case RESTORE_LAZY_MINOR: {
@@ -273,6 +267,52 @@ static int restore_start_waiter(struct vm *vm, struct errmsg *e)
 
 /* ---- the whole restore ------------------------------------------------------ */
 
+/* Region of vm for each of the snapshot's regions. */
+static int restore_indices(struct vm *vm, const struct snap_state *s,
+			   unsigned int index[MEM_MAX_REGIONS], struct errmsg *e)
+{
+	for (unsigned int i = 0; i < s->nr_regions; i++)
+		if (restore_region_index(vm, &s->region[i], &index[i]))
+			return errmsg_set(e, -EINVAL, "the snapshot's region %u (%s at 0x%llx, "
+					  "%lluM) is not in the machine it describes", i,
+					  s->region[i].role, (unsigned long long)s->region[i].gpa,
+					  (unsigned long long)(s->region[i].size >> 20));
+	return 0;
+}
+
+int vm_restore_prepare(struct vm *vm, struct errmsg *e)
+{
+	struct snap_chain *c = vm->restore_chain;
+	const struct snap_state *s = &c->state[0];
+	struct restore_info *ri = &vm->restore;
+	unsigned int index[MEM_MAX_REGIONS];
+	uint64_t t0 = vm_now_ns();
+	char why[160] = "";
+	int ret;
+
+	ret = restore_choose(vm, e);
+	if (!ret)
+		ret = restore_indices(vm, s, index, e);
+	if (ret || ri->used != RESTORE_MAP)
+		return ret;
+	/* Before the memslots go in: the mapping is replaced under them. */
+	for (unsigned int i = 0; i < s->nr_regions; i++) {
+		unsigned int r = index[i];
+
+		if (!mem_region_is_boot_ram(&vm->mem.region[r]))
+			continue;
+		ret = mem_snap_map_region(&vm->mem, r, &c->src[i], &ri->map_region[r], why,
+					  sizeof(why));
+		if (ret)
+			return errmsg_set(e, ret, "--restore mode=map: region %u: %s", r,
+					  why[0] ? why : strerror(-ret));
+		ri->fill.data_bytes += c->src[i].size;
+	}
+	ri->fill.threads = 1;
+	ri->map_ns = vm_now_ns() - t0;
+	return 0;
+}
+
 int vm_restore(struct vm *vm, struct errmsg *e)
 {
 	struct snap_chain *c = vm->restore_chain;
@@ -281,15 +321,9 @@ int vm_restore(struct vm *vm, struct errmsg *e)
 	uint64_t t0;
 	int ret;
 
-	ret = restore_choose(vm, e);
+	ret = restore_indices(vm, s, index, e);
 	if (ret)
 		return ret;
-	for (unsigned int i = 0; i < s->nr_regions; i++)
-		if (restore_region_index(vm, &s->region[i], &index[i]))
-			return errmsg_set(e, -EINVAL, "the snapshot's region %u (%s at 0x%llx, "
-					  "%lluM) is not in the machine it describes", i,
-					  s->region[i].role, (unsigned long long)s->region[i].gpa,
-					  (unsigned long long)(s->region[i].size >> 20));
 	t0 = vm_now_ns();
 	/* Boot RAM first: lazy servers must be up before anything touches it. */
 	for (unsigned int i = 0; i < s->nr_regions; i++) {
@@ -308,7 +342,7 @@ int vm_restore(struct vm *vm, struct errmsg *e)
 		ret = restore_cpus(vm, s, e);
 	if (ret)
 		return ret;
-	vm->restore.fill_ns = vm_now_ns() - t0;
+	vm->restore.fill_ns = vm_now_ns() - t0 + vm->restore.map_ns;
 	if (restore_is_lazy(vm->restore.used)) {
 		ret = restore_start_waiter(vm, e);
 		if (ret)

@@ -100,6 +100,7 @@ struct restore_info {
 	char why[192];                   /* why auto chose it / why not faster */
 	uint64_t start_ns;               /* CLOCK_MONOTONIC when the restore began */
 	uint64_t fill_ns;                /* eager/map: copying in before the start */
+	uint64_t map_ns;                 /* map: replacing the mappings */
 	struct mem_snap_fill_report fill;
 	struct mem_lazy *lazy_region[MEM_MAX_REGIONS];   /* lazy modes, per region */
 	struct mem_snap_map *map_region[MEM_MAX_REGIONS];
@@ -119,6 +120,12 @@ struct restore_info {
 int snapshot_run_config(const struct snap_chain *c, const struct run_config *user,
 			struct run_config *cfg, char *cmdline_buf, size_t cmdline_len,
 			struct errmsg *e) __attribute__((warn_unused_result));
+
+/*
+ * Once memory exists, before its memslots are installed: choose the mode
+ * (refusing one the backend cannot do) and, for map, map the memory files.
+ */
+int vm_restore_prepare(struct vm *vm, struct errmsg *e) __attribute__((warn_unused_result));
 
 /*
  * After memory, devices and vCPUs exist (vm_create()): restore device

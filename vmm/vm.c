@@ -262,6 +262,11 @@ int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_creat
 	if (ret)
 		return ret;
 	vm_remember_config(vm, cfg);
+	if (vm->restore_chain) {
+		ret = vm_restore_prepare(vm, e);
+		if (ret)
+			return ret;
+	}
 	vm_register_start(vm);
 	ret = kvm_create_irqchip(&vm->kvm, e);
 	if (!ret)
