@@ -192,11 +192,21 @@ static int rv_save_run(struct bench_case *c, double *m)
 	if (!ret) {
 		/* stop=on: memvmm ends by itself, exit 0; the guest never passes its gate. */
 		int st = guest_run_step(&r, GUEST_LINE_PREFIX "read ", false);
+		int es = WIFEXITED(r.ch.status) ? WEXITSTATUS(r.ch.status) : -1;
 
-		if (st != -EPIPE || !WIFEXITED(r.ch.status) || WEXITSTATUS(r.ch.status)) {
-			snprintf(why, sizeof(why), "after snapshot stop=on: %.170s",
-				 st ? r.why : "the guest went on");
+		if (st != -EPIPE || es) {
 			ret = -EIO;
+			if (!st)
+				snprintf(why, sizeof(why), "snapshot stop=on: the guest went on");
+			else if (st != -EPIPE)
+				snprintf(why, sizeof(why), "snapshot stop=on: memvmm did not end (%s)",
+					 strerror(-st));
+			else if (es > 0)
+				snprintf(why, sizeof(why), "snapshot stop=on: memvmm ended with exit "
+					 "status %d", es);
+			else
+				snprintf(why, sizeof(why), "snapshot stop=on: memvmm was killed by "
+					 "signal %d", WTERMSIG(r.ch.status));
 		}
 	}
 	guest_run_free(&r);
@@ -274,8 +284,14 @@ static int rv_run(struct bench_case *c, double *m)
 		ret = bench_memvmm_refusal(&res, why, sizeof(why));
 		/* A refusal comes before any guest instruction; after that it failed. */
 		if (ret == -EOPNOTSUPP && (strstr(res.err, RV_RESTORED_PREFIX) ||
-					   strstr(res.out, GUEST_LINE_PREFIX)))
+					   strstr(res.out, GUEST_LINE_PREFIX))) {
+			char last[160];
+
+			proc_last_line(res.out, last, sizeof(last));
+			snprintf(why, sizeof(why), "memvmm exited with status %d after the guest "
+				 "ran: %.140s", WEXITSTATUS(res.status), last);
 			ret = -EIO;
+		}
 		if (!ret)
 			ret = rv_parse(v, &res, m, &done, why, sizeof(why));
 	}
