@@ -4,23 +4,21 @@
  * needed (guest_memfd rows only with /dev/kvm).
  *
  * Per size: a synthetic guest that has touched all its RAM (anonymous
- * memory laid out as memvmm lays out boot RAM, advised for THP as memvmm's
- * thp=auto would; word 0 of every 4 KiB page holds the test guest's
- * pattern, guest/abi.h) is saved with mem_snap_save_region() into
- * /var/tmp (timed once; the files are then unlinked, so nothing is left
- * behind). The page cache keeps what was written: rows are warm-cache
- * restores unless --cold drops the files (POSIX_FADV_DONTNEED) before each
- * measurement; the share cached before each round is measured (mincore)
- * and shown.
+ * memory laid out as boot RAM, thp=auto's advice; word 0 of every 4 KiB
+ * page holds the test guest's pattern, guest/abi.h) is saved once, timed,
+ * with mem_snap_save_region() into /var/tmp (the files are then unlinked:
+ * nothing is left behind). The page cache keeps what was written (warm)
+ * unless --cold drops the files (POSIX_FADV_DONTNEED) before each round;
+ * the share cached before each round is measured (mincore) and shown.
  *
  * Then per backend x method, interleaved rounds, each on fresh memory:
- *   1st instr  eager and the baseline: the whole fill; map: mmap + lease;
- *              lazy: mem_lazy_start() returning plus one served fault on
- *              the first page (what a vCPU's first instruction waits for)
- *   read all   until a reader thread (started at "1st instr", like a
- *              guest) has read word 0 of every page, checking each
- *   total      until the reader is done and the background fill (lazy:
- *              with MADV_COLLAPSE where advised) has finished
+ *   1st    eager and the baseline: the whole fill; map: mmap + lease;
+ *          lazy: mem_lazy_start() returning plus one served fault on the
+ *          first page (what a vCPU's first instruction waits for)
+ *   all    until a reader thread (started at 1st, like a guest) has read
+ *          word 0 of every page, checking each
+ *   total  until that and the background fill (lazy: with MADV_COLLAPSE
+ *          where advised) are done
  * and the huge-page share after. A wrong word stops the benchmark (exit 1).
  */
 #include "bench/restore.h"
@@ -474,8 +472,6 @@ out:
 static const char *rs_backend_skip(const struct rs_backend *b, uint64_t size, char *buf,
 				   size_t len, int *err)
 {
-	uint64_t free_pages = 0, total = 0;
-
 	if (b->needs_vm && rs.vm_fd < 0) {
 		*err = -ENODEV;
 		return rs.no_vm;
@@ -484,12 +480,7 @@ static const char *rs_backend_skip(const struct rs_backend *b, uint64_t size, ch
 		*err = -EOPNOTSUPP;
 		return buf;
 	}
-	if (b->hugetlb && (mem_hugetlb_free_pages(&free_pages, &total) ||
-			   free_pages < size / MEM_HUGE_PAGE_BYTES)) {
-		snprintf(buf, len, "the 2M huge page pool has %llu free pages of %llu, needs %llu "
-			 "(the benchmark does not change the pool)", (unsigned long long)free_pages,
-			 (unsigned long long)total,
-			 (unsigned long long)(size / MEM_HUGE_PAGE_BYTES));
+	if (b->hugetlb && rs_hugetlb_lacks(size, buf, len)) {
 		*err = -ENOMEM;
 		return buf;
 	}

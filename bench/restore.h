@@ -74,6 +74,8 @@ int rs_sizes(const struct bench_opts *o, uint64_t *sizes, unsigned int *n)
  * dir's filesystem without bytes + 256M free.
  */
 bool rs_host_lacks(uint64_t bytes, const char *dir, char *why, size_t len);
+/* True, with why, when the free 2 MiB huge pages cannot hold bytes (never changed here). */
+bool rs_hugetlb_lacks(uint64_t bytes, char *why, size_t len);
 /* Share of these files' pages in the page cache now, % (mincore); NAN if unknown. */
 double rs_files_cached_pct(const int *fd, unsigned int n);
 /* Remove a snapshot directory (its files and temporary directories, then itself). */

@@ -117,6 +117,18 @@ bool rs_host_lacks(uint64_t bytes, const char *dir, char *why, size_t len)
 	return true;
 }
 
+bool rs_hugetlb_lacks(uint64_t bytes, char *why, size_t len)
+{
+	uint64_t free_pages = 0, total = 0, need = bytes / MEM_HUGE_PAGE_BYTES;
+
+	if (!mem_hugetlb_free_pages(&free_pages, &total) && free_pages >= need)
+		return false;
+	snprintf(why, len, "the 2M huge page pool has %llu free pages of %llu, needs %llu (the "
+		 "benchmark does not change the pool)", (unsigned long long)free_pages,
+		 (unsigned long long)total, (unsigned long long)need);
+	return true;
+}
+
 double rs_files_cached_pct(const int *fd, unsigned int n)
 {
 	uint64_t pages = 0, cached = 0;

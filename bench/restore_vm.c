@@ -307,19 +307,12 @@ static int rv_run(struct bench_case *c, double *m)
 /* Whether group g can run here (memory, disk, the huge page pool): its skip if not. */
 static void rv_group_check(struct rv_group *g)
 {
-	uint64_t ram = g->size + RS_VM_EXTRA_BYTES, free_pages = 0, total = 0;
+	uint64_t ram = g->size + RS_VM_EXTRA_BYTES;
 	char why[160];
 
-	if (rs_host_lacks(ram, RV_DIR, why, sizeof(why))) {
+	if (rs_host_lacks(ram, RV_DIR, why, sizeof(why)) ||
+	    (g->b->hugetlb && rs_hugetlb_lacks(ram, why, sizeof(why))))
 		guest_skip(&g->skip_err, g->skip_why, sizeof(g->skip_why), -ENOMEM, why);
-	} else if (g->b->hugetlb && (mem_hugetlb_free_pages(&free_pages, &total) ||
-				     free_pages < ram / MEM_HUGE_PAGE_BYTES)) {
-		snprintf(why, sizeof(why), "the 2M huge page pool has %llu free pages of %llu, "
-			 "needs %llu (the benchmark does not change the pool)",
-			 (unsigned long long)free_pages, (unsigned long long)total,
-			 (unsigned long long)(ram / MEM_HUGE_PAGE_BYTES));
-		guest_skip(&g->skip_err, g->skip_why, sizeof(g->skip_why), -ENOMEM, why);
-	}
 }
 
 /* The groups and cases of one size; *ng groups, returns the cases. */
