@@ -164,15 +164,14 @@ static void print_restored(struct vm *vm, struct run_summary *s, bool at_end)
 	s->restore_printed = true;
 	if (c && c->nr > 1)
 		snprintf(chain, sizeof(chain), " (a chain of %u snapshots)", c->nr);
-	fprintf(stderr, "memvmm: restored '%s'%s: %lluM on %s, mode %s%s%s%s; first guest "
-		"instruction %.2f ms after start", errmsg_path(s->restore_dir).s, chain,
-		(unsigned long long)(vm->mem.ram_size >> 20), vm->mem.ops->name,
-		restore_mode_name(ri->used), ri->requested == RESTORE_AUTO ? " (auto" : "",
-		ri->requested == RESTORE_AUTO && ri->why[0] ? ": " : "",
-		ri->requested == RESTORE_AUTO ? ri->why : "",
-		vm->first_run_ns ? (double)(vm->first_run_ns - main_start_ns) / 1e6 : -1.0);
+	fprintf(stderr, "memvmm: restored '%s'%s: %lluM on %s, mode %s", errmsg_path(s->restore_dir).s,
+		chain, (unsigned long long)(vm->mem.ram_size >> 20), vm->mem.ops->name,
+		restore_mode_name(ri->used));
 	if (ri->requested == RESTORE_AUTO)
-		fputc(')', stderr);
+		fprintf(stderr, " (auto%s%s)", ri->why[0] ? ": " : "", ri->why);
+	fprintf(stderr, "; first guest instruction %.2f ms after start (memory and state restored "
+		"in %.2f ms)", vm->first_run_ns ? (double)(vm->first_run_ns - main_start_ns) / 1e6 :
+		-1.0, (double)ri->fill_ns / 1e6);
 	if (!lazy) {
 		fprintf(stderr, "; %lluM of data %s by %s on %u thread%s in %.2f ms%s%s",
 			(unsigned long long)(ri->fill.data_bytes >> 20),
