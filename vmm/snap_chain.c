@@ -150,7 +150,9 @@ static int snap_open_region(struct snap_chain *c, unsigned int i, bool verify,
 		unsigned int l = c->nr - 1 - k;
 		const struct snap_region *r = &c->state[l].region[i];
 		struct stat st;
-		int fd = openat(c->dir_fd[l], r->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		/* O_NONBLOCK: a FIFO put there must not block the open (it is refused below). */
+		int fd = openat(c->dir_fd[l], r->file,
+				O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
 		if (fd < 0)
 			return errmsg_set(e, -errno, "snapshot '%s': memory file %s: %s",

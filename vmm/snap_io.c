@@ -21,20 +21,26 @@ int snap_io_read_state_at(int dir_fd, struct snap_state *s, char *why, size_t wh
 	size_t done = 0;
 	int fd, ret;
 
-	fd = openat(dir_fd, SNAP_STATE_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = openat(dir_fd, SNAP_STATE_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
 		snprintf(why, whylen, "%s: %s", SNAP_STATE_FILE, strerror(errno));
 		return ret;
 	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-	    st.st_size > SNAP_MAX_STATE_BYTES) {
-		ret = fstat(fd, &st) ? -errno : -EBADMSG;
-		snprintf(why, whylen, "%s is not a state file (%s, %lld bytes; at most %u)",
-			 SNAP_STATE_FILE, S_ISREG(st.st_mode) ? "regular file" : "not a regular file",
-			 (long long)st.st_size, SNAP_MAX_STATE_BYTES);
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		snprintf(why, whylen, "%s: %s", SNAP_STATE_FILE, strerror(errno));
 		close(fd);
 		return ret;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > SNAP_MAX_STATE_BYTES) {
+		if (!S_ISREG(st.st_mode))
+			snprintf(why, whylen, "%s is not a regular file", SNAP_STATE_FILE);
+		else
+			snprintf(why, whylen, "%s is %lld bytes: not a state file (1 byte to %u MiB)",
+				 SNAP_STATE_FILE, (long long)st.st_size, SNAP_MAX_STATE_BYTES >> 20);
+		close(fd);
+		return -EBADMSG;
 	}
 	buf = malloc((size_t)st.st_size);
 	if (!buf) {
