@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mem/fileio.h"
 #include "mem/kvm_compat.h"
 #include "mem/pthread_must.h"
 #include "mem/thp.h"
@@ -148,26 +149,6 @@ int lazy_uffd_op(struct mem_lazy *l, enum lazy_op op, uint64_t off, const uint8_
 	return 0;
 }
 
-/* pwrite() all of [src, src + len) into the memfd at off. */
-static int pwrite_all(int fd, const uint8_t *src, uint64_t len, uint64_t off)
-{
-	ssize_t n;
-
-	while (len) {
-		n = pwrite(fd, src, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		src += n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
-	return 0;
-}
-
 int lazy_place(struct mem_lazy *l, uint64_t off, const uint8_t *src, uint64_t len, bool *exist)
 {
 	int ret;
@@ -178,7 +159,7 @@ int lazy_place(struct mem_lazy *l, uint64_t off, const uint8_t *src, uint64_t le
 	case MEM_LAZY_MOVE:
 		return lazy_uffd_op(l, LAZY_OP_MOVE, off, src, len, true, exist);
 	case MEM_LAZY_MINOR:
-		ret = pwrite_all(l->mem_fd, src, len, off);
+		ret = mem_file_write(&(const struct mem_file_writer){ .fd = l->mem_fd }, src, len, off);
 		if (ret)
 			return ret;
 		return lazy_uffd_op(l, LAZY_OP_CONTINUE, off, NULL, len, false, exist);

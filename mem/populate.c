@@ -20,11 +20,10 @@
 #include <unistd.h>
 
 #include "mem/backend.h"
+#include "mem/fileio.h"
 #include "mem/kvm_compat.h"
 
 /* pwritev() of zeros: this many iovecs over one zero buffer per call. */
-#define ZERO_BUF_BYTES  (64u << 10)
-#define ZERO_IOVECS     64u
 
 static const char *const strategy_names[MEM_POPULATE_NR] = {
 	[MEM_POPULATE_AUTO] = "auto",
@@ -263,31 +262,6 @@ static bool cancelled(const atomic_bool *cancel)
 	return cancel && atomic_load(cancel);
 }
 
-/*
- * pread() all of len into buf; the source ending early is -ENODATA. EINTR
- * is retried unless cancel is set (-ECANCELED).
- */
-static int read_full(int fd, uint8_t *buf, uint64_t len, uint64_t off,
-		     const atomic_bool *cancel)
-{
-	while (len) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR && cancelled(cancel))
-			return -ECANCELED;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ENODATA;
-		buf += n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
-	return 0;
-}
-
 struct populate_ctx {
 	struct mem_region *r;
 	uint64_t base;                  /* offset of the range in the region */
@@ -300,72 +274,15 @@ struct populate_ctx {
 	pthread_mutex_t write_lock;     /* for write_serial: lseek + write */
 };
 
-/*
- * One vectored write at off into the region's file: pwritev(), or for a file
- * that only takes write() (no positional writes), lseek() + writev() under
- * the context's lock, so threads take turns.
- */
-static ssize_t file_writev(struct populate_ctx *c, const struct iovec *iov, int nr,
-			   uint64_t off)
-{
-	ssize_t n;
-	int err;
-
-	if (!c->write_serial)
-		return pwritev(c->r->fd, iov, nr, (off_t)off);
-	mem_pthread_must(pthread_mutex_lock(&c->write_lock));
-	if (lseek(c->r->fd, (off_t)off, SEEK_SET) < 0)
-		n = -1;
-	else
-		n = writev(c->r->fd, iov, nr);
-	err = errno;
-	mem_pthread_must(pthread_mutex_unlock(&c->write_lock));
-	errno = err;
-	return n;
-}
-
-/*
- * Write len bytes at off into the region's file, from buf, or zeros when buf
- * is NULL (ZERO_IOVECS views of one zero buffer per call); short writes and
- * EINTR are retried (EINTR unless cancelled: -ECANCELED).
- */
+/* Write len bytes at off into the region's file, from buf or (NULL) zeros. */
 static int file_write(struct populate_ctx *c, const uint8_t *buf, uint64_t len, uint64_t off)
 {
-	static const uint8_t zero_buf[ZERO_BUF_BYTES];
-	struct iovec iov[ZERO_IOVECS];
+	const struct mem_file_writer w = {
+		.fd = c->r->fd, .serial = c->write_serial, .lock = &c->write_lock,
+		.cancel = c->cancel,
+	};
 
-	while (len) {
-		unsigned int nr = 1;
-		ssize_t n;
-
-		if (buf) {
-			iov[0] = (struct iovec){ .iov_base = (void *)buf, .iov_len = len };
-		} else {
-			uint64_t left = len;
-
-			for (nr = 0; nr < ZERO_IOVECS && left; nr++) {
-				size_t piece = left < ZERO_BUF_BYTES ? (size_t)left : ZERO_BUF_BYTES;
-
-				iov[nr] = (struct iovec){ .iov_base = (void *)zero_buf,
-							  .iov_len = piece };
-				left -= piece;
-			}
-		}
-		n = file_writev(c, iov, (int)nr, off);
-		if (n < 0 && errno == EINTR && cancelled(c->cancel))
-			return -ECANCELED;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		if (buf)
-			buf += n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
-	return 0;
+	return mem_file_write(&w, buf, len, off);
 }
 
 /* Copy [off, off+len) of the range from the source through the mapping. */
@@ -377,8 +294,8 @@ static int populate_copy(struct populate_ctx *c, uint64_t off, uint64_t len)
 		memcpy(dst, (const uint8_t *)c->src->buf + c->src_base + off, len);
 		return 0;
 	}
-	return read_full(c->src->fd, dst, len, c->src->fd_offset + c->src_base + off,
-			 c->cancel);
+	return mem_pread_full(c->src->fd, dst, len, c->src->fd_offset + c->src_base + off,
+			      c->cancel, -ENODATA);
 }
 
 /* write(): from the buffer, through a per-thread bounce buffer from a file, or zeros. */
@@ -393,8 +310,8 @@ static int populate_write(struct populate_ctx *c, unsigned int thread, uint64_t 
 	if (c->src->buf)
 		return file_write(c, (const uint8_t *)c->src->buf + c->src_base + off, len,
 				  file_off);
-	ret = read_full(c->src->fd, c->bounce[thread], len,
-			c->src->fd_offset + c->src_base + off, c->cancel);
+	ret = mem_pread_full(c->src->fd, c->bounce[thread], len,
+			     c->src->fd_offset + c->src_base + off, c->cancel, -ENODATA);
 	if (!ret)
 		ret = file_write(c, c->bounce[thread], len, file_off);
 	return ret;

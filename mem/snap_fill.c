@@ -36,10 +36,9 @@
 #include <unistd.h>
 
 #include "mem/backend.h"
+#include "mem/fileio.h"
 
 /* Zeros written per call when holes are populated with write(). */
-#define FILL_ZERO_BUF_BYTES  (64u << 10)
-#define FILL_ZERO_IOVECS     64u
 
 static const char *const fill_names[MEM_SNAP_FILL_NR] = {
 	[MEM_SNAP_FILL_WRITE] = "write",
@@ -74,65 +73,15 @@ struct fill_ctx {
 	atomic_uint_fast64_t data_bytes;
 };
 
-static bool cancelled(const atomic_bool *cancel)
-{
-	return cancel && atomic_load(cancel);
-}
-
-/* One vectored write at off into the region's file (pwritev, or serialized lseek + writev). */
-static ssize_t fill_writev(struct fill_ctx *c, const struct iovec *iov, int nr, uint64_t off)
-{
-	ssize_t n;
-	int err;
-
-	if (!c->write_serial)
-		return pwritev(c->r->fd, iov, nr, (off_t)off);
-	mem_pthread_must(pthread_mutex_lock(&c->write_lock));
-	n = lseek(c->r->fd, (off_t)off, SEEK_SET) < 0 ? -1 : writev(c->r->fd, iov, nr);
-	err = errno;
-	mem_pthread_must(pthread_mutex_unlock(&c->write_lock));
-	errno = err;
-	return n;
-}
-
-/*
- * Write len bytes at off into the region's file, from buf or (NULL) zeros;
- * short writes and EINTR are retried (EINTR unless cancelled: -ECANCELED).
- */
+/* Write len bytes at off into the region's file, from buf or (NULL) zeros. */
 static int fill_write(struct fill_ctx *c, const uint8_t *buf, uint64_t len, uint64_t off)
 {
-	static const uint8_t zero_buf[FILL_ZERO_BUF_BYTES];
-	struct iovec iov[FILL_ZERO_IOVECS];
+	const struct mem_file_writer w = {
+		.fd = c->r->fd, .serial = c->write_serial, .lock = &c->write_lock,
+		.cancel = c->cancel,
+	};
 
-	while (len) {
-		unsigned int nr = 0;
-		uint64_t left = len;
-		ssize_t n;
-
-		if (buf)
-			iov[nr++] = (struct iovec){ .iov_base = (void *)buf, .iov_len = len };
-		for (; !buf && nr < FILL_ZERO_IOVECS && left; nr++) {
-			size_t piece = left < FILL_ZERO_BUF_BYTES ? (size_t)left :
-				       FILL_ZERO_BUF_BYTES;
-
-			iov[nr] = (struct iovec){ .iov_base = (void *)zero_buf, .iov_len = piece };
-			left -= piece;
-		}
-		n = fill_writev(c, iov, (int)nr, off);
-		if (n < 0 && errno == EINTR && cancelled(c->cancel))
-			return -ECANCELED;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		if (buf)
-			buf += n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
-	return 0;
+	return mem_file_write(&w, buf, len, off);
 }
 
 /* Back the hole [off, off + len) with the chosen strategy (nothing for none). */

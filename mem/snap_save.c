@@ -41,6 +41,7 @@
 #include <xxhash.h>
 
 #include "mem/backend.h"
+#include "mem/fileio.h"
 
 /* Without checksums, threads split the region in units of this size. */
 #define SAVE_UNIT_BYTES     (2ull << 20)
@@ -133,25 +134,6 @@ static int pwritev_full(int fd, struct iovec *iov, int n, uint64_t off)
 			iov->iov_base = (uint8_t *)iov->iov_base + w;
 			iov->iov_len -= (size_t)w;
 		}
-	}
-	return 0;
-}
-
-/* pread() all of len; the file ending early is -EIO. */
-static int pread_full(int fd, uint8_t *buf, uint64_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		buf += n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
 	}
 	return 0;
 }
@@ -253,8 +235,8 @@ static int backed_pagemap(struct save_ctx *c, uint64_t off, unsigned int n, uint
 {
 	uint64_t ent[SAVE_BATCH_PAGES];
 	uint64_t first = (uint64_t)(uintptr_t)(c->r->hva + off) / MEM_PAGE_BYTES;
-	int ret = pread_full(c->pagemap_fd, (uint8_t *)ent, (uint64_t)n * sizeof(ent[0]),
-			     first * sizeof(ent[0]));
+	int ret = mem_pread_full(c->pagemap_fd, ent, (uint64_t)n * sizeof(ent[0]),
+				 first * sizeof(ent[0]), NULL, -EIO);
 
 	if (ret)
 		return ret;
@@ -698,7 +680,7 @@ static int verify_chunk(struct verify_ctx *v, unsigned int thread, uint64_t off,
 		for (uint64_t at = d; at < h;) {
 			uint64_t n = h - at < VERIFY_BUF_BYTES ? h - at : VERIFY_BUF_BYTES;
 
-			ret = pread_full(v->fd, v->buf[thread], n, at);
+			ret = mem_pread_full(v->fd, v->buf[thread], n, at, NULL, -EIO);
 			if (ret)
 				return ret;
 			(void)XXH3_64bits_update(st, v->buf[thread], n);

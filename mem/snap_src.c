@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "mem/fileio.h"
 
 static uint64_t page_down(uint64_t x)
 {
@@ -107,25 +108,6 @@ static uint64_t owner_run_end(const struct mem_snap_src *s, uint64_t page, uint6
 	return page;
 }
 
-/* pread() all of len; a file ending early (truncated since init) is -EIO. */
-static int pread_full(int fd, uint8_t *buf, uint64_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		buf += n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
-	return 0;
-}
-
 int mem_snap_src_read(const struct mem_snap_src *s, uint64_t off, void *buf, size_t len)
 {
 	uint64_t page, end_page;
@@ -139,7 +121,8 @@ int mem_snap_src_read(const struct mem_snap_src *s, uint64_t off, void *buf, siz
 	while (page < end_page) {
 		uint64_t next = owner_run_end(s, page, end_page);
 		uint64_t n = (next - page) * MEM_PAGE_BYTES;
-		int ret = pread_full(s->layer[s->owner[page]].fd, dst, n, page * MEM_PAGE_BYTES);
+		int ret = mem_pread_full(s->layer[s->owner[page]].fd, dst, n, page * MEM_PAGE_BYTES,
+					 NULL, -EIO);
 
 		if (ret)
 			return ret;
