@@ -187,7 +187,8 @@ static void print_restored(struct vm *vm, struct run_summary *s, bool at_end)
 				(unsigned long long)(vm->prefault.bytes >> 20),
 				(double)vm->prefault.ns / 1e6);
 		else
-			fprintf(stderr, "; pre-fault: %s", vm->prefault_note);
+			fprintf(stderr, "; pre-fault: %s", vm->prefault_note[0] ? vm->prefault_note :
+				"not used (the guest's faults map the file's pages)");
 		fputc('\n', stderr);
 		return;
 	}
