@@ -144,6 +144,20 @@ struct run_summary {
 	bool restore_printed;
 };
 
+/* Eager and map: how much of boot RAM huge pages back now. */
+static void print_restored_huge(struct vm *vm)
+{
+	uint64_t huge = 0;
+
+	vm_measure_huge(vm);
+	if (vm->huge_err)
+		return;
+	for (unsigned int i = 0; i < vm->mem.nr_regions && i < MEM_MAX_REGIONS; i++)
+		if (mem_region_is_boot_ram(&vm->mem.region[i]))
+			huge += vm->huge_after_populate[i];
+	fprintf(stderr, ", %lluM of RAM in huge pages", (unsigned long long)(huge >> 20));
+}
+
 /*
  * A restored VM's line: the mode used and why, the time to the first guest
  * instruction, and what filled memory: for eager/map at the first
@@ -182,6 +196,7 @@ static void print_restored(struct vm *vm, struct run_summary *s, bool at_end)
 			ri->fill.why[0] ? ri->fill.why : "");
 		if (ri->fill.why[0])
 			fputc(')', stderr);
+		print_restored_huge(vm);
 		if (vm->prefault.used)
 			fprintf(stderr, "; pre-fault %lluM in %.2f ms",
 				(unsigned long long)(vm->prefault.bytes >> 20),
