@@ -149,6 +149,37 @@ int lazy_uffd_op(struct mem_lazy *l, enum lazy_op op, uint64_t off, const uint8_
 	return 0;
 }
 
+/* Tries per page when a page was punched out of the memfd between write and CONTINUE. */
+#define LAZY_PUNCH_RETRIES 8u
+
+/*
+ * Minor mode: UFFDIO_CONTINUE found no page in the memfd for part of
+ * [off, off + len): it was punched out (a balloon discard, free page
+ * reporting) after it was written there. Such a page reads zero now, as a
+ * discard says, so map it page by page, writing a zero page into the memfd
+ * for each one that is missing (again, if it is punched again meanwhile).
+ */
+static int minor_place_pages(struct mem_lazy *l, uint64_t off, uint64_t len, bool *exist)
+{
+	static const uint8_t zero_page[LAZY_PAGE_BYTES];
+	const struct mem_file_writer w = { .fd = l->mem_fd };
+
+	for (uint64_t at = off; at < off + len; at += LAZY_PAGE_BYTES) {
+		unsigned int tries = 0;
+		int ret;
+
+		while ((ret = lazy_uffd_op(l, LAZY_OP_CONTINUE, at, NULL, LAZY_PAGE_BYTES, false,
+					   exist)) == -EFAULT && ++tries < LAZY_PUNCH_RETRIES) {
+			ret = mem_file_write(&w, zero_page, LAZY_PAGE_BYTES, at);
+			if (ret)
+				return ret;
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 int lazy_place(struct mem_lazy *l, uint64_t off, const uint8_t *src, uint64_t len, bool *exist)
 {
 	int ret;
@@ -160,9 +191,9 @@ int lazy_place(struct mem_lazy *l, uint64_t off, const uint8_t *src, uint64_t le
 		return lazy_uffd_op(l, LAZY_OP_MOVE, off, src, len, true, exist);
 	case MEM_LAZY_MINOR:
 		ret = mem_file_write(&(const struct mem_file_writer){ .fd = l->mem_fd }, src, len, off);
-		if (ret)
-			return ret;
-		return lazy_uffd_op(l, LAZY_OP_CONTINUE, off, NULL, len, false, exist);
+		if (!ret)
+			ret = lazy_uffd_op(l, LAZY_OP_CONTINUE, off, NULL, len, false, exist);
+		return ret == -EFAULT ? minor_place_pages(l, off, len, exist) : ret;
 	default:
 		return -EINVAL;
 	}

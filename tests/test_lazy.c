@@ -562,6 +562,62 @@ static void run_dropped(const void *arg)
 	for_each_combo(ORDER_RAM_BYTES, dropped_one);
 }
 
+/* ---- a balloon discarding while the background fills (minor: write, punch, CONTINUE) ---- */
+
+struct discarder {
+	struct guest_mem *gm;
+	uint64_t size;
+	atomic_bool stop;
+	uint64_t discards;
+};
+
+/* Single pages at random and 2 MiB runs (free page reporting) until told to stop. */
+static void *discarder_main(void *arg)
+{
+	struct discarder *d = arg;
+	unsigned int seed = 5;
+
+	while (!atomic_load(&d->stop)) {
+		uint64_t p = (uint64_t)rand_r(&seed) % (d->size / PAGE);
+		uint64_t len = d->discards % 8 ? PAGE : CHUNK_PAGES * PAGE;
+
+		p = len == PAGE ? p : p / CHUNK_PAGES * CHUNK_PAGES;
+		if (mem_discard(d->gm, p * PAGE, len))
+			break;
+		d->discards++;
+	}
+	return NULL;
+}
+
+static void discard_one(const struct combo *c, struct guest_mem *gm, struct snap *s)
+{
+	const struct mem_lazy_opts opts = { .mode = c->mode };
+	struct discarder d = { .gm = gm, .size = s->size };
+	struct mem_lazy_report rep;
+	struct mem_lazy *l = NULL;
+	pthread_t t;
+	int ret;
+
+	atomic_init(&d.stop, false);
+	TEST_OK(mem_lazy_start(gm, 0, &s->src, &opts, &l));
+	TEST_ASSERT(pthread_create(&t, NULL, discarder_main, &d) == 0, "pthread_create");
+	ret = mem_lazy_wait(l, WAIT_MS);
+	atomic_store(&d.stop, true);
+	TEST_ASSERT(pthread_join(t, NULL) == 0, "pthread_join");
+	mem_lazy_get_report(l, &rep);
+	TEST_ASSERT(!ret && rep.done && !rep.err, "%s on %s with %" PRIu64 " discards during the "
+		    "fill: wait %d, err %d", mem_lazy_mode_name(c->mode), c->ops->name,
+		    d.discards, ret, rep.err);
+	printf("%s on %s: %" PRIu64 " discards during the fill, done\n",
+	       mem_lazy_mode_name(c->mode), c->ops->name, d.discards);
+	mem_lazy_stop(l);
+}
+
+static void run_discard(const void *arg)
+{
+	for_each_combo(RAM_BYTES, discard_one);
+}
+
 /* ---- stop while everything runs ---- */
 
 static void stop_early_one(const struct combo *c, struct guest_mem *gm, struct snap *s)
@@ -747,6 +803,7 @@ int main(int argc, char **argv)
 		{ "order", run_order, NULL },
 		{ "truncated", run_truncated, NULL },
 		{ "dropped", run_dropped, NULL },
+		{ "discard-during-fill", run_discard, NULL },
 		{ "stop-early", run_stop_early, NULL },
 		{ "collapse", run_collapse, NULL },
 	};
