@@ -723,7 +723,7 @@ static int verify_step(void *ctx, unsigned int thread, uint64_t first, uint64_t 
 
 int mem_snap_file_verify(int fd, uint64_t size, uint64_t chunk_bytes,
 			 const uint64_t *chunk_sums, unsigned int max_threads,
-			 uint64_t *bad_chunk)
+			 const atomic_bool *cancel, uint64_t *bad_chunk)
 {
 	struct verify_ctx *v;
 	struct mem_parallel_result res;
@@ -763,7 +763,7 @@ int mem_snap_file_verify(int fd, uint64_t size, uint64_t chunk_bytes,
 		}
 	}
 	v->zero_chunk_sum = hash_of_zeros(v->hash[0], chunk_bytes);
-	ret = mem_parallel_run(chunks, 1, threads, per_step, verify_step, v, NULL, NULL, NULL,
+	ret = mem_parallel_run(chunks, 1, threads, per_step, verify_step, v, NULL, NULL, cancel,
 			       &res);
 	if (!ret && v->bad) {
 		if (bad_chunk)

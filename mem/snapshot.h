@@ -165,10 +165,11 @@ int mem_snap_save_region(const struct mem_region *r, int out_fd,
 /*
  * Checksums of a memory file as saved (verify=on at restore): recompute
  * and compare; -EBADMSG with *bad_chunk set at the first mismatch.
+ * cancel (may be NULL) set: -ECANCELED within a step (a few MiB).
  */
 int mem_snap_file_verify(int fd, uint64_t size, uint64_t chunk_bytes,
 			 const uint64_t *chunk_sums, unsigned int max_threads,
-			 uint64_t *bad_chunk) MEM_WUR;
+			 const atomic_bool *cancel, uint64_t *bad_chunk) MEM_WUR;
 
 /* ---- eager restore ------------------------------------------------------ */
 

@@ -569,22 +569,22 @@ static void run_checksums(const void *arg)
 		TEST_ASSERT(sums[k] == XXH3_64bits(all + k * CHUNK_BYTES, len),
 			    "chunk %" PRIu64 ": %#" PRIx64, k, sums[k]);
 	}
-	TEST_OK(mem_snap_file_verify(ro, CSUM_BYTES, CHUNK_BYTES, sums, 0, &bad));
+	TEST_OK(mem_snap_file_verify(ro, CSUM_BYTES, CHUNK_BYTES, sums, 0, NULL, &bad));
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", ro);
 	rw = open(path, O_RDWR | O_CLOEXEC);
 	TEST_ASSERT(rw >= 0, "open %s", path);
 
 	flip(rw, 9 * MiB + 17, 0xff);                     /* data of the short last chunk */
-	TEST_ASSERT(mem_snap_file_verify(ro, CSUM_BYTES, CHUNK_BYTES, sums, 4, &bad) == -EBADMSG &&
+	TEST_ASSERT(mem_snap_file_verify(ro, CSUM_BYTES, CHUNK_BYTES, sums, 4, NULL, &bad) == -EBADMSG &&
 		    bad == 2, "flipped byte in chunk 2: bad %" PRIu64, bad);
 	flip(rw, 5 * MiB + 3, 0x01);                      /* inside chunk 1, all hole */
-	TEST_ASSERT(mem_snap_file_verify(ro, CSUM_BYTES, CHUNK_BYTES, sums, 4, &bad) == -EBADMSG &&
+	TEST_ASSERT(mem_snap_file_verify(ro, CSUM_BYTES, CHUNK_BYTES, sums, 4, NULL, &bad) == -EBADMSG &&
 		    bad == 1, "the first bad chunk is reported: %" PRIu64, bad);
 	flip(rw, 9 * MiB + 17, 0xff);
 	flip(rw, 5 * MiB + 3, 0x01);                      /* zeros written as data: the same sum */
-	TEST_OK(mem_snap_file_verify(ro, CSUM_BYTES, CHUNK_BYTES, sums, 0, &bad));
+	TEST_OK(mem_snap_file_verify(ro, CSUM_BYTES, CHUNK_BYTES, sums, 0, NULL, &bad));
 	TEST_ASSERT(ftruncate(rw, CSUM_BYTES + PAGE) == 0, "ftruncate");
-	TEST_ASSERT(mem_snap_file_verify(ro, CSUM_BYTES, CHUNK_BYTES, sums, 0, &bad) == -EINVAL,
+	TEST_ASSERT(mem_snap_file_verify(ro, CSUM_BYTES, CHUNK_BYTES, sums, 0, NULL, &bad) == -EINVAL,
 		    "wrong size");
 	close(rw);
 	close(ro);
@@ -681,7 +681,7 @@ static void run_errors(const void *arg)
 		    !strcmp(mem_snap_fill_name(MEM_SNAP_FILL_POPULATE_COPY), "populate+copy") &&
 		    !strcmp(mem_snap_fill_name(MEM_SNAP_FILL_READ_MEMCPY), "read+memcpy") &&
 		    !mem_snap_fill_name(MEM_SNAP_FILL_NR), "names");
-	TEST_ASSERT(mem_snap_file_verify(pipefd[0], SMALL_BYTES, PAGE, &sum, 0, NULL) == -EINVAL,
+	TEST_ASSERT(mem_snap_file_verify(pipefd[0], SMALL_BYTES, PAGE, &sum, 0, NULL, NULL) == -EINVAL,
 		    "verify a pipe");
 	mem_destroy(&gm);
 	mem_snap_src_release(&src);

@@ -427,7 +427,7 @@ static int run_status_after_loss(int status, const struct console_stats *st)
  * with the user's --memory choices. 0, or the exit status after telling why.
  */
 static int open_restore(const struct run_config *user, struct run_config *cfg, char *cmdline,
-			size_t cmdline_len, struct vm_create_opts *opts)
+			size_t cmdline_len, struct vm_create_opts *opts, const atomic_bool *cancel)
 {
 	struct snap_chain *c = calloc(1, sizeof(*c));
 	struct errmsg e = { 0 };
@@ -437,7 +437,7 @@ static int open_restore(const struct run_config *user, struct run_config *cfg, c
 		fprintf(stderr, "memvmm: out of memory\n");
 		return EXIT_FAIL;
 	}
-	ret = snap_chain_open(c, user->restore.path, user->restore.verify, &e);
+	ret = snap_chain_open(c, user->restore.path, user->restore.verify, cancel, &e);
 	if (!ret)
 		ret = snapshot_run_config(c, user, cfg, cmdline, cmdline_len, &e);
 	if (ret) {
@@ -473,21 +473,21 @@ static int cmd_run(int argc, char **argv, int sfd)
 		return EXIT_USAGE;
 	}
 	cfg = user;
-	if (user.restore.path) {
-		ret = open_restore(&user, &cfg, cmdline, sizeof(cmdline), &opts);
-		if (ret)
-			return ret;
-		summary.restore_dir = user.restore.path;
-	}
 	ret = signal_watch_start(&watch, sfd);
 	if (ret) {
 		fprintf(stderr, "memvmm: cannot watch for signals: %s\n", strerror(-ret));
-		if (opts.restore)
-			snap_chain_close(opts.restore);
-		free(opts.restore);
 		return EXIT_FAIL;
 	}
 	opts.cancel = &watch.cancel;
+	if (user.restore.path) {
+		/* Checking a large snapshot (verify=on) takes a while: signals stop it. */
+		ret = open_restore(&user, &cfg, cmdline, sizeof(cmdline), &opts, &watch.cancel);
+		if (ret) {
+			signo = signal_watch_stop(&watch);
+			return signo ? 128 + signo : ret;
+		}
+		summary.restore_dir = user.restore.path;
+	}
 	progress.start_ns = vm_now_ns();
 	if (!cfg.quiet && cfg.mem_size >= MAIN_PROGRESS_MIN_BYTES && isatty(STDERR_FILENO)) {
 		opts.progress = print_progress;

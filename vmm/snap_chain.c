@@ -42,24 +42,54 @@ void snap_chain_close(struct snap_chain *c)
 }
 
 /*
- * The parent's directory: the absolute path saved, else a directory of the
- * same name beside the child (a chain moved or copied as a whole).
+ * Layer l's parent: the directory at the absolute path saved, else the one
+ * of the same name beside layer l (a chain moved or copied as a whole):
+ * the first whose state has the id layer l recorded. Fills layer l + 1.
  */
-static int snap_open_parent(const char *child, const char *saved, char *out, size_t outlen)
+static int snap_open_parent(struct snap_chain *c, unsigned int l, struct errmsg *e)
 {
-	char a[SNAP_PATH_BYTES], b[SNAP_PATH_BYTES];
-	int fd = open(saved, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	const struct snap_state *s = &c->state[l];
+	char base[SNAP_PATH_BYTES], tried[2][SNAP_PATH_BYTES], why[2][256];
+	const char *slash = strrchr(s->parent_path, '/');
+	int ret[2];
 
-	if (fd >= 0) {
-		snprintf(out, outlen, "%s", saved);
-		return fd;
+	snprintf(base, sizeof(base), "%s", slash ? slash + 1 : s->parent_path);
+	snprintf(tried[0], sizeof(tried[0]), "%s", s->parent_path);
+	if (snprintf(tried[1], sizeof(tried[1]), "%.2000s/../%.2000s", c->dir[l], base) < 0)
+		tried[1][0] = '\0';
+	for (unsigned int k = 0; k < 2; k++) {
+		int fd = k == 0 ? open(tried[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC) :
+			 openat(c->dir_fd[l], "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd >= 0 && k == 1) {
+			int pfd = openat(fd, base, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+
+			close(fd);
+			fd = pfd;
+		}
+		if (fd < 0) {
+			ret[k] = -errno;
+			snprintf(why[k], sizeof(why[k]), "%s", strerror(errno));
+			continue;
+		}
+		ret[k] = snap_io_read_state_at(fd, &c->state[l + 1], why[k], sizeof(why[k]));
+		if (!ret[k] && c->state[l + 1].id != s->parent_id) {
+			ret[k] = -ESTALE;
+			snprintf(why[k], sizeof(why[k]), "a snapshot with another id (not the one "
+				 "this diff was taken from)");
+		}
+		if (!ret[k]) {
+			c->dir_fd[l + 1] = fd;
+			snprintf(c->dir[l + 1], sizeof(c->dir[l + 1]), "%s", tried[k]);
+			return 0;
+		}
+		snap_state_release(&c->state[l + 1]);
+		close(fd);
 	}
-	snprintf(a, sizeof(a), "%s", child);
-	snprintf(b, sizeof(b), "%s", saved);
-	if (snprintf(out, outlen, "%s/%s", dirname(a), basename(b)) >= (int)outlen)
-		return -ENAMETOOLONG;
-	fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return fd >= 0 ? fd : -errno;
+	return errmsg_set(e, ret[0] == -ESTALE ? ret[0] : ret[1], "snapshot '%s' is a diff, but "
+			  "its parent was not found: '%s': %s; '%s': %s",
+			  errmsg_path(c->dir[l]).s, errmsg_path(tried[0]).s, why[0],
+			  errmsg_path(tried[1]).s, why[1]);
 }
 
 static int snap_open_layers(struct snap_chain *c, const char *dir, struct errmsg *e)
@@ -75,34 +105,21 @@ static int snap_open_layers(struct snap_chain *c, const char *dir, struct errmsg
 	}
 	snprintf(c->dir[0], sizeof(c->dir[0]), "%s", dir);
 	c->dir_fd[0] = fd;
-	for (unsigned int l = 0;; l++) {
-		struct snap_state *s = &c->state[l];
-
-		c->nr = l + 1;
-		ret = snap_io_read_state_at(c->dir_fd[l], s, why, sizeof(why));
-		if (ret && l)
-			return errmsg_set(e, ret, "snapshot '%s', parent of '%s', refused: %s",
-					  errmsg_path(c->dir[l]).s, errmsg_path(c->dir[l - 1]).s, why);
-		if (ret)
-			return errmsg_set(e, ret, "snapshot '%s' refused: %s",
-					  errmsg_path(c->dir[l]).s, why);
-		if (l && s->id != c->state[l - 1].parent_id)
-			return errmsg_set(e, -ESTALE, "snapshot '%s' is not the parent '%s' was "
-					  "taken from (its id differs: replaced since?)",
-					  errmsg_path(c->dir[l]).s, errmsg_path(c->dir[l - 1]).s);
-		if (!s->has_parent)
-			return 0;
+	c->nr = 1;
+	ret = snap_io_read_state_at(fd, &c->state[0], why, sizeof(why));
+	if (ret)
+		return errmsg_set(e, ret, "snapshot '%s' refused: %s", errmsg_path(dir).s, why);
+	for (unsigned int l = 0; c->state[l].has_parent; l++) {
 		if (l + 1 == MEM_SNAP_MAX_LAYERS)
 			return errmsg_set(e, -ELOOP, "snapshot '%s': the chain is longer than %u "
-					  "snapshots", errmsg_path(dir).s, MEM_SNAP_MAX_LAYERS);
-		fd = snap_open_parent(c->dir[l], s->parent_path, c->dir[l + 1],
-				      sizeof(c->dir[l + 1]));
-		if (fd < 0)
-			return errmsg_set(e, fd, "snapshot '%s' is a diff, but its parent '%s' cannot "
-					  "be opened: %s", errmsg_path(c->dir[l]).s,
-					  errmsg_path(s->parent_path).s, strerror(-fd));
-		c->dir_fd[l + 1] = fd;
+					  "snapshots (or loops back on itself)", errmsg_path(dir).s,
+					  MEM_SNAP_MAX_LAYERS);
+		ret = snap_open_parent(c, l, e);
+		if (ret)
+			return ret;
+		c->nr = l + 2;
 	}
+	return 0;
 }
 
 /* Every layer must describe the same regions; the base full, the others diffs. */
@@ -176,7 +193,10 @@ static int snap_open_region(struct snap_chain *c, unsigned int i, bool verify,
 			uint64_t chunk = 0;
 
 			ret = mem_snap_file_verify(fd, r->size, r->chunk_bytes, r->chunk_sums, 0,
-						   &chunk);
+						   c->cancel, &chunk);
+			if (ret == -ECANCELED)
+				return errmsg_set(e, ret, "stopped while checking snapshot '%s'",
+						  errmsg_path(c->dir[l]).s);
 			if (ret == -EBADMSG)
 				return errmsg_set(e, ret, "snapshot '%s': %s: checksum mismatch in "
 						  "the chunk at offset 0x%llx (the file was altered or "
@@ -198,7 +218,8 @@ static int snap_open_region(struct snap_chain *c, unsigned int i, bool verify,
 	return 0;
 }
 
-int snap_chain_open(struct snap_chain *c, const char *dir, bool verify, struct errmsg *e)
+int snap_chain_open(struct snap_chain *c, const char *dir, bool verify,
+		    const atomic_bool *cancel, struct errmsg *e)
 {
 	int ret;
 
@@ -208,6 +229,7 @@ int snap_chain_open(struct snap_chain *c, const char *dir, bool verify, struct e
 			c->mem_fd[i][l] = -1;
 	}
 	e->bad_input = false;
+	c->cancel = cancel;
 	ret = snap_open_layers(c, dir, e);
 	if (!ret)
 		ret = snap_check_layers(c, e);
@@ -233,6 +255,55 @@ static int snap_populate(const char *name, enum mem_populate_strategy *out, stru
 	if (mem_populate_parse(name, out))
 		return errmsg_set(e, -EINVAL, "the snapshot's populate '%.32s' is unknown to this "
 				  "memvmm", name);
+	return 0;
+}
+
+/* Does the snapshot hold a region (gpa, size, role)? */
+static bool snap_has_region(const struct snap_state *s, uint64_t gpa, uint64_t size,
+			    const char *role)
+{
+	for (unsigned int i = 0; i < s->nr_regions; i++)
+		if (s->region[i].gpa == gpa && s->region[i].size == size &&
+		    !strcmp(s->region[i].role, role))
+			return true;
+	return false;
+}
+
+/*
+ * The regions must be exactly the machine's: boot RAM as laid out for the
+ * saved size, and the virtio-mem region when there is one. Checked before
+ * KVM or any memory: a state whose regions leave RAM out would start it as
+ * zeros.
+ */
+static int snap_check_regions(const struct snap_chain *c, const struct run_config *cfg,
+			      struct errmsg *e)
+{
+	const struct snap_state *s = &c->state[0];
+	struct mem_machine_layout m;
+	unsigned int want;
+
+	if (mem_machine_layout_build(cfg->mem_size, cfg->vmem.enabled ? cfg->vmem.size : 0, &m))
+		return errmsg_set(e, -EINVAL, "the snapshot's machine (%lluK of RAM, a %lluK "
+				  "virtio-mem region) cannot be laid out",
+				  (unsigned long long)(cfg->mem_size >> 10),
+				  (unsigned long long)(cfg->vmem.enabled ? cfg->vmem.size >> 10 : 0));
+	want = m.ram.nr + (cfg->vmem.enabled ? 1 : 0);
+	for (unsigned int i = 0; i < m.ram.nr; i++)
+		if (!snap_has_region(s, m.ram.range[i].gpa, m.ram.range[i].size,
+				     mem_role_name(MEM_ROLE_BOOT_RAM)))
+			return errmsg_set(e, -EINVAL, "snapshot '%s' has no memory for RAM at 0x%llx "
+					  "(%lluM), which its machine has",
+					  errmsg_path(c->dir[0]).s,
+					  (unsigned long long)m.ram.range[i].gpa,
+					  (unsigned long long)(m.ram.range[i].size >> 20));
+	if (cfg->vmem.enabled && !snap_has_region(s, m.hotplug_gpa, m.hotplug_size,
+						  mem_role_name(MEM_ROLE_HOTPLUG)))
+		return errmsg_set(e, -EINVAL, "snapshot '%s' has no memory for its virtio-mem "
+				  "region at 0x%llx", errmsg_path(c->dir[0]).s,
+				  (unsigned long long)m.hotplug_gpa);
+	if (s->nr_regions != want)
+		return errmsg_set(e, -EINVAL, "snapshot '%s' has %u memory regions, its machine %u",
+				  errmsg_path(c->dir[0]).s, s->nr_regions, want);
 	return 0;
 }
 
@@ -283,5 +354,5 @@ int snapshot_run_config(const struct snap_chain *c, const struct run_config *use
 				 cfg->backend->name);
 	if (ret == -EINVAL && user->backend && cfg->mem_size % user->backend->align)
 		e->bad_input = true;
-	return ret;
+	return ret ? ret : snap_check_regions(c, cfg, e);
 }

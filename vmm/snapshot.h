@@ -82,15 +82,17 @@ struct snap_chain {
 	int mem_fd[MEM_MAX_REGIONS][MEM_SNAP_MAX_LAYERS];
 	struct mem_snap_src src[MEM_MAX_REGIONS];
 	bool src_ready[MEM_MAX_REGIONS];
+	const atomic_bool *cancel;                 /* while opening (verify=on) */
 };
 
 /*
  * Open DIR and its parents, check every state file and memory file, verify
  * checksums when asked. e->bad_input (exit 2) for a path that is not a
- * snapshot directory; exit 1 for a damaged one. c must be zeroed.
+ * snapshot directory; exit 1 for a damaged one. c must be zeroed. cancel
+ * (may be NULL) set stops the checksum check: -ECANCELED.
  */
-int snap_chain_open(struct snap_chain *c, const char *dir, bool verify, struct errmsg *e)
-	__attribute__((warn_unused_result));
+int snap_chain_open(struct snap_chain *c, const char *dir, bool verify,
+		    const atomic_bool *cancel, struct errmsg *e) __attribute__((warn_unused_result));
 void snap_chain_close(struct snap_chain *c);
 
 /* What restoring did, for the summary line and status. */
