@@ -490,6 +490,16 @@ static void lazy_free(struct mem_lazy *l)
 	free(l);
 }
 
+void mem_lazy_abort(struct mem_lazy *l)
+{
+	struct uffdio_range r = { .start = (uintptr_t)l->hva, .len = l->size };
+
+	atomic_store(&l->stopping, true);
+	/* EINVAL: unregistered already (the fill was done); nothing else can fail here. */
+	if (ioctl(l->uffd, UFFDIO_UNREGISTER, &r) < 0)
+		return;
+}
+
 void mem_lazy_stop(struct mem_lazy *l)
 {
 	if (!l)

@@ -144,6 +144,14 @@ void mem_lazy_get_report(struct mem_lazy *l, struct mem_lazy_report *rep);
 int mem_lazy_error_fd(const struct mem_lazy *l);
 
 /*
+ * After a failure (mem_lazy_error_fd()): unregister the range, so that
+ * every thread blocked in a fault on it (the VMM's own main loop included)
+ * goes on with a plain fault (an empty page) and the VMM can stop the VM.
+ * Any thread; l stays valid until mem_lazy_stop().
+ */
+void mem_lazy_abort(struct mem_lazy *l);
+
+/*
  * Stop the threads and close the userfaultfd (threads blocked in a fault
  * are woken and retry it as a plain fault); pages never filled then read as
  * zero: only for teardown, after the vCPUs were told to stop (a vCPU

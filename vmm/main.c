@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -543,6 +544,34 @@ static int cmd_run(int argc, char **argv, int sfd)
 
 /* ---- memvmm ctl ------------------------------------------------------- */
 
+/*
+ * snapshot's dir= and parent= are paths of the caller, not of memvmm (whose
+ * working directory may be anywhere, e.g. / under systemd): relative ones
+ * are made absolute here (buf: one PATH_MAX buffer each).
+ */
+static int ctl_absolute_paths(struct ctl_config *cfg, char buf[2][PATH_MAX])
+{
+	static const char *const keys[2] = { "dir", "parent" };
+	char cwd[PATH_MAX];
+	bool have_cwd = false;
+
+	for (unsigned int i = 0; i < cfg->nr_args; i++) {
+		for (unsigned int k = 0; k < 2; k++) {
+			const char *v = cfg->value[i];
+
+			if (strcmp(cfg->key[i], keys[k]) || !*v || *v == '/')
+				continue;
+			if (!have_cwd && !getcwd(cwd, sizeof(cwd)))
+				return -errno;
+			have_cwd = true;
+			if (snprintf(buf[k], PATH_MAX, "%s/%s", cwd, v) >= PATH_MAX)
+				return -ENAMETOOLONG;
+			cfg->value[i] = buf[k];
+		}
+	}
+	return 0;
+}
+
 /* A reply counts as ok only if it is one JSON object, nothing after it, with "ok":true. */
 static bool ctl_reply_ok(const char *reply)
 {
@@ -568,6 +597,7 @@ static bool ctl_reply_ok(const char *reply)
 
 static int cmd_ctl(int argc, char **argv)
 {
+	static char abs_buf[2][PATH_MAX];
 	struct ctl_config cfg;
 	char err[256], *reply = NULL;
 	int ret, status, timeout_ms;
@@ -582,6 +612,13 @@ static int cmd_ctl(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	timeout_ms = strcmp(cfg.command, "snapshot") ? CTL_TIMEOUT_MS : CTL_SNAPSHOT_TIMEOUT_MS;
+	if (!strcmp(cfg.command, "snapshot")) {
+		ret = ctl_absolute_paths(&cfg, abs_buf);
+		if (ret) {
+			fprintf(stderr, "memvmm ctl: snapshot: %s\n", strerror(-ret));
+			return EXIT_USAGE;
+		}
+	}
 	ret = control_request(cfg.api_socket, cfg.command, cfg.nr_args,
 			      (const char *const *)cfg.key, (const char *const *)cfg.value,
 			      timeout_ms, &reply);

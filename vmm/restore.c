@@ -240,8 +240,17 @@ static void *restore_wait_thread(void *arg)
 				return NULL;
 			ret = mem_lazy_wait(ri->lazy_region[i], RESTORE_WAIT_POLL_MS);
 		}
-		if (ret && ret != -ETIMEDOUT)
-			return NULL;   /* the error fd tells the main loop */
+		if (ret && ret != -ETIMEDOUT) {
+			/*
+			 * The error fd tells the main loop, which may itself be
+			 * blocked in a fault on a page that can no longer come:
+			 * let every blocked fault through.
+			 */
+			for (unsigned int k = 0; k < MEM_MAX_REGIONS; k++)
+				if (ri->lazy_region[k])
+					mem_lazy_abort(ri->lazy_region[k]);
+			return NULL;
+		}
 	}
 	ri->lazy_done_ns = vm_now_ns() - ri->start_ns;
 	if (write(ri->lazy_done_efd, &one, sizeof(one)) < 0)

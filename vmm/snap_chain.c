@@ -173,12 +173,17 @@ static int snap_open_region(struct snap_chain *c, unsigned int i, bool verify,
 
 		if (fd < 0)
 			return errmsg_set(e, -errno, "snapshot '%s': memory file %s: %s",
-					  errmsg_path(c->dir[l]).s, r->file, strerror(errno));
+					  errmsg_path(c->dir[l]).s, r->file,
+					  errno == ELOOP ? "a symbolic link (refused)" :
+					  errno == ENXIO ? "not a regular file" : strerror(errno));
 		c->mem_fd[i][k] = fd;
 		if (fstat(fd, &st))
 			return errmsg_set(e, -errno, "snapshot '%s': %s: %s",
 					  errmsg_path(c->dir[l]).s, r->file, strerror(errno));
-		if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != r->size)
+		if (!S_ISREG(st.st_mode))
+			return errmsg_set(e, -EINVAL, "snapshot '%s': memory file %s is not a regular "
+					  "file", errmsg_path(c->dir[l]).s, r->file);
+		if ((uint64_t)st.st_size != r->size)
 			return errmsg_set(e, -EINVAL, "snapshot '%s': memory file %s is %lld bytes, "
 					  "region %u is %llu (truncated or not this snapshot's)",
 					  errmsg_path(c->dir[l]).s, r->file, (long long)st.st_size, i,

@@ -24,7 +24,9 @@ int snap_io_read_state_at(int dir_fd, struct snap_state *s, char *why, size_t wh
 	fd = openat(dir_fd, SNAP_STATE_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(why, whylen, "%s: %s", SNAP_STATE_FILE, strerror(errno));
+		snprintf(why, whylen, "%s: %s", SNAP_STATE_FILE,
+			 errno == ELOOP ? "a symbolic link (refused)" :
+			 errno == ENXIO ? "not a regular file" : strerror(errno));
 		return ret;
 	}
 	if (fstat(fd, &st)) {

@@ -87,8 +87,9 @@ struct snap_chain {
 
 /*
  * Open DIR and its parents, check every state file and memory file, verify
- * checksums when asked. e->bad_input (exit 2) for a path that is not a
- * snapshot directory; exit 1 for a damaged one. c must be zeroed. cancel
+ * checksums when asked. e->bad_input (exit 2) for a path that cannot be
+ * opened as a directory; exit 1 for anything wrong inside it (no or a
+ * damaged state file, missing or wrong memory files, a parent not found). c must be zeroed. cancel
  * (may be NULL) set stops the checksum check: -ECANCELED.
  */
 int snap_chain_open(struct snap_chain *c, const char *dir, bool verify,
