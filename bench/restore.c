@@ -1,25 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * restore, part A (restore.h): snapshot restore through mem/, no KVM
- * needed (guest_memfd rows only with /dev/kvm).
- *
- * Per size: a synthetic guest that has touched all its RAM (anonymous
- * memory laid out as boot RAM, thp=auto's advice; word 0 of every 4 KiB
- * page holds the test guest's pattern, guest/abi.h) is saved once, timed,
- * with mem_snap_save_region() into /var/tmp (the files are then unlinked:
- * nothing is left behind). The page cache keeps what was written (warm)
- * unless --cold drops the files (POSIX_FADV_DONTNEED) before each round;
- * the share cached before each round is measured (mincore) and shown.
- *
- * Then per backend x method, interleaved rounds, each on fresh memory:
- *   1st    eager and the baseline: the whole fill; map: mmap + lease;
- *          lazy: mem_lazy_start() returning plus one served fault on the
- *          first page (what a vCPU's first instruction waits for)
- *   all    until a reader thread (started at 1st, like a guest) has read
- *          word 0 of every page, checking each
- *   total  until that and the background fill (lazy: with MADV_COLLAPSE
- *          where advised) are done
- * and the huge-page share after. A wrong word stops the benchmark (exit 1).
+ * restore, part A (restore.h): snapshot restore through mem/, no KVM needed
+ * (guest_memfd rows only with /dev/kvm). Per size, a synthetic guest that
+ * touched all its RAM (boot RAM's layout, thp=auto's advice, word 0 of each
+ * page the test guest's pattern) is saved once into /var/tmp (then
+ * unlinked); --cold drops the files from the page cache before each round.
+ * Per backend x method, interleaved rounds on fresh memory: 1st (eager: the
+ * fill; map: mmap + lease; lazy: start + one served fault), all (a reader
+ * thread has read and checked word 0 of every page), total (and the
+ * background fill done), the huge-page share. A wrong word: exit 1.
  */
 #include "bench/restore.h"
 

@@ -1,16 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * Lazy restore by userfaultfd (mem/lazy.h) without KVM: guest memory made
- * by mem_create() with no VM, a snapshot source written by the test (a file
- * with holes and zero pages, and a two-layer chain), and the test's own
- * threads in place of vCPUs: they touch random pages while the background
- * fill runs, check what each fault brought in and write a mark into the
- * page at once. After the fill every page must hold the snapshot's data or
- * the mark (a page the guest changed is never overwritten), every fetched
- * bit must be set and each page counted once (fault_pages +
- * background_pages == pages). Also: the background's order, a memory file
- * truncated under the restore (the error fd, -EIO, a stop that does not
- * hang), pages dropped after the fill, the refusals, and THP collapse.
+ * Lazy restore by userfaultfd (mem/lazy.h) without KVM: memory from
+ * mem_create() with no VM, a source written by the test (holes, zero pages,
+ * a two-layer chain), and threads in place of vCPUs that touch random pages
+ * during the fill, check each and mark it. After the fill every page holds
+ * the snapshot's data or the mark (never overwritten), every fetched bit is
+ * set, each page counted once. Also: the order, truncation (error fd, -EIO,
+ * no hang), dropped and discarded pages, refusals, THP collapse.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -562,16 +558,14 @@ static void run_dropped(const void *arg)
 	for_each_combo(ORDER_RAM_BYTES, dropped_one);
 }
 
-/* ---- a balloon discarding while the background fills (minor: write, punch, CONTINUE) ---- */
-
+/* ---- a balloon discarding during the fill (minor: write, punch, CONTINUE) ---- */
 struct discarder {
 	struct guest_mem *gm;
-	uint64_t size;
+	uint64_t size, discards;
 	atomic_bool stop;
-	uint64_t discards;
 };
 
-/* Single pages at random and 2 MiB runs (free page reporting) until told to stop. */
+/* Single pages at random, and every 8th time a 2 MiB run (free page reporting). */
 static void *discarder_main(void *arg)
 {
 	struct discarder *d = arg;
@@ -579,12 +573,10 @@ static void *discarder_main(void *arg)
 
 	while (!atomic_load(&d->stop)) {
 		uint64_t p = (uint64_t)rand_r(&seed) % (d->size / PAGE);
-		uint64_t len = d->discards % 8 ? PAGE : CHUNK_PAGES * PAGE;
+		uint64_t len = d->discards++ % 8 ? PAGE : CHUNK_PAGES * PAGE;
 
-		p = len == PAGE ? p : p / CHUNK_PAGES * CHUNK_PAGES;
-		if (mem_discard(d->gm, p * PAGE, len))
+		if (mem_discard(d->gm, (len == PAGE ? p : p / CHUNK_PAGES * CHUNK_PAGES) * PAGE, len))
 			break;
-		d->discards++;
 	}
 	return NULL;
 }
@@ -598,7 +590,6 @@ static void discard_one(const struct combo *c, struct guest_mem *gm, struct snap
 	pthread_t t;
 	int ret;
 
-	atomic_init(&d.stop, false);
 	TEST_OK(mem_lazy_start(gm, 0, &s->src, &opts, &l));
 	TEST_ASSERT(pthread_create(&t, NULL, discarder_main, &d) == 0, "pthread_create");
 	ret = mem_lazy_wait(l, WAIT_MS);
@@ -608,15 +599,10 @@ static void discard_one(const struct combo *c, struct guest_mem *gm, struct snap
 	TEST_ASSERT(!ret && rep.done && !rep.err, "%s on %s with %" PRIu64 " discards during the "
 		    "fill: wait %d, err %d", mem_lazy_mode_name(c->mode), c->ops->name,
 		    d.discards, ret, rep.err);
-	printf("%s on %s: %" PRIu64 " discards during the fill, done\n",
-	       mem_lazy_mode_name(c->mode), c->ops->name, d.discards);
 	mem_lazy_stop(l);
 }
 
-static void run_discard(const void *arg)
-{
-	for_each_combo(RAM_BYTES, discard_one);
-}
+static void run_discard(const void *arg) { for_each_combo(RAM_BYTES, discard_one); }
 
 /* ---- stop while everything runs ---- */
 
