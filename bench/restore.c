@@ -518,12 +518,7 @@ static void rs_extras(struct bench_case *cases, unsigned int n, unsigned int *fa
 		const struct bench_case *base = NULL;
 		double min;
 
-		if (v->fail[0]) {
-			snprintf(c->why, sizeof(c->why), "FAILED in round %u: %.170s",
-				 c->err_round + 1, v->fail);
-			(*failed)++;
-		}
-		if (!bench_case_ok(c))
+		if (!rs_case_usable(c, v->fail, failed))
 			continue;
 		for (unsigned int j = 0; j < n; j++) {
 			const struct rs_case *w = cases[j].ctx;

@@ -77,6 +77,11 @@ bool rs_host_lacks(uint64_t bytes, const char *dir, char *why, size_t len);
 /* True, with why, when the free 2 MiB huge pages cannot hold bytes (never changed here). */
 bool rs_hugetlb_lacks(uint64_t bytes, char *why, size_t len);
 /* Share of these files' pages in the page cache now, % (mincore); NAN if unknown. */
+/*
+ * A row whose rounds recorded a failure (fail non-empty) says so in its why
+ * and counts in *failed. True when the row has numbers to work on.
+ */
+bool rs_case_usable(struct bench_case *c, const char *fail, unsigned int *failed);
 double rs_files_cached_pct(const int *fd, unsigned int n);
 /* Remove a snapshot directory (its files and temporary directories, then itself). */
 int rs_remove_dir(const char *dir) __attribute__((warn_unused_result));

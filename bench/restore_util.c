@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/stats.h"
 #include "mem/mem.h"
 #include "vmm/options.h"
 
@@ -181,4 +182,14 @@ int rs_remove_dir(const char *dir)
 	if (rmdir(dir) < 0 && !ret)
 		ret = -errno;
 	return ret;
+}
+
+bool rs_case_usable(struct bench_case *c, const char *fail, unsigned int *failed)
+{
+	if (fail[0]) {
+		snprintf(c->why, sizeof(c->why), "FAILED in round %u: %.170s", c->err_round + 1,
+			 fail);
+		(*failed)++;
+	}
+	return bench_case_ok(c);
 }

@@ -375,12 +375,7 @@ static void rv_extras(struct bench_case *save, unsigned int ng, struct bench_cas
 		const struct bench_case *eager = NULL;
 		double min;
 
-		if (v->fail[0]) {
-			snprintf(c->why, sizeof(c->why), "FAILED in round %u: %.170s",
-				 c->err_round + 1, v->fail);
-			(*failed)++;
-		}
-		if (!bench_case_ok(c))
+		if (!rs_case_usable(c, v->fail, failed))
 			continue;
 		for (unsigned int j = 0; j < n; j++) {
 			const struct rv_case *w = cases[j].ctx;

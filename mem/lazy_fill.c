@@ -296,6 +296,19 @@ static int claim_and_place(struct mem_lazy *l, uint64_t s, uint64_t e, const uin
 	return 0;
 }
 
+/*
+ * The next run [*p, *q) of unclaimed pages at or after *p, before e; false
+ * when there is none.
+ */
+static bool next_unclaimed(const struct mem_lazy *l, uint64_t *p, uint64_t e, uint64_t *q)
+{
+	while (*p < e && lazy_bit_test(l->claimed, *p / LAZY_PAGE_BYTES))
+		*p += LAZY_PAGE_BYTES;
+	for (*q = *p; *q < e && !lazy_bit_test(l->claimed, *q / LAZY_PAGE_BYTES);)
+		*q += LAZY_PAGE_BYTES;
+	return *p < *q;
+}
+
 /* Copy, minor: data pages [s, e) of the chunk at cs: read what is unclaimed, place it. */
 static int fill_data(struct mem_lazy *l, uint64_t cs, uint64_t s, uint64_t e)
 {
@@ -304,11 +317,7 @@ static int fill_data(struct mem_lazy *l, uint64_t cs, uint64_t s, uint64_t e)
 	int ret;
 
 	while (p < e) {
-		while (p < e && lazy_bit_test(l->claimed, p / LAZY_PAGE_BYTES))
-			p += LAZY_PAGE_BYTES;
-		for (q = p; q < e && !lazy_bit_test(l->claimed, q / LAZY_PAGE_BYTES);)
-			q += LAZY_PAGE_BYTES;
-		if (p == q)
+		if (!next_unclaimed(l, &p, e, &q))
 			break;
 		ret = mem_snap_src_read(l->src, p, l->bg_buf + (p - cs), q - p);
 		if (!ret)
@@ -335,11 +344,7 @@ static int stage_run(struct mem_lazy *l, uint64_t s, uint64_t e, uint8_t *st)
 
 	memset(st, STAGE_DATA, (e - s) / LAZY_PAGE_BYTES);
 	while (p < e) {
-		while (p < e && lazy_bit_test(l->claimed, p / LAZY_PAGE_BYTES))
-			p += LAZY_PAGE_BYTES;
-		for (q = p; q < e && !lazy_bit_test(l->claimed, q / LAZY_PAGE_BYTES);)
-			q += LAZY_PAGE_BYTES;
-		if (p == q)
+		if (!next_unclaimed(l, &p, e, &q))
 			break;
 		/*
 		 * Allocate the pages in one call first: pread() into fresh
