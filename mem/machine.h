@@ -56,6 +56,34 @@
 #define MACHINE_I8042_COMMAND_PORT 0x64
 #define MACHINE_I8042_CMD_RESET    0xfe
 
+/* ---- ACPI (vmm/acpi.c) ------------------------------------------------------ */
+
+/*
+ * The ACPI tables memvmm builds at start (RSDP, XSDT, FADT, DSDT, MADT) lie
+ * in [tables GPA, tables end): inside the reserved legacy area, so no RAM is
+ * taken from the guest, with the RSDP first, on a 16-byte boundary in the
+ * BIOS area where a legacy scan finds it. Kernels are also told its address
+ * (boot_params.acpi_rsdp_addr, hvm_start_info.rsdp_paddr).
+ */
+#define MACHINE_ACPI_TABLES_GPA   0xe0000ull
+#define MACHINE_ACPI_TABLES_END   0x100000ull
+#define MACHINE_ACPI_RSDP_GPA     MACHINE_ACPI_TABLES_GPA
+
+/*
+ * Hardware-reduced ACPI sleep registers (FADT SLEEP_CONTROL_REG and
+ * SLEEP_STATUS_REG, one byte each in I/O space). A write to the control
+ * register with SLP_EN (bit 5) set and SLP_TYP (bits 2-4) equal to the
+ * DSDT's \_S5 value powers the machine off: memvmm ends with exit 0. Reads
+ * of either return 0. The FADT reset register is the i8042 command port
+ * with MACHINE_I8042_CMD_RESET.
+ */
+#define MACHINE_ACPI_SLEEP_CONTROL_PORT 0x600
+#define MACHINE_ACPI_SLEEP_STATUS_PORT  0x601
+#define MACHINE_ACPI_SLP_EN             0x20u
+#define MACHINE_ACPI_SLP_TYP_SHIFT      2
+#define MACHINE_ACPI_SLP_TYP_MASK       0x1cu
+#define MACHINE_ACPI_S5_SLP_TYP         5u
+
 /* ---- PCI ------------------------------------------------------------------ */
 
 /*
