@@ -93,10 +93,14 @@ const char options_run_help[] =
 	"                       background=on|off  lazy modes: fill untouched memory\n"
 	"                                       in the background (default on)\n"
 	"                     The snapshot fixes the machine: --kernel, --initrd,\n"
-	"                     --cmdline, --vcpus, --virtio-mem, --balloon and\n"
+	"                     --cmdline, --vcpus, --cpu, --virtio-mem, --balloon and\n"
 	"                     --memory size= are refused; --memory backend= may\n"
 	"                     differ from the saved one, populate= says how eager\n"
 	"                     restore backs the holes (default none)\n"
+	"  --cpu SPEC         the guest's CPU features on top of what KVM offers: host\n"
+	"                     (the default) or +NAME/-NAME items, e.g. -cx16,-xsave\n"
+	"                     (-NAME also clears what needs NAME); memvmm run --cpu\n"
+	"                     help lists the names\n"
 	"  --api-socket PATH  serve a JSON control socket at PATH (mode 0600; see\n"
 	"                     memvmm ctl --help)\n"
 	"  --debug            log unclaimed port/MMIO accesses (rate-limited) to stderr\n"
@@ -510,7 +514,7 @@ static int take_socket_path(const char *val, const char **path, char *err, size_
 
 enum run_option {
 	RUN_KERNEL = CLI_FIRST_ID, RUN_INITRD, RUN_CMDLINE, RUN_VCPUS, RUN_MEMORY,
-	RUN_VIRTIO_MEM, RUN_BALLOON, RUN_API_SOCKET, RUN_DEBUG, RUN_QUIET, RUN_RESTORE,
+	RUN_VIRTIO_MEM, RUN_BALLOON, RUN_API_SOCKET, RUN_DEBUG, RUN_QUIET, RUN_RESTORE, RUN_CPU,
 };
 
 static const struct cli_option run_options[] = {
@@ -525,6 +529,7 @@ static const struct cli_option run_options[] = {
 	{ "debug", RUN_DEBUG, false },
 	{ "quiet", RUN_QUIET, false },
 	{ "restore", RUN_RESTORE, true },
+	{ "cpu", RUN_CPU, true },
 	{ NULL, 0, false },
 };
 
@@ -532,7 +537,8 @@ static const struct cli_option run_options[] = {
 #define RUN_OPTION_BIT(id) (1u << ((id) - CLI_FIRST_ID))
 #define RUN_MACHINE_OPTIONS (RUN_OPTION_BIT(RUN_KERNEL) | RUN_OPTION_BIT(RUN_INITRD) | \
 			     RUN_OPTION_BIT(RUN_CMDLINE) | RUN_OPTION_BIT(RUN_VCPUS) | \
-			     RUN_OPTION_BIT(RUN_VIRTIO_MEM) | RUN_OPTION_BIT(RUN_BALLOON))
+			     RUN_OPTION_BIT(RUN_VIRTIO_MEM) | RUN_OPTION_BIT(RUN_BALLOON) | \
+			     RUN_OPTION_BIT(RUN_CPU))
 
 /*
  * --restore with the options a snapshot fixes: name the first one given.
@@ -614,6 +620,8 @@ static int run_option(struct run_config *cfg, int id, const char *val, uint32_t 
 		return 0;
 	case RUN_API_SOCKET:
 		return take_socket_path(val, &cfg->api_socket, err, errlen);
+	case RUN_CPU:
+		return options_parse_cpu(val, cfg, err, errlen);
 	case RUN_DEBUG:
 		cfg->debug = true;
 		return 0;

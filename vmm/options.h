@@ -15,6 +15,7 @@
 #define OPTIONS_HELP 1
 
 #include "mem/populate.h"
+#include "vmm/cpu_model.h"
 
 /*
  * --virtio-mem size=MAX,requested=SIZE[,block=,backend=,populate=]: a
@@ -97,6 +98,8 @@ struct run_config {
 	struct run_restore_config restore;
 	bool mem_size_given;      /* --memory size= was given */
 	bool populate_given;      /* --memory populate= was given */
+	struct cpu_model cpu;     /* --cpu (all zero: host, KVM's CPUID unchanged) */
+	const char *help_text;    /* OPTIONS_HELP for `--cpu help`: print this, not the usage */
 };
 
 struct probe_config {
@@ -128,6 +131,13 @@ int options_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_
  * cfg->balloon. -EINVAL with a message naming the bad value.
  */
 int options_parse_balloon(const char *group, struct run_config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * --cpu's SPEC (vmm/cpu_model.h) into cfg->cpu: 0, -EINVAL with a message
+ * naming the bad item, or OPTIONS_HELP for "help" (cfg->help_text set).
+ */
+int options_parse_cpu(const char *spec, struct run_config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /*
