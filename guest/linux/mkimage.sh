@@ -198,7 +198,7 @@ newc_entry() {
 
 tmp=$out/.initramfs.cpio.tmp
 (cd "$root" && find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort |
-	cpio -o -H newc -R 0:0 --quiet) >"$tmp" || die "cpio failed"
+	cpio -o -H newc -R 0:0 --reproducible --quiet) >"$tmp" || die "cpio failed"
 # A second archive with the console device (a non-root cpio cannot make one)
 # and busybox's applet links; the kernel unpacks concatenated archives in
 # turn (cpio pads its own to 512 bytes, so this one starts aligned).
