@@ -445,9 +445,10 @@ static void case_early_boot(const void *unused)
 	e2e_run(args, &o, &r);
 	printf("memvmm ran %.1f s, exit %d%s (host %s VMX/SVM)\n", r.seconds, r.status,
 	       r.signaled ? " (killed)" : "", hw ? "with" : "without");
+	/* What early boot printed first: it says how far a run that then hung got. */
+	check_early_boot(r.out, cmdline, e2e_linux_file_size(im.initrd));
 	TEST_ASSERT(!r.signaled, "memvmm did not stop within %d s (killed): a hang?\n%s\n"
 		    "--- stderr:\n%s", o.timeout_s, tail(r.out, OUTPUT_TAIL_BYTES), r.err);
-	check_early_boot(r.out, cmdline, e2e_linux_file_size(im.initrd));
 	if (hw) {
 		E2E_EXPECT_STATUS(&r, 0);
 		check_init_done(r.out, r.err);
