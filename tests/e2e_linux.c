@@ -67,6 +67,7 @@
 #define TOOL_TIMEOUT_S         240
 #define TIMEOUT_DEFAULT_S      600
 #define POLL_MS                200
+#define STATUS_WAIT_S          30
 #define LINE_BYTES             E2E_LINUX_LINE_BYTES
 #define OUTPUT_TAIL_BYTES      6000
 #define MAX_E820               32
@@ -468,7 +469,7 @@ static void case_early_boot(const void *unused)
 
 /* ---- full ------------------------------------------------------------------------------ */
 
-/* memvmm has exited (a zombie not reaped yet: e2e_bg_wait() still gets its status). */
+/* memvmm has exited (a zombie not reaped yet: e2e_gated_wait() still gets its status). */
 static bool exited(pid_t pid)
 {
 	char path[64], buf[512], *p;
@@ -486,19 +487,19 @@ static bool exited(pid_t pid)
 }
 
 /* Wait until the guest printed "memvmm-linux: KEY" (its line in buf); fails on FAIL or exit. */
-static const char *wait_marker(struct e2e_bg *b, const char *key, double deadline, char *buf,
+static const char *wait_marker(struct e2e_gated *g, const char *key, double deadline, char *buf,
 			       size_t len)
 {
 	for (;;) {
-		bool gone = exited(b->pid);
-		char *out = e2e_slurp(b->out), fail[LINE_BYTES];
+		bool gone = exited(g->pid);
+		char *out = e2e_slurp(g->out), fail[LINE_BYTES];
 		const char *l = marker(out, key, buf, len);
 		bool failed = marker(out, "FAIL", fail, sizeof(fail)) != NULL;
 
 		TEST_ASSERT(!failed, "the guest's init: %s\n%s\n--- stderr:\n%s", fail,
-			    tail(out, OUTPUT_TAIL_BYTES), e2e_slurp(b->err));
+			    tail(out, OUTPUT_TAIL_BYTES), e2e_slurp(g->err));
 		TEST_ASSERT(l || !gone, "memvmm exited before '" MARKER "%s':\n%s\n--- stderr:\n%s",
-			    key, tail(out, OUTPUT_TAIL_BYTES), e2e_slurp(b->err));
+			    key, tail(out, OUTPUT_TAIL_BYTES), e2e_slurp(g->err));
 		TEST_ASSERT(l || e2e_now_s() < deadline, "no '" MARKER "%s' in time:\n%s", key,
 			    tail(out, OUTPUT_TAIL_BYTES));
 		free(out);
@@ -508,20 +509,25 @@ static const char *wait_marker(struct e2e_bg *b, const char *key, double deadlin
 	}
 }
 
-/* `memvmm ctl CMD [ARG]` (exit 0); its reply (caller puts). */
-static struct json_object *ctl(const struct e2e_bg *b, const char *cmd, const char *arg)
+/*
+ * status, asked again until its OBJ.KEY is want, for at most STATUS_WAIT_S:
+ * Linux's balloon driver takes pages off MemTotal before it tells the device,
+ * and writes actual after. The reply (caller puts); *o is its OBJ.
+ */
+static struct json_object *status_when(const struct e2e_gated *g, const char *obj,
+				       const char *key, uint64_t want, struct json_object **o)
 {
-	const char *args[] = { "ctl", "--api-socket", b->sock, cmd, arg, NULL };
-	struct json_object *o;
-	struct e2e_result r;
+	double deadline = e2e_now_s() + STATUS_WAIT_S;
 
-	e2e_run(args, NULL, &r);
-	TEST_ASSERT(!r.signaled && r.status == 0, "ctl %s %s: exit %d: %s%s", cmd, arg ? arg : "",
-		    r.status, r.out, r.err);
-	o = json_tokener_parse(r.out);
-	TEST_ASSERT(o, "ctl %s printed no JSON: '%s'", cmd, r.out);
-	e2e_free(&r);
-	return o;
+	for (;;) {
+		struct json_object *st = e2e_gated_ctl(g, 0, "status", NULL, NULL);
+
+		*o = e2e_jobj(st, obj);
+		if (e2e_ju64(*o, key) == want || e2e_now_s() > deadline)
+			return st;
+		json_object_put(st);
+		e2e_sleep_ms(POLL_MS);
+	}
 }
 
 static void case_full(const void *unused)
@@ -530,12 +536,13 @@ static void case_full(const void *unused)
 	struct json_object *st, *o;
 	uint64_t before, after, inflated, deflated, actual, in, hot;
 	struct image im;
-	struct e2e_bg b;
+	struct e2e_gated g;
 	double deadline, t0;
 	const char *args[] = { "--kernel", im.kernel, "--initrd", im.initrd, "--vcpus", vcpus,
 			       "--memory", "size=512M", "--virtio-mem", vmem, "--balloon", bal,
 			       "--cmdline", cmdline, NULL };
 	char *out, *err;
+	ssize_t w;
 	int status;
 
 	(void)unused;
@@ -547,36 +554,39 @@ static void case_full(const void *unused)
 	snprintf(vmem, sizeof(vmem), "size=1G,requested=%dM", PLUG_MB);
 	/* deflate-on-oom off: Linux then takes ballooned pages off MemTotal (guest/linux/init). */
 	snprintf(bal, sizeof(bal), "size=%dM,deflate-on-oom=off", BALLOON_MB);
+	/*
+	 * memvmm.gate=1: the guest waits for a line on its console before it
+	 * powers off. Each of its waits is shorter than the whole run, so that
+	 * its FAIL line says what it waited for.
+	 */
 	snprintf(cmdline, sizeof(cmdline), "console=ttyS0 panic=-1 memvmm.plug=%d memvmm.balloon=%d "
-		 "memvmm.timeout=%d", PLUG_MB, BALLOON_MB, timeout_s());
+		 "memvmm.gate=1 memvmm.timeout=%d", PLUG_MB, BALLOON_MB, timeout_s() / 3 + 1);
 	t0 = e2e_now_s();
 	deadline = t0 + timeout_s();
-	e2e_bg_start(&b, "linux", args, NULL);
+	e2e_gated_start(&g, args, NULL);
 
-	wait_marker(&b, "memtotal-before=", deadline, line, sizeof(line));
+	wait_marker(&g, "memtotal-before=", deadline, line, sizeof(line));
 	before = e2e_key(line, "memtotal-before");
-	wait_marker(&b, "memtotal-after-plug=", deadline, line, sizeof(line));
+	wait_marker(&g, "memtotal-after-plug=", deadline, line, sizeof(line));
 	after = e2e_key(line, "memtotal-after-plug");
 	printf("%.1f s: %s\n", e2e_now_s() - t0, line);
 	TEST_ASSERT(after >= before + PLUG_MB * KB && after <= before + PLUG_MB * KB + PLUG_SLACK_KB,
 		    "MemTotal %" PRIu64 " kB -> %" PRIu64 " kB after plugging %d MiB", before, after,
 		    PLUG_MB);
-	st = ctl(&b, "status", NULL);
-	o = e2e_jobj(st, "virtio_mem");
+	st = status_when(&g, "virtio_mem", "plugged", (uint64_t)PLUG_MB * MB, &o);
 	TEST_ASSERT(e2e_ju64(o, "plugged") == (uint64_t)PLUG_MB * MB && e2e_ju64(o, "nacks") == 0 &&
 		    !e2e_jbool(o, "needs_reset"), "status virtio_mem: %s",
 		    json_object_to_json_string(o));
 	json_object_put(st);
 
-	wait_marker(&b, "balloon-inflated ", deadline, line, sizeof(line));
+	wait_marker(&g, "balloon-inflated ", deadline, line, sizeof(line));
 	inflated = e2e_key(line, "memtotal");
 	printf("%.1f s: %s\n", e2e_now_s() - t0, line);
 	TEST_ASSERT(inflated + BALLOON_MB * KB <= after &&
 		    inflated + BALLOON_MB * KB + BALLOON_SLACK_KB >= after,
 		    "MemTotal %" PRIu64 " kB -> %" PRIu64 " kB with %d MiB ballooned", after,
 		    inflated, BALLOON_MB);
-	st = ctl(&b, "status", NULL);
-	o = e2e_jobj(st, "balloon");
+	st = status_when(&g, "balloon", "actual", (uint64_t)BALLOON_MB * MB, &o);
 	actual = e2e_ju64(o, "actual");
 	in = e2e_ju64(o, "inflated");
 	/* Pages Linux took from hotplugged memory are ignored and counted (README). */
@@ -588,29 +598,34 @@ static void case_full(const void *unused)
 	       "M in hotplugged memory\n", actual / MB, in / MB, hot / MB);
 	json_object_put(st);
 
-	json_object_put(ctl(&b, "balloon", "size=0"));
-	wait_marker(&b, "balloon-deflated ", deadline, line, sizeof(line));
+	json_object_put(e2e_gated_ctl(&g, 0, "balloon", "size=0", NULL));
+	wait_marker(&g, "balloon-deflated ", deadline, line, sizeof(line));
 	deflated = e2e_key(line, "memtotal");
 	printf("%.1f s: %s\n", e2e_now_s() - t0, line);
 	TEST_ASSERT(deflated >= after && deflated <= after + BALLOON_SLACK_KB,
 		    "MemTotal %" PRIu64 " kB after deflating, %" PRIu64 " kB before inflating",
 		    deflated, after);
-	st = ctl(&b, "status", NULL);
-	o = e2e_jobj(st, "balloon");
+	wait_marker(&g, "gate", deadline, line, sizeof(line));
+	st = status_when(&g, "balloon", "actual", 0, &o);
 	TEST_ASSERT(e2e_ju64(o, "actual") == 0 && e2e_ju64(o, "inflated") == 0,
 		    "status balloon after size=0: %s", json_object_to_json_string(o));
 	json_object_put(st);
 
-	status = e2e_bg_wait(&b, (int)(deadline - e2e_now_s()) + 1);
-	out = e2e_slurp(b.out);
-	err = e2e_slurp(b.err);
+	/* A line on the console: the guest goes on to done and powers off. */
+	do {
+		w = write(g.in_fd, "\n", 1);
+	} while (w < 0 && errno == EINTR);
+	TEST_ASSERT(w == 1, "writing to the guest's console");
+	status = e2e_gated_wait(&g, (int)(deadline - e2e_now_s()) + 1);
+	out = e2e_slurp(g.out);
+	err = e2e_slurp(g.err);
 	printf("%.1f s: memvmm exited %d\n", e2e_now_s() - t0, status);
 	TEST_ASSERT(status == 0, "exit %d, want 0 (ACPI power off)\n%s\n--- stderr:\n%s", status,
 		    tail(out, OUTPUT_TAIL_BYTES), err);
 	check_init_done(out, err);
 	free(out);
 	free(err);
-	e2e_bg_cleanup(&b);
+	e2e_gated_end(&g);
 	printf("ok - plugged %d MiB (MemTotal +%" PRIu64 " kB), ballooned %d MiB and back, powered off\n",
 	       PLUG_MB, after - before, BALLOON_MB);
 }
