@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "devices/acpi_sleep.h"
 #include "devices/exit_dev.h"
 #include "devices/pci.h"
 #include "devices/serial.h"
@@ -253,6 +254,8 @@ static unsigned int vm_device_list(struct vm *vm, const struct run_config *cfg,
 		list[n++] = (struct vm_device_spec){ &exit_device_ops, &c->exitc };
 	if (n < max)
 		list[n++] = (struct vm_device_spec){ &i8042_device_ops, NULL };
+	if (n < max)
+		list[n++] = (struct vm_device_spec){ &acpi_sleep_device_ops, NULL };
 	if (cfg->vmem.enabled && vm->vmem_region_ready && n < max) {
 		c->vmem = (struct vmem_config){
 			.region = vm->vmem_region,
