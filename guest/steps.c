@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "acpi.h"
 #include "balloon_steps.h"
 #include "console.h"
 #include "cpu.h"
@@ -336,6 +337,9 @@ static const struct step steps[] = {
 	{ "balloon-bad", VALUE_NONE, step_balloon_bad },
 	{ "balloon-corrupt", VALUE_OPTIONAL, step_balloon_corrupt },
 	{ "balloon-reset", VALUE_NONE, step_balloon_reset },
+	/* ACPI (acpi.c) */
+	{ "acpi", VALUE_NONE, step_acpi },
+	{ "acpi-poweroff", VALUE_NONE, step_acpi_poweroff },
 };
 
 const char *step_run(struct workload *w, const char *step)
