@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Boot loading: read the kernel file (or take the embedded test guest), check
- * and load it as a PVH image, read the initrd straight into guest memory at
- * the top of low RAM, and write the PVH boot data.
+ * Boot loading: read the kernel file (or take the embedded test guest), tell
+ * its format, check and load it, read the initrd straight into guest memory
+ * at the top of low RAM, and write the boot data:
+ *   ELF with a PVH entry note   PVH (vmm/pvh.h), as memvmm's test guest boots
+ *   ELF without one (vmlinux)   Linux's 64-bit boot protocol (vmm/linux_boot.h)
+ *   bzImage ("HdrS" at 0x202)   the same, after its setup header (vmm/bzimage.h)
  *
  * Paths come from the user: nothing here may block on them (a FIFO, a
  * terminal), and every message echoes them through errmsg_path() so that the
@@ -10,6 +13,7 @@
  */
 #include "vmm/boot.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -18,6 +22,8 @@
 #include <unistd.h>
 
 #include "mem/mem.h"
+#include "vmm/bzimage.h"
+#include "vmm/linux_boot.h"
 #include "vmm/pvh.h"
 
 struct file_buf {
@@ -155,9 +161,39 @@ out:
 	return ret;
 }
 
-/* Read the initrd straight into guest memory at the top of low RAM. */
-static int load_initrd(struct guest_mem *gm, const struct pvh_image *img,
-		       const char *path, struct pvh_boot_params *bp, struct errmsg *e)
+/* What the initrd goes above: one of the two kinds of kernel. */
+struct initrd_target {
+	const struct pvh_image *pvh;          /* BOOT_PVH */
+	const struct linux_image *lx;         /* BOOT_LINUX64 */
+};
+
+static int place_initrd(struct guest_mem *gm, const struct initrd_target *t, const char *path,
+			uint64_t size, uint64_t *gpa, struct errmsg *e)
+{
+	int ret;
+
+	if (t->pvh) {
+		ret = pvh_place_module(gm, t->pvh, size, gpa);
+		if (ret)
+			errmsg_set(e, ret, "initrd '%s' (%llu bytes) does not fit in low RAM above "
+				   "the kernel", errmsg_path(path).s, (unsigned long long)size);
+	} else {
+		ret = linux_place_initrd(gm, t->lx, size, gpa);
+		if (ret)
+			errmsg_set(e, ret, "initrd '%s' (%llu bytes) does not fit in RAM above the "
+				   "kernel (which ends at 0x%llx) and below its initrd_addr_max "
+				   "0x%x%s", errmsg_path(path).s, (unsigned long long)size,
+				   (unsigned long long)t->lx->kernel_end,
+				   t->lx->initrd_addr_max,
+				   t->lx->initrd_above_4g ? " or in RAM above 4 GiB" : "");
+	}
+	e->bad_input = true;
+	return ret;
+}
+
+/* Read the initrd straight into guest memory where place_initrd() puts it. */
+static int load_initrd(struct guest_mem *gm, const struct initrd_target *t,
+		       const char *path, uint64_t *gpa_out, uint64_t *size_out, struct errmsg *e)
 {
 	uint64_t size, gpa;
 	void *dst;
@@ -166,13 +202,9 @@ static int load_initrd(struct guest_mem *gm, const struct pvh_image *img,
 	fd = open_input("initrd", path, 0, &size, e);
 	if (fd < 0)
 		return fd;
-	ret = pvh_place_module(gm, img, size, &gpa);
-	if (ret) {
-		e->bad_input = true;
-		errmsg_set(e, ret, "initrd '%s' (%llu bytes) does not fit in low RAM above the kernel",
-			   errmsg_path(path).s, (unsigned long long)size);
+	ret = place_initrd(gm, t, path, size, &gpa, e);
+	if (ret)
 		goto out;
-	}
 	dst = mem_gpa_to_hva(gm, gpa, size);
 	if (!dst) {
 		e->bad_input = false;
@@ -183,22 +215,72 @@ static int load_initrd(struct guest_mem *gm, const struct pvh_image *img,
 	ret = read_exact(fd, dst, (size_t)size, "initrd", path, e);
 	if (ret)
 		goto out;
-	bp->module_gpa = gpa;
-	bp->module_size = size;
+	*gpa_out = gpa;
+	*size_out = size;
 out:
 	close(fd);
 	return ret;
 }
 
-static int check_file(const char *what, const char *path, uint64_t max_bytes, struct errmsg *e)
+/* "kernel 'NAME': REASON" from the reason a parser left in e. */
+static int kernel_refused(const char *name, int ret, struct errmsg *e)
+{
+	char why[sizeof(e->text)];
+
+	memcpy(why, e->text, sizeof(why));
+	e->bad_input = true;
+	return errmsg_set(e, ret, "kernel '%s': %s", errmsg_path(name).s, why);
+}
+
+static bool has_elf_magic(const void *data, size_t len)
+{
+	return len >= SELFMAG && !memcmp(data, ELFMAG, SELFMAG);
+}
+
+static int not_a_kernel(const char *name, struct errmsg *e)
+{
+	e->bad_input = true;
+	return errmsg_set(e, -ENOEXEC, "kernel '%s': not an ELF file or a bzImage (no ELF magic, "
+			  "no \"%s\" at offset 0x%x)", errmsg_path(name).s, BZIMAGE_MAGIC,
+			  BZIMAGE_MAGIC_OFFSET);
+}
+
+/*
+ * The kernel's format from its first bytes, before anything slow happens:
+ * an ELF (checked whole when loaded: its segments against guest memory), or
+ * a bzImage, whose setup header is all there is to check and is checked here.
+ */
+static int check_kernel_format(const char *path, int fd, uint64_t size, struct errmsg *e)
+{
+	uint8_t head[BZIMAGE_HDR_END_MAX];
+	size_t n = size < sizeof(head) ? (size_t)size : sizeof(head);
+	struct bzimage_info bz;
+	int ret = read_exact(fd, head, n, "kernel", path, e);
+
+	if (ret)
+		return ret;
+	if (has_elf_magic(head, n))
+		return 0;
+	if (!bzimage_has_magic(head, n))
+		return not_a_kernel(path, e);
+	ret = bzimage_parse_head(head, n, size, &bz, e);
+	return ret ? kernel_refused(path, ret, e) : 0;
+}
+
+/* Open and check a user's file; a kernel's format too. */
+static int check_file(const char *what, const char *path, uint64_t max_bytes, bool kernel,
+		      struct errmsg *e)
 {
 	uint64_t size;
 	int fd = open_input(what, path, max_bytes, &size, e);
+	int ret = 0;
 
 	if (fd < 0)
 		return fd;
+	if (kernel)
+		ret = check_kernel_format(path, fd, size, e);
 	close(fd);
-	return 0;
+	return ret;
 }
 
 int boot_check_files(const struct boot_request *req, struct errmsg *e)
@@ -206,15 +288,103 @@ int boot_check_files(const struct boot_request *req, struct errmsg *e)
 	int ret;
 
 	if (req->kernel) {
-		ret = check_file("kernel", req->kernel, BOOT_MAX_KERNEL_BYTES, e);
+		ret = check_file("kernel", req->kernel, BOOT_MAX_KERNEL_BYTES, true, e);
 		if (ret)
 			return ret;
 	}
 	if (req->initrd) {
-		ret = check_file("initrd", req->initrd, 0, e);
+		ret = check_file("initrd", req->initrd, 0, false, e);
 		if (ret)
 			return ret;
 	}
+	return 0;
+}
+
+/* Through PVH: the ELF has its entry note (pvh_parse_elf() described it). */
+static int boot_pvh(struct guest_mem *gm, const struct boot_request *req, const char *name,
+		    const void *kernel, const struct pvh_image *img, struct boot_result *out,
+		    struct errmsg *e)
+{
+	struct pvh_boot_params bp = { .cmdline = req->cmdline, .rsdp_gpa = req->acpi_rsdp_gpa };
+	const struct initrd_target t = { .pvh = img };
+	uint64_t start_info;
+	int ret;
+
+	e->bad_input = false;
+	ret = pvh_load(gm, kernel, img, req->mem_is_zero ? PVH_LOAD_MEM_IS_ZERO : 0);
+	if (ret)
+		return errmsg_set(e, ret, "loading kernel '%s' into guest memory failed: %s",
+				  errmsg_path(name).s, strerror(-ret));
+	if (req->initrd) {
+		ret = load_initrd(gm, &t, req->initrd, &bp.module_gpa, &bp.module_size, e);
+		if (ret)
+			return ret;
+	}
+	ret = pvh_write_boot_data(gm, &bp, &start_info);
+	if (ret == -E2BIG) {
+		e->bad_input = true;
+		return errmsg_set(e, ret, "the kernel command line is %zu bytes; at most %llu fit",
+				  strlen(req->cmdline), PVH_CMDLINE_BYTES - 1);
+	}
+	if (ret) {
+		e->bad_input = false;
+		return errmsg_set(e, ret, "writing the PVH start info failed: %s", strerror(-ret));
+	}
+	out->protocol = BOOT_PVH;
+	out->entry = img->entry;
+	out->start_info = (uint32_t)start_info;
+	snprintf(out->what, sizeof(out->what), "ELF, PVH entry 0x%x", img->entry);
+	return 0;
+}
+
+/* Through Linux's 64-bit boot protocol: a bzImage, or an ELF without a PVH note. */
+static int boot_linux64(struct guest_mem *gm, const struct boot_request *req, const char *name,
+			const void *kernel, const struct linux_image *img,
+			struct boot_result *out, struct errmsg *e)
+{
+	struct linux_boot_params bp = { .cmdline = req->cmdline,
+					.acpi_rsdp_gpa = req->acpi_rsdp_gpa };
+	const struct initrd_target t = { .lx = img };
+	size_t cmdline_len = strlen(req->cmdline);
+	int ret;
+
+	/* Before anything is loaded: the initrd may be large. */
+	if (cmdline_len > linux_cmdline_limit(img)) {
+		e->bad_input = true;
+		if (img->cmdline_max < LINUX_CMDLINE_BYTES - 1)
+			return errmsg_set(e, -E2BIG, "the kernel command line is %zu bytes; kernel "
+					  "'%s' takes at most %u (its cmdline_size)", cmdline_len,
+					  errmsg_path(name).s, img->cmdline_max);
+		return errmsg_set(e, -E2BIG, "the kernel command line is %zu bytes; at most %llu "
+				  "fit", cmdline_len, LINUX_CMDLINE_BYTES - 1);
+	}
+	e->bad_input = false;
+	ret = linux_load(gm, kernel, img, req->mem_is_zero ? PVH_LOAD_MEM_IS_ZERO : 0);
+	if (ret)
+		return errmsg_set(e, ret, "loading kernel '%s' into guest memory failed: %s",
+				  errmsg_path(name).s, strerror(-ret));
+	if (req->initrd) {
+		ret = load_initrd(gm, &t, req->initrd, &bp.initrd_gpa, &bp.initrd_size, e);
+		if (ret)
+			return ret;
+	}
+	ret = linux_write_boot_data(gm, img, &bp);
+	if (ret) {
+		e->bad_input = false;
+		return errmsg_set(e, ret, "writing the Linux boot parameters failed: %s",
+				  strerror(-ret));
+	}
+	out->protocol = BOOT_LINUX64;
+	out->entry64 = img->entry64;
+	out->boot_params_gpa = LINUX_BOOT_PARAMS_GPA;
+	out->pml4_gpa = LINUX_PML4_GPA;
+	if (img->kind == LINUX_IMAGE_BZIMAGE)
+		snprintf(out->what, sizeof(out->what), "bzImage, boot protocol %u.%02u, loaded at "
+			 "0x%llx", img->bz.version >> 8, img->bz.version & 0xff,
+			 (unsigned long long)img->load_gpa);
+	else
+		snprintf(out->what, sizeof(out->what), "vmlinux ELF without PVH note, 64-bit boot "
+			 "protocol, entry 0x%llx", (unsigned long long)img->entry64);
 	return 0;
 }
 
@@ -225,10 +395,9 @@ int boot_load(struct guest_mem *gm, const struct boot_request *req,
 		.data = (void *)memvmm_guest_elf_start,
 		.len = (size_t)(memvmm_guest_elf_end - memvmm_guest_elf_start),
 	};
-	struct pvh_boot_params bp = { .cmdline = req->cmdline };
 	const char *name = req->kernel ? req->kernel : "bundled test guest";
-	struct pvh_image img;
-	uint64_t start_info;
+	struct linux_image *lx = NULL;
+	struct pvh_image pvh;
 	int ret;
 
 	if (req->kernel) {
@@ -237,42 +406,37 @@ int boot_load(struct guest_mem *gm, const struct boot_request *req,
 		if (ret)
 			goto out;
 	}
-	ret = pvh_parse(kernel.data, kernel.len, gm, &img, e);
-	if (ret) {
-		char why[sizeof(e->text)];
-
-		memcpy(why, e->text, sizeof(why));
-		e->bad_input = true;
-		errmsg_set(e, ret, "kernel '%s': %s", errmsg_path(name).s, why);
-		goto out;
-	}
-	e->bad_input = false;
-	ret = pvh_load(gm, kernel.data, &img, req->mem_is_zero ? PVH_LOAD_MEM_IS_ZERO : 0);
-	if (ret) {
-		errmsg_set(e, ret, "loading kernel '%s' into guest memory failed: %s",
-			   errmsg_path(name).s, strerror(-ret));
-		goto out;
-	}
-	if (req->initrd) {
-		ret = load_initrd(gm, &img, req->initrd, &bp, e);
-		if (ret)
+	if (has_elf_magic(kernel.data, kernel.len)) {
+		ret = pvh_parse_elf(kernel.data, kernel.len, gm, PVH_PARSE_ENTRY_OPTIONAL, &pvh, e);
+		if (ret) {
+			kernel_refused(name, ret, e);
 			goto out;
-	}
-	ret = pvh_write_boot_data(gm, &bp, &start_info);
-	if (ret == -E2BIG) {
-		e->bad_input = true;
-		errmsg_set(e, ret, "the kernel command line is %zu bytes; at most %llu fit",
-			   strlen(req->cmdline), PVH_CMDLINE_BYTES - 1);
+		}
+		if (pvh.has_pvh_entry) {
+			ret = boot_pvh(gm, req, name, kernel.data, &pvh, out, e);
+			goto out;
+		}
+	} else if (!bzimage_has_magic(kernel.data, kernel.len)) {
+		ret = not_a_kernel(name, e);
 		goto out;
 	}
-	if (ret) {
+	lx = malloc(sizeof(*lx));
+	if (!lx) {
 		e->bad_input = false;
-		errmsg_set(e, ret, "writing the PVH start info failed: %s", strerror(-ret));
+		ret = errmsg_set(e, -ENOMEM, "out of memory");
 		goto out;
 	}
-	out->entry = img.entry;
-	out->start_info = (uint32_t)start_info;
+	if (has_elf_magic(kernel.data, kernel.len))
+		ret = linux_prepare_vmlinux(&pvh, lx, e);
+	else
+		ret = linux_prepare_bzimage(kernel.data, kernel.len, gm, lx, e);
+	if (ret) {
+		kernel_refused(name, ret, e);
+		goto out;
+	}
+	ret = boot_linux64(gm, req, name, kernel.data, lx, out, e);
 out:
+	free(lx);
 	if (req->kernel)
 		free(kernel.data);
 	return ret;

@@ -177,6 +177,12 @@ static int add_segment(const Elf64_Phdr *ph, size_t len, const struct guest_mem 
 int pvh_parse(const void *elf, size_t len, const struct guest_mem *gm,
 	      struct pvh_image *img, struct errmsg *e)
 {
+	return pvh_parse_elf(elf, len, gm, 0, img, e);
+}
+
+int pvh_parse_elf(const void *elf, size_t len, const struct guest_mem *gm, unsigned int flags,
+		  struct pvh_image *img, struct errmsg *e)
+{
 	const Elf64_Ehdr *eh = elf;
 	bool have_entry = false;
 	unsigned int i, notes_seen = 0;
@@ -188,6 +194,7 @@ int pvh_parse(const void *elf, size_t len, const struct guest_mem *gm,
 	ret = check_header(eh, len, e);
 	if (ret)
 		return ret;
+	img->elf_entry = eh->e_entry;
 	for (i = 0; i < eh->e_phnum; i++) {
 		Elf64_Phdr ph;
 
@@ -219,12 +226,14 @@ int pvh_parse(const void *elf, size_t len, const struct guest_mem *gm,
 	}
 	if (!have_entry && note_err)
 		return note_err;
-	if (!have_entry)
+	if (!have_entry && !(flags & PVH_PARSE_ENTRY_OPTIONAL))
 		return errmsg_set(e, -ENOEXEC,
-				  "no PVH entry point (no XEN_ELFNOTE_PHYS32_ENTRY note); bzImage and "
-				  "64-bit-entry boot are not supported yet");
+				  "no PVH entry point (no XEN_ELFNOTE_PHYS32_ENTRY note)");
 	if (!img->nr_segments)
 		return errmsg_set(e, -ENOEXEC, "no loadable segments");
+	img->has_pvh_entry = have_entry;
+	if (!have_entry)
+		return 0;   /* the caller checks its own entry point */
 	for (i = 0; i < img->nr_segments; i++) {
 		if (img->entry >= img->seg[i].paddr &&
 		    img->entry - img->seg[i].paddr < img->seg[i].filesz)
@@ -322,6 +331,7 @@ int pvh_write_boot_data(struct guest_mem *gm, const struct pvh_boot_params *p,
 		.version = 1,
 		.cmdline_paddr = PVH_CMDLINE_GPA,
 		.memmap_paddr = memmap_gpa,
+		.rsdp_paddr = p->rsdp_gpa,
 	};
 	size_t cmdline_len = strlen(p->cmdline);
 	int ret;

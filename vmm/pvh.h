@@ -7,6 +7,7 @@
 #ifndef MEMVMM_PVH_H
 #define MEMVMM_PVH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,7 +52,9 @@ struct pvh_segment {
 };
 
 struct pvh_image {
-	uint32_t entry;
+	uint32_t entry;     /* the PVH entry (when has_pvh_entry) */
+	bool has_pvh_entry;
+	uint64_t elf_entry; /* e_entry */
 	unsigned int nr_segments;
 	struct pvh_segment seg[PVH_MAX_SEGMENTS];
 	uint64_t lowest;    /* [lowest, highest): what the segments occupy */
@@ -67,6 +70,20 @@ struct pvh_image {
  */
 int pvh_parse(const void *elf, size_t len, const struct guest_mem *gm,
 	      struct pvh_image *img, struct errmsg *e)
+	__attribute__((warn_unused_result));
+
+enum pvh_parse_flags {
+	/*
+	 * An image without the PVH entry note is described, not refused
+	 * (img->has_pvh_entry false): the caller boots it some other way
+	 * (vmm/linux_boot.h). A malformed note is still refused.
+	 */
+	PVH_PARSE_ENTRY_OPTIONAL = 1u << 0,
+};
+
+/* pvh_parse() with flags (enum pvh_parse_flags). */
+int pvh_parse_elf(const void *elf, size_t len, const struct guest_mem *gm, unsigned int flags,
+		  struct pvh_image *img, struct errmsg *e)
 	__attribute__((warn_unused_result));
 
 enum pvh_load_flags {
@@ -89,6 +106,7 @@ struct pvh_boot_params {
 	const char *cmdline;          /* at most PVH_CMDLINE_BYTES - 1 bytes */
 	uint64_t module_gpa;          /* 0 when there is no module */
 	uint64_t module_size;
+	uint64_t rsdp_gpa;            /* hvm_start_info.rsdp_paddr; 0: no ACPI tables */
 };
 
 /*

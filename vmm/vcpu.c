@@ -24,6 +24,7 @@
 #include "vmm/runstate.h"
 #include "mem/kvm_compat.h"
 #include "vmm/kvm.h"
+#include "vmm/linux_boot.h"
 #include "vmm/pvh.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
@@ -31,6 +32,10 @@
 #define CPUID_MAX_ENTRIES 4096
 #define X86_CR0_PE 0x1ull
 #define X86_CR0_ET 0x10ull
+#define X86_CR0_PG 0x80000000ull
+#define X86_CR4_PAE 0x20ull
+#define X86_EFER_LME 0x100ull
+#define X86_EFER_LMA 0x400ull
 #define X86_RFLAGS_RESERVED 0x2ull
 #define APIC_LVT0_OFFSET 0x350
 #define APIC_LVT1_OFFSET 0x360
@@ -212,6 +217,45 @@ int vcpu_setup_pvh(struct vcpu *v, uint32_t entry, uint32_t start_info, struct e
 	sregs.cr3 = 0;
 	sregs.cr4 = 0;
 	sregs.efer = 0;
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
+		goto fail;
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		goto fail;
+	return 0;
+fail:
+	ret = -errno;
+	return errmsg_set(e, ret, "setting vCPU %u registers failed: %s", v->id, strerror(-ret));
+}
+
+int vcpu_setup_linux64(struct vcpu *v, uint64_t entry, uint64_t boot_params_gpa,
+		       uint64_t pml4_gpa, struct errmsg *e)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs = {
+		.rip = entry, .rsi = boot_params_gpa, .rsp = LINUX_STACK_TOP_GPA,
+		.rflags = X86_RFLAGS_RESERVED,   /* IF clear: interrupts off */
+	};
+	int ret;
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		goto fail;
+	set_flat_segment(&sregs.cs, LINUX_SEL_CODE, 0xb);   /* execute/read, accessed */
+	sregs.cs.db = 0;                                    /* L=1 needs D=0 */
+	sregs.cs.l = 1;
+	set_flat_segment(&sregs.ds, LINUX_SEL_DATA, 0x3);   /* read/write, accessed */
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	sregs.tr = (struct kvm_segment){
+		.base = 0, .limit = 0x67, .selector = LINUX_SEL_TSS, .type = 0xb,  /* busy TSS */
+		.present = 1,
+	};
+	sregs.gdt.base = LINUX_GDT_GPA;
+	sregs.gdt.limit = LINUX_GDT_BYTES - 1;
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	sregs.cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_PG;
+	sregs.cr3 = pml4_gpa;
+	sregs.cr4 = X86_CR4_PAE;
+	sregs.efer = X86_EFER_LME | X86_EFER_LMA;
 	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
 		goto fail;
 	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)

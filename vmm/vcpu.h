@@ -77,6 +77,14 @@ int vcpu_create(struct vcpu *v, const struct kvm *k, unsigned int id,
 /* Registers for the PVH 32-bit entry: flat segments, paging off, %ebx = start info. */
 int vcpu_setup_pvh(struct vcpu *v, uint32_t entry, uint32_t start_info,
 		   struct errmsg *e) __attribute__((warn_unused_result));
+/*
+ * Registers for Linux's 64-bit boot protocol: long mode with paging (CR3 =
+ * pml4_gpa, an identity map), CS = __BOOT_CS (64-bit code) and the data
+ * segments __BOOT_DS from the GDT vmm/linux_boot.c writes, interrupts off,
+ * %rsi = the zero page, %rip = entry.
+ */
+int vcpu_setup_linux64(struct vcpu *v, uint64_t entry, uint64_t boot_params_gpa,
+		       uint64_t pml4_gpa, struct errmsg *e) __attribute__((warn_unused_result));
 int vcpu_start(struct vcpu *v) __attribute__((warn_unused_result));
 /*
  * Make a running vCPU leave KVM_RUN: set immediate_exit (a vCPU about to

@@ -135,6 +135,9 @@ static int vm_create_vcpus(struct vm *vm, const struct run_config *cfg,
 	if (ret || vm->restore_chain)
 		return ret;   /* a restore sets the saved state later */
 	/* The boot processor enters the kernel; the others wait for INIT/SIPI. */
+	if (boot->protocol == BOOT_LINUX64)
+		return vcpu_setup_linux64(&vm->vcpus[0], boot->entry64, boot->boot_params_gpa,
+					  boot->pml4_gpa, e);
 	return vcpu_setup_pvh(&vm->vcpus[0], boot->entry, boot->start_info, e);
 }
 
