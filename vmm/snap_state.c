@@ -94,6 +94,20 @@ static int vmem_check(const struct snap_config *c, char *why, size_t whylen)
 	return 0;
 }
 
+/* /config/cpu: a SPEC that cpu_model_parse() takes (its reason in why). */
+static int config_cpu_check(const struct snap_config *c, char *why, size_t whylen)
+{
+	struct cpu_model m;
+	char reason[200];
+
+	if (!snap_str_ok(c->cpu, sizeof(c->cpu)))
+		return snap_why(why, whylen, -EINVAL, "/config/cpu: longer than %u bytes",
+				CPU_MODEL_SPEC_BYTES - 1);
+	if (cpu_model_parse(c->cpu, &m, reason, sizeof(reason)))
+		return snap_why(why, whylen, -EINVAL, "/config/cpu: %s", reason);
+	return 0;
+}
+
 static int config_check(const struct snap_config *c, char *why, size_t whylen)
 {
 	bool thp = false;
@@ -121,6 +135,8 @@ static int config_check(const struct snap_config *c, char *why, size_t whylen)
 	if (!snap_str_ok(c->cmdline, sizeof(c->cmdline)))
 		return snap_why(why, whylen, -EINVAL, "/config/cmdline: longer than %u bytes",
 				SNAP_CMDLINE_BYTES - 1);
+	if (config_cpu_check(c, why, whylen))
+		return -EINVAL;
 	if (c->vmem && vmem_check(c, why, whylen))
 		return -EINVAL;
 	if (c->balloon && (!page_aligned(c->balloon_size) || c->balloon_size > c->mem_size))
@@ -248,6 +264,8 @@ static int put_config(void *fdt, const struct snap_config *c)
 	SNAP_PUT(fdt_property_u32(fdt, "populate-threads", c->populate_threads));
 	SNAP_PUT(fdt_property_u32(fdt, "vcpus", c->vcpus));
 	SNAP_PUT(fdt_property_string(fdt, "cmdline", c->cmdline));
+	if (c->cpu[0])
+		SNAP_PUT(fdt_property_string(fdt, "cpu", c->cpu));
 	if (c->vmem) {
 		SNAP_PUT(fdt_begin_node(fdt, "virtio-mem"));
 		SNAP_PUT(fdt_property_u64(fdt, "size", c->vmem_size));
@@ -492,7 +510,7 @@ static int blob_check(const void *blob, size_t len, char *why, size_t whylen)
 static int get_config(const struct snap_node *root, struct snap_config *c)
 {
 	struct snap_node n, sub;
-	int ret;
+	int ret, len;
 
 	ret = snap_node_sub(root, "config", true, &n);
 	if (!ret)
@@ -511,6 +529,9 @@ static int get_config(const struct snap_node *root, struct snap_config *c)
 		ret = snap_get_u32(&n, "vcpus", &c->vcpus);
 	if (!ret)
 		ret = snap_get_str(&n, "cmdline", c->cmdline, sizeof(c->cmdline));
+	/* Optional: older snapshots have none (host). */
+	if (!ret && snap_prop(&n, "cpu", &len))
+		ret = snap_get_str(&n, "cpu", c->cpu, sizeof(c->cpu));
 	if (!ret)
 		ret = snap_node_sub(&n, "virtio-mem", false, &sub);
 	if (!ret && sub.off >= 0) {

@@ -6,8 +6,9 @@
  *   /                  format-version, id, created-ns, checksum (XXH3-64 of
  *                      the whole blob with these 8 bytes zero, big-endian)
  *   /config            mem-size, backend, populate, prefault, thp,
- *                      populate-threads, vcpus, cmdline: what the VM was
- *                      started with (to rebuild it)
+ *                      populate-threads, vcpus, cmdline, [cpu] (--cpu's
+ *                      SPEC; absent: host): what the VM was started with
+ *                      (to rebuild it)
  *     virtio-mem       size, requested, block, backend, populate (iff cfg.vmem)
  *     balloon          size, [deflate-on-oom], [free-page-reporting], [stats],
  *                      stats-interval-s (iff cfg.balloon; flags are empty
@@ -45,6 +46,7 @@
 #include <stdint.h>
 
 #include "mem/mem.h"
+#include "vmm/cpu_model.h"
 #include "vmm/vcpu_state.h"
 
 #define SNAP_FORMAT_VERSION     1u
@@ -67,6 +69,7 @@ struct snap_config {
 	uint32_t populate_threads;
 	uint32_t vcpus;
 	char cmdline[SNAP_CMDLINE_BYTES];
+	char cpu[CPU_MODEL_SPEC_BYTES];     /* --cpu's SPEC, cpu_model_parse()d; "" for host */
 	bool vmem;                          /* a virtio-mem device */
 	uint64_t vmem_size, vmem_requested, vmem_block;
 	char vmem_backend[SNAP_NAME_BYTES]; /* the hotplug region's backend */
