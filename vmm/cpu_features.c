@@ -272,8 +272,12 @@ size_t cpu_model_help(char *buf, size_t len)
 	cpu_text_add(&t, "%s", cpu_help_head);
 	for (int i = 0; i < CF_NR_FEATURES; i++) {
 		const struct cpu_feature *f = &cpu_features[i];
+		bool needs = false;
 
-		cpu_text_add(&t, "%-20s %-22s", f->name, cpu_feature_where(f, where, sizeof(where)));
+		for (size_t d = 0; d < cpu_nr_deps; d++)
+			needs = needs || cpu_deps[d].feature == i;
+		cpu_text_add(&t, needs ? "%-20s %-22s" : "%-20s %s", f->name,
+			     cpu_feature_where(f, where, sizeof(where)));
 		for (size_t d = 0; d < cpu_nr_deps; d++)
 			if (cpu_deps[d].feature == i)
 				cpu_text_add(&t, " %s", cpu_features[cpu_deps[d].needs].name);

@@ -369,6 +369,9 @@ static void describe_names(struct cpu_text *t, const struct cpu_model *m,
 		if (!bm_test(m->clear, i) || f->leaf != v->leaf || f->subleaf != v->subleaf ||
 		    cpuid_has(c, i) || (host && cpuid_has(host, i) != was_on) || (!host && !was_on))
 			continue;
+		/* An OS-enable bit KVM_GET_SUPPORTED_CPUID never sets is no news. */
+		if (!was_on && f->use == CPU_USE_NONE)
+			continue;
 		cpu_text_add(t, "%s %s", any ? "" : label, f->name);
 		any = true;
 	}

@@ -35,8 +35,9 @@ struct kvm_cpuid2;
 
 #define CPU_MODEL_SPEC_BYTES 256   /* the longest SPEC, NUL included */
 #define CPU_MODEL_WORDS      4     /* uint64_t words of a feature bitmap */
-/* cpu_model_help()'s text fits in this. */
+/* cpu_model_help()'s text fits in this, and cpu_model_describe()'s in the other. */
 #define CPU_MODEL_HELP_BYTES (16u << 10)
+#define CPU_MODEL_TEXT_BYTES (8u << 10)
 
 /* A parsed SPEC: plain data, copyable. All zero is "host". */
 struct cpu_model {
