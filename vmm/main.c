@@ -451,6 +451,18 @@ static int open_restore(const struct run_config *user, struct run_config *cfg, c
 	return 0;
 }
 
+/* --debug: what vCPU 0's CPUID became under the CPU model (vmm/cpu_model.h). */
+static void print_cpu_model(const struct vm *vm, const struct cpu_model *m)
+{
+	static char text[CPU_MODEL_TEXT_BYTES];
+	int ret = cpu_model_vcpu_text(vm->kvm.sys_fd, vm->vcpus[0].fd, m, text, sizeof(text));
+
+	if (ret)
+		fprintf(stderr, "memvmm: debug: cannot read vCPU 0's CPUID: %s\n", strerror(-ret));
+	else
+		fputs(text, stderr);
+}
+
 static int cmd_run(int argc, char **argv, int sfd)
 {
 	struct run_summary summary = { 0 };
@@ -466,7 +478,7 @@ static int cmd_run(int argc, char **argv, int sfd)
 
 	ret = options_parse_run(argc, argv, &user, err, sizeof(err));
 	if (ret == OPTIONS_HELP) {
-		fputs(options_run_help, stdout);
+		fputs(user.help_text ? user.help_text : options_run_help, stdout);
 		return 0;
 	}
 	if (ret) {
@@ -516,6 +528,8 @@ static int cmd_run(int argc, char **argv, int sfd)
 		fprintf(stderr, "memvmm: %s\n", e.text);
 		return e.bad_input ? EXIT_USAGE : EXIT_FAIL;
 	}
+	if (cfg.debug)
+		print_cpu_model(&vm, &cfg.cpu);
 	if (!cfg.quiet && !summary.restore_dir) {
 		vm_measure_huge(&vm);
 		print_memory(&vm);

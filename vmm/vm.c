@@ -109,6 +109,17 @@ static int vm_create_vcpus(struct vm *vm, const struct run_config *cfg,
 	ret = vcpu_supported_cpuid(vm->kvm.sys_fd, &cpuid);
 	if (ret)
 		return errmsg_set(e, ret, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(-ret));
+	{
+		char why[256];
+
+		/* --cpu (or the snapshot's): refused only for a +NAME this KVM lacks. */
+		ret = cpu_model_apply(&cfg->cpu, cpuid, why, sizeof(why));
+		if (ret) {
+			free(cpuid);
+			e->bad_input = true;
+			return errmsg_set(e, ret, "CPU model '%s': %s", cfg->cpu.spec, why);
+		}
+	}
 	vm->vcpus = calloc(cfg->vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		free(cpuid);
