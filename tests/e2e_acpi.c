@@ -65,7 +65,7 @@ static void test_poweroff(const void *arg)
 		    !e2e_guest_line(&r, "error"), "the guest went on after the power-off: %s",
 		    r.out);
 	TEST_ASSERT(strstr(r.err, "guest powered off, exit status 0"), "stderr: %s", r.err);
-	TEST_ASSERT(!strstr(r.err, "error") && !strstr(r.err, "failed"), "stderr: %s", r.err);
+	TEST_ASSERT(!strstr(r.err, "rip="), "no vCPU failure dump: %s", r.err);
 	e2e_free(&r);
 	TEST_PASS("acpi-poweroff: memvmm exits 0, the guest stopped there");
 }
