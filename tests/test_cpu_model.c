@@ -7,33 +7,24 @@
  * AMX and CET, 0x80000001, KVM's 0x40000000 leaves) checked register by
  * register with bit numbers written out here, not taken from the table;
  * an AMD template for the 0x80000001 copies of leaf 1; describe and help
- * texts; the SPEC in a snapshot's /config. One case needs /dev/kvm: what a
- * vCPU got from KVM_SET_CPUID2 with a model, read back.
+ * texts. tests/test_cpu_model_run.c: the SPEC in a snapshot's /config, a
+ * vCPU and the memvmm binary under a model.
  */
-#include <fcntl.h>
-#include <libfdt.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include <linux/kvm.h>
 
 #include "tests/e2e.h"
 #include "tests/test.h"
+#include "tests/test_cpu_model.h"
 #include "vmm/cpu_features.h"
 #include "vmm/cpu_model.h"
-#include "vmm/snap_state.h"
-#include "vmm/vcpu.h"
 
 #define TMPL_MAX_ENTRIES 64
-#define ERR_BYTES        256
-#define TEXT_BYTES       (16u << 10)
-#define EDIT_ROOM_BYTES  4096
 
-static uint32_t bits_of(const int *b, size_t n)
+uint32_t cpu_test_bits(const int *b, size_t n)
 {
 	uint32_t v = 0;
 
@@ -41,8 +32,6 @@ static uint32_t bits_of(const int *b, size_t n)
 		v |= 1u << b[i];
 	return v;
 }
-
-#define BITS(...) bits_of((const int[]){ __VA_ARGS__ }, sizeof((int[]){ __VA_ARGS__ }) / sizeof(int))
 
 static struct kvm_cpuid2 *tmpl_new(void)
 {
@@ -62,7 +51,7 @@ static void put(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx, uint32_t a, uin
 	};
 }
 
-static struct kvm_cpuid_entry2 *ent(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
+struct kvm_cpuid_entry2 *cpu_test_entry(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
 {
 	for (uint32_t i = 0; i < c->nent; i++)
 		if (c->entries[i].function == fn && c->entries[i].index == idx)
@@ -129,21 +118,21 @@ static void assert_kvm_leaves_kept(struct kvm_cpuid2 *a, struct kvm_cpuid2 *b)
 	static const uint32_t leaves[] = { 0x40000000, 0x40000001, 0x40000010 };
 
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++)
-		TEST_ASSERT(!memcmp(ent(a, leaves[i], 0), ent(b, leaves[i], 0),
+		TEST_ASSERT(!memcmp(LEAF(a, leaves[i], 0), LEAF(b, leaves[i], 0),
 				    sizeof(struct kvm_cpuid_entry2)), "leaf 0x%x changed", leaves[i]);
 }
 
 static void assert_regs(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx, uint32_t a, uint32_t b,
 			uint32_t cx, uint32_t d)
 {
-	struct kvm_cpuid_entry2 *e = ent(c, fn, idx);
+	struct kvm_cpuid_entry2 *e = LEAF(c, fn, idx);
 
 	TEST_ASSERT(e->eax == a && e->ebx == b && e->ecx == cx && e->edx == d,
 		    "leaf 0x%x.%u: %08x %08x %08x %08x, want %08x %08x %08x %08x", fn, idx,
 		    e->eax, e->ebx, e->ecx, e->edx, a, b, cx, d);
 }
 
-static void parse_ok(const char *spec, struct cpu_model *m)
+void cpu_test_parse_ok(const char *spec, struct cpu_model *m)
 {
 	char err[ERR_BYTES] = "";
 
@@ -157,17 +146,39 @@ static struct kvm_cpuid2 *applied(const char *spec, struct kvm_cpuid2 *(*make)(v
 	char err[ERR_BYTES] = "";
 	struct cpu_model m;
 
-	parse_ok(spec, &m);
+	cpu_test_parse_ok(spec, &m);
 	TEST_ASSERT(cpu_model_apply(&m, c, err, sizeof(err)) == 0, "'%s': %s", spec, err);
 	return c;
 }
 
-static bool clears(const struct cpu_model *m, const char *name)
+bool cpu_test_clears(const struct cpu_model *m, const char *name)
 {
 	int id = cpu_feature_lookup(name, strlen(name));
 
 	TEST_ASSERT(id >= 0, "no feature %s", name);
 	return m->clear[id / 64] >> (id % 64) & 1;
+}
+
+/* m clears every (clears_all) or none (clears_none) of the space-separated names. */
+static bool clears_some(const struct cpu_model *m, const char *names, bool want)
+{
+	char copy[256], *save = NULL;
+
+	snprintf(copy, sizeof(copy), "%s", names);
+	for (char *n = strtok_r(copy, " ", &save); n; n = strtok_r(NULL, " ", &save))
+		if (cpu_test_clears(m, n) != want)
+			return false;
+	return true;
+}
+
+static bool clears_all(const struct cpu_model *m, const char *names)
+{
+	return clears_some(m, names, true);
+}
+
+static bool clears_none(const struct cpu_model *m, const char *names)
+{
+	return clears_some(m, names, false);
 }
 
 /* ---- the table ----------------------------------------------------------- */
@@ -252,8 +263,8 @@ static void run_table(const void *arg)
 		if (cpu_features[cpu_deps[d].needs].use != CPU_USE_FREE)
 			continue;
 		snprintf(spec, sizeof(spec), "-%s", cpu_features[cpu_deps[d].needs].name);
-		parse_ok(spec, &m);
-		TEST_ASSERT(clears(&m, cpu_features[cpu_deps[d].feature].name), "%s", spec);
+		cpu_test_parse_ok(spec, &m);
+		TEST_ASSERT(cpu_test_clears(&m, cpu_features[cpu_deps[d].feature].name), "%s", spec);
 	}
 	for (size_t x = 0; x < cpu_nr_xstates; x++) {
 		TEST_ASSERT(cpu_xstates[x].component >= 1 && cpu_xstates[x].component <= 63 &&
@@ -287,42 +298,40 @@ static void run_parse(const void *arg)
 	(void)arg;
 
 	memset(&zero, 0, sizeof(zero));
-	parse_ok("host", &m);
+	cpu_test_parse_ok("host", &m);
 	TEST_ASSERT(cpu_model_is_host(&m) && !strcmp(m.spec, "host"), "host");
-	parse_ok("", &m);
+	cpu_test_parse_ok("", &m);
 	TEST_ASSERT(!memcmp(&m, &zero, sizeof(m)) && cpu_model_is_host(&m), "empty: host");
-	parse_ok(NULL, &m);
+	cpu_test_parse_ok(NULL, &m);
 	TEST_ASSERT(cpu_model_is_host(&m) && cpu_model_is_host(&zero), "NULL, zero: host");
 
-	parse_ok("-cx16", &m);
+	cpu_test_parse_ok("-cx16", &m);
 	for (int i = 0; i < CF_NR_FEATURES; i++)
-		TEST_ASSERT(clears(&m, cpu_features[i].name) == (i == CF_CX16), "-cx16: only cx16, "
+		TEST_ASSERT(cpu_test_clears(&m, cpu_features[i].name) == (i == CF_CX16), "-cx16: only cx16, "
 			    "not %s", cpu_features[i].name);
 	TEST_ASSERT(!strcmp(m.spec, "-cx16") && !cpu_model_is_host(&m), "spec kept");
 
-	parse_ok("host,-cx16,-xsave", &m);
+	cpu_test_parse_ok("host,-cx16,-xsave", &m);
 	for (size_t i = 0; i < sizeof(xsave_clears) / sizeof(xsave_clears[0]); i++)
-		TEST_ASSERT(clears(&m, xsave_clears[i]), "-xsave keeps %s", xsave_clears[i]);
+		TEST_ASSERT(cpu_test_clears(&m, xsave_clears[i]), "-xsave keeps %s", xsave_clears[i]);
 	for (size_t i = 0; i < sizeof(xsave_keeps) / sizeof(xsave_keeps[0]); i++)
-		TEST_ASSERT(!clears(&m, xsave_keeps[i]), "-xsave clears %s", xsave_keeps[i]);
-	TEST_ASSERT(clears(&m, "cx16"), "and cx16");
+		TEST_ASSERT(!cpu_test_clears(&m, xsave_keeps[i]), "-xsave clears %s", xsave_keeps[i]);
+	TEST_ASSERT(cpu_test_clears(&m, "cx16"), "and cx16");
 
-	parse_ok("-sse2", &m);
+	cpu_test_parse_ok("-sse2", &m);
 	for (size_t i = 0; i < sizeof(sse2_clears) / sizeof(sse2_clears[0]); i++)
-		TEST_ASSERT(clears(&m, sse2_clears[i]), "-sse2 keeps %s", sse2_clears[i]);
+		TEST_ASSERT(cpu_test_clears(&m, sse2_clears[i]), "-sse2 keeps %s", sse2_clears[i]);
 	for (size_t i = 0; i < sizeof(sse2_keeps) / sizeof(sse2_keeps[0]); i++)
-		TEST_ASSERT(!clears(&m, sse2_keeps[i]), "-sse2 clears %s", sse2_keeps[i]);
+		TEST_ASSERT(!cpu_test_clears(&m, sse2_keeps[i]), "-sse2 clears %s", sse2_keeps[i]);
 
-	parse_ok("-avx", &m);
-	TEST_ASSERT(clears(&m, "avx2") && clears(&m, "fma") && clears(&m, "f16c") &&
-		    clears(&m, "vaes") && clears(&m, "vpclmulqdq") && clears(&m, "avx512f") &&
-		    clears(&m, "avx512_vbmi2") && clears(&m, "avx512_fp16") &&
-		    clears(&m, "avx_vnni") && !clears(&m, "xsave") && !clears(&m, "gfni") &&
-		    !clears(&m, "aes") && !clears(&m, "amx_tile"), "-avx");
-	parse_ok("-sse3", &m);
-	TEST_ASSERT(clears(&m, "pni") && clears(&m, "avx") && !clears(&m, "sse2"), "alias sse3");
-	parse_ok("-lzcnt,+avx2,+lm,-hypervisor", &m);
-	TEST_ASSERT(clears(&m, "abm") && clears(&m, "hypervisor") && !clears(&m, "avx2") &&
+	cpu_test_parse_ok("-avx", &m);
+	TEST_ASSERT(clears_all(&m, "avx2 fma f16c vaes vpclmulqdq avx512f avx512_vbmi2 "
+			       "avx512_fp16 avx_vnni") && clears_none(&m, "xsave gfni aes amx_tile"),
+		    "-avx");
+	cpu_test_parse_ok("-sse3", &m);
+	TEST_ASSERT(clears_all(&m, "pni avx") && clears_none(&m, "sse2"), "alias sse3");
+	cpu_test_parse_ok("-lzcnt,+avx2,+lm,-hypervisor", &m);
+	TEST_ASSERT(clears_all(&m, "abm hypervisor") && clears_none(&m, "avx2") &&
 		    m.keep[CF_AVX2 / 64] >> (CF_AVX2 % 64) & 1, "keep and clear");
 	TEST_PASS("parse: host, closures of -cx16, -xsave, -sse2, -avx, aliases, +NAME");
 }
@@ -391,14 +400,14 @@ static void run_apply_host(const void *arg)
 	TEST_ASSERT(!memcmp(c, want, cpuid_bytes(want)), "+NAME changes nothing");
 	free(c);
 	c = applied("-cx16", intel_template);
-	TEST_ASSERT(ent(c, 1, 0)->ecx == (INTEL_L1_ECX & ~BITS(13)), "cx16 cleared");
-	ent(c, 1, 0)->ecx = INTEL_L1_ECX;
+	TEST_ASSERT(LEAF(c, 1, 0)->ecx == (INTEL_L1_ECX & ~BITS(13)), "cx16 cleared");
+	LEAF(c, 1, 0)->ecx = INTEL_L1_ECX;
 	TEST_ASSERT(!memcmp(c, want, cpuid_bytes(want)), "-cx16 changes only cx16");
 	free(c);
 	c = applied("-hypervisor,-rdtscp,-pdpe1gb,-nx,-la57", intel_template);
 	assert_regs(c, 1, 0, 0x000806f8, 0x00010800, INTEL_L1_ECX & ~BITS(31), INTEL_L1_EDX);
 	assert_regs(c, 0x80000001, 0, 0, 0, BITS(0, 5, 8), BITS(11, 29));
-	TEST_ASSERT(ent(c, 7, 0)->ecx == (INTEL_L7_ECX & ~BITS(16)), "la57");
+	TEST_ASSERT(LEAF(c, 7, 0)->ecx == (INTEL_L7_ECX & ~BITS(16)), "la57");
 	assert_kvm_leaves_kept(c, want);
 	free(c);
 	free(want);
@@ -420,7 +429,7 @@ static void run_apply_xsave(const void *arg)
 		if (c->entries[i].function == 0xd)
 			assert_regs(c, 0xd, c->entries[i].index, 0, 0, 0, 0);
 	assert_regs(c, 0x80000001, 0, 0, 0, BITS(0, 5, 8), BITS(11, 20, 26, 27, 29));
-	TEST_ASSERT(ent(c, 7, 0)->ecx & BITS(8), "gfni stays (SSE-encoded forms)");
+	TEST_ASSERT(LEAF(c, 7, 0)->ecx & BITS(8), "gfni stays (SSE-encoded forms)");
 	assert_kvm_leaves_kept(c, want);
 	TEST_ASSERT(c->nent == want->nent, "no leaf removed");
 	free(c);
@@ -430,9 +439,9 @@ static void run_apply_xsave(const void *arg)
 		    INTEL_L1_ECX & ~BITS(0, 1, 9, 12, 19, 20, 25, 28, 29), INTEL_L1_EDX & ~BITS(26));
 	assert_regs(c, 7, 0, 1, INTEL_L7_EBX & ~BITS(5, 16, 17, 21, 28, 29, 30, 31),
 		    INTEL_L7_ECX & ~BITS(1, 6, 8, 9, 10, 11, 12, 14), INTEL_L7_EDX & ~BITS(23));
-	TEST_ASSERT(ent(c, 0xd, 0)->eax == 0x60203 && ent(c, 0xd, 1)->ecx == INTEL_XSS &&
-		    ent(c, 0xd, 17)->eax == 64 && ent(c, 0xd, 2)->eax == 0, "-sse2: YMM and AVX-512 "
-		    "state gone, AMX, PKRU and CET stay");
+	TEST_ASSERT(LEAF(c, 0xd, 0)->eax == 0x60203 && LEAF(c, 0xd, 1)->ecx == INTEL_XSS &&
+		    LEAF(c, 0xd, 17)->eax == 64 && LEAF(c, 0xd, 2)->eax == 0,
+		    "-sse2: YMM and AVX-512 state gone, AMX, PKRU and CET stay");
 	free(c);
 	free(want);
 	TEST_PASS("apply: -xsave empties leaf 0xd and clears its dependants bit by bit; -sse2");
@@ -454,7 +463,7 @@ static void run_apply_xstates(const void *arg)
 	assert_regs(c, 0xd, 7, 0, 0, 0, 0);
 	assert_regs(c, 0xd, 9, 8, 2688, 0, 0);
 	assert_regs(c, 0xd, 18, 8192, 2816, 6, 0);
-	TEST_ASSERT(ent(c, 1, 0)->ecx == (INTEL_L1_ECX & ~BITS(12, 28, 29)), "-avx: leaf 1");
+	TEST_ASSERT(LEAF(c, 1, 0)->ecx == (INTEL_L1_ECX & ~BITS(12, 28, 29)), "-avx: leaf 1");
 	free(c);
 
 	/* -amx_tile: XTILECFG/XTILEDATA go, the standard size ends at PKRU. */
@@ -463,7 +472,7 @@ static void run_apply_xstates(const void *arg)
 	assert_regs(c, 0xd, 1, 0x1f, 2480, INTEL_XSS, 0);
 	assert_regs(c, 0xd, 17, 0, 0, 0, 0);
 	assert_regs(c, 0xd, 18, 0, 0, 0, 0);
-	TEST_ASSERT(ent(c, 7, 0)->edx == (INTEL_L7_EDX & ~BITS(22, 24, 25)), "amx_*");
+	TEST_ASSERT(LEAF(c, 7, 0)->edx == (INTEL_L7_EDX & ~BITS(22, 24, 25)), "amx_*");
 	free(c);
 
 	/* -xsaves: every IA32_XSS component, XFD and so AMX; XSAVEC keeps a compacted size. */
@@ -472,8 +481,9 @@ static void run_apply_xstates(const void *arg)
 	assert_regs(c, 0xd, 1, 0x7, 2440, 0, 0);
 	assert_regs(c, 0xd, 11, 0, 0, 0, 0);
 	assert_regs(c, 0xd, 12, 0, 0, 0, 0);
-	TEST_ASSERT(ent(c, 7, 0)->ecx == (INTEL_L7_ECX & ~BITS(7)) &&
-		    ent(c, 7, 0)->edx == (INTEL_L7_EDX & ~BITS(22, 24, 25)), "shstk, amx cleared, ibt kept");
+	TEST_ASSERT(LEAF(c, 7, 0)->ecx == (INTEL_L7_ECX & ~BITS(7)) &&
+		    LEAF(c, 7, 0)->edx == (INTEL_L7_EDX & ~BITS(22, 24, 25)),
+		    "shstk, amx cleared, ibt kept");
 	free(c);
 
 	/* CET state belongs to shadow stacks and IBT: it goes only when both do. */
@@ -527,18 +537,18 @@ static void run_apply_amd(const void *arg)
 	(void)arg;
 
 	c = applied("-pae", amd_template);
-	TEST_ASSERT(ent(c, 1, 0)->edx == (ent(want, 1, 0)->edx & ~BITS(6)) &&
-		    ent(c, 0x80000001, 0)->edx == (ent(want, 0x80000001, 0)->edx & ~BITS(6)),
+	TEST_ASSERT(LEAF(c, 1, 0)->edx == (LEAF(want, 1, 0)->edx & ~BITS(6)) &&
+		    LEAF(c, 0x80000001, 0)->edx == (LEAF(want, 0x80000001, 0)->edx & ~BITS(6)),
 		    "pae cleared in both places");
 	free(c);
 	c = applied("-mmx", amd_template);
-	TEST_ASSERT(ent(c, 1, 0)->edx == (ent(want, 1, 0)->edx & ~BITS(23)) &&
-		    ent(c, 0x80000001, 0)->edx == (ent(want, 0x80000001, 0)->edx & ~BITS(22, 23)),
+	TEST_ASSERT(LEAF(c, 1, 0)->edx == (LEAF(want, 1, 0)->edx & ~BITS(23)) &&
+		    LEAF(c, 0x80000001, 0)->edx == (LEAF(want, 0x80000001, 0)->edx & ~BITS(22, 23)),
 		    "mmx in both places, mmxext with it");
 	free(c);
 	c = applied("-sse2", amd_template);
-	TEST_ASSERT(ent(c, 0x80000001, 0)->ecx == BITS(0, 1, 5, 8), "sse4a goes with sse2");
-	TEST_ASSERT(ent(c, 0x80000001, 0)->edx == ent(want, 0x80000001, 0)->edx, "no sse2 copy");
+	TEST_ASSERT(LEAF(c, 0x80000001, 0)->ecx == BITS(0, 1, 5, 8), "sse4a goes with sse2");
+	TEST_ASSERT(LEAF(c, 0x80000001, 0)->edx == LEAF(want, 0x80000001, 0)->edx, "no sse2 copy");
 	assert_kvm_leaves_kept(c, want);
 	free(c);
 	free(want);
@@ -552,22 +562,22 @@ static void run_keep_refused(const void *arg)
 	struct cpu_model m;
 	(void)arg;
 
-	parse_ok("-cx16,+avx512_vp2intersect", &m);
+	cpu_test_parse_ok("-cx16,+avx512_vp2intersect", &m);
 	TEST_ASSERT(cpu_model_apply(&m, c, err, sizeof(err)) == -EINVAL, "accepted");
 	TEST_ASSERT(strstr(err, "+avx512_vp2intersect: this host's KVM does not offer "
 			   "avx512_vp2intersect (CPUID 0x7.0 EDX[8]"), "message: %s", err);
 	TEST_ASSERT(!memcmp(c, want, cpuid_bytes(want)), "template changed by a refusal");
-	parse_ok("+mpx", &m);
+	cpu_test_parse_ok("+mpx", &m);
 	TEST_ASSERT(cpu_model_apply(&m, c, err, sizeof(err)) == -EINVAL &&
 		    strstr(err, "does not offer mpx"), "+mpx: %s", err);
 	free(c);
 	/* A template without leaf 7 at all. */
 	c = amd_template();
-	parse_ok("+avx2", &m);
+	cpu_test_parse_ok("+avx2", &m);
 	TEST_ASSERT(cpu_model_apply(&m, c, err, sizeof(err)) == -EINVAL &&
 		    strstr(err, "does not offer avx2"), "no leaf 7: %s", err);
 	/* -NAME of what a template lacks is no error. */
-	parse_ok("-avx512f,-xsaves", &m);
+	cpu_test_parse_ok("-avx512f,-xsaves", &m);
 	TEST_OK(cpu_model_apply(&m, c, err, sizeof(err)));
 	free(c);
 	free(want);
@@ -585,7 +595,7 @@ static void run_describe(const void *arg)
 	size_t n;
 	(void)arg;
 
-	parse_ok("-cx16,-xsave,-mpx", &m);
+	cpu_test_parse_ok("-cx16,-xsave,-mpx", &m);
 	free(c);
 	c = applied("-cx16,-xsave,-mpx", intel_template);
 	n = cpu_model_describe(&m, host, c, text, sizeof(text));
@@ -612,7 +622,7 @@ static void run_describe(const void *arg)
 	TEST_ASSERT(strstr(text, "off: fma cx16 xsave osxsave avx f16c") &&
 		    !strstr(text, "not offered"), "no host:\n%s", text);
 	free(c);
-	parse_ok("+avx2", &m);
+	cpu_test_parse_ok("+avx2", &m);
 	c = applied("+avx2", intel_template);
 	cpu_model_describe(&m, host, c, text, sizeof(text));
 	TEST_ASSERT(strstr(text, "CPU model: +avx2\n") && strstr(text, "  kept (+): avx2\n") &&
@@ -648,148 +658,6 @@ static void run_help(const void *arg)
 	TEST_PASS("help: every name with its bit and what it needs");
 }
 
-/* ---- the snapshot's /config ------------------------------------------------ */
-
-static void minimal_state(struct snap_state *s, const char *cpu)
-{
-	memset(s, 0, sizeof(*s));
-	s->version = SNAP_FORMAT_VERSION;
-	s->id = 9;
-	s->cfg.mem_size = 64u << 20;
-	snprintf(s->cfg.backend, sizeof(s->cfg.backend), "anon");
-	snprintf(s->cfg.populate, sizeof(s->cfg.populate), "auto");
-	snprintf(s->cfg.prefault, sizeof(s->cfg.prefault), "auto");
-	snprintf(s->cfg.thp, sizeof(s->cfg.thp), "auto");
-	snprintf(s->cfg.cpu, sizeof(s->cfg.cpu), "%s", cpu);
-	s->cfg.vcpus = 1;
-	s->nr_regions = 1;
-	snprintf(s->region[0].role, sizeof(s->region[0].role), "ram");
-	s->region[0].size = 64u << 20;
-	snprintf(s->region[0].backend, sizeof(s->region[0].backend), "anon");
-	snprintf(s->region[0].file, sizeof(s->region[0].file), "mem-0.raw");
-	s->nr_vcpus = 1;
-	s->vcpu = calloc(1, sizeof(*s->vcpu));
-	TEST_ASSERT(s->vcpu, "calloc");
-	s->irq.pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
-	s->irq.pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
-	s->irq.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
-}
-
-/* Build s, set /config/cpu to value (NULL: delete it), reseal, parse into out. */
-static int rebuild(const struct snap_state *s, const char *value, struct snap_state *out,
-		   char *why, size_t whylen)
-{
-	void *blob, *ed;
-	size_t len;
-	int node, ret;
-
-	TEST_OK(snap_state_build(s, &blob, &len));
-	ed = calloc(1, len + EDIT_ROOM_BYTES);
-	TEST_ASSERT(ed && fdt_open_into(blob, ed, (int)(len + EDIT_ROOM_BYTES)) == 0, "open");
-	node = fdt_path_offset(ed, "/config");
-	TEST_ASSERT(node >= 0, "/config");
-	if (value)
-		TEST_ASSERT(fdt_setprop_string(ed, node, "cpu", value) == 0, "setprop");
-	else
-		TEST_ASSERT(fdt_delprop(ed, node, "cpu") == 0, "delprop");
-	TEST_ASSERT(fdt_pack(ed) == 0, "pack");
-	TEST_OK(snap_state_seal(ed, fdt_totalsize(ed)));
-	ret = snap_state_parse(ed, fdt_totalsize(ed), out, why, whylen);
-	free(ed);
-	free(blob);
-	return ret;
-}
-
-static void run_snapshot(const void *arg)
-{
-	struct snap_state s, back;
-	char why[ERR_BYTES] = "", huge[CPU_MODEL_SPEC_BYTES + 8];
-	struct cpu_model m;
-	void *blob;
-	size_t len;
-	(void)arg;
-
-	minimal_state(&s, "host,-cx16,-xsave,+lm");
-	TEST_OK(rebuild(&s, "host,-cx16,-xsave,+lm", &back, why, sizeof(why)));
-	TEST_ASSERT(!strcmp(back.cfg.cpu, "host,-cx16,-xsave,+lm"), "round trip: '%s'", back.cfg.cpu);
-	parse_ok(back.cfg.cpu, &m);
-	TEST_ASSERT(clears(&m, "avx2") && clears(&m, "cx16"), "the model comes back");
-	snap_state_release(&back);
-	/* What snap_state_build() writes, untouched. */
-	TEST_OK(snap_state_build(&s, &blob, &len));
-	TEST_OK(snap_state_parse(blob, len, &back, why, sizeof(why)));
-	TEST_ASSERT(!strcmp(back.cfg.cpu, s.cfg.cpu), "built: '%s'", back.cfg.cpu);
-	snap_state_release(&back);
-	free(blob);
-	/* Older snapshots have no cpu: host. */
-	TEST_OK(rebuild(&s, NULL, &back, why, sizeof(why)));
-	TEST_ASSERT(back.cfg.cpu[0] == '\0', "no /config/cpu: host");
-	snap_state_release(&back);
-	/* Host writes no property at all. */
-	snap_state_release(&s);
-	minimal_state(&s, "");
-	TEST_OK(snap_state_build(&s, &blob, &len));
-	TEST_ASSERT(fdt_getprop(blob, fdt_path_offset(blob, "/config"), "cpu", NULL) == NULL,
-		    "host: no property");
-	free(blob);
-	/* Refused: a SPEC memvmm would refuse, an over-long one, and on build too. */
-	TEST_ASSERT(rebuild(&s, "-lm", &back, why, sizeof(why)) == -EINVAL &&
-		    strstr(why, "/config/cpu: item '-lm' is refused"), "-lm: %s", why);
-	TEST_ASSERT(rebuild(&s, "-nosuch", &back, why, sizeof(why)) == -EINVAL &&
-		    strstr(why, "/config/cpu: unknown feature 'nosuch'"), "unknown: %s", why);
-	memset(huge, 'x', sizeof(huge) - 1);
-	huge[0] = '-';
-	huge[sizeof(huge) - 1] = '\0';
-	TEST_ASSERT(rebuild(&s, huge, &back, why, sizeof(why)) == -EINVAL &&
-		    strstr(why, "/config/cpu") && strstr(why, "at most 256 allowed"), "long: %s", why);
-	snprintf(s.cfg.cpu, sizeof(s.cfg.cpu), "-cx16,,");
-	TEST_ASSERT(snap_state_build(&s, &blob, &len) == -EINVAL, "build takes a bad SPEC");
-	snap_state_release(&s);
-	TEST_PASS("snapshot: /config/cpu round trip, absent is host, bad ones refused");
-}
-
-/* ---- with KVM -------------------------------------------------------------- */
-
-static void run_kvm(const void *arg)
-{
-	struct kvm_cpuid2 *tmpl = NULL;
-	static char text[TEXT_BYTES];
-	char err[ERR_BYTES] = "";
-	struct cpu_model m;
-	struct kvm_xcrs xcrs = { .nr_xcrs = 1 };
-	const char *line;
-	int sys, vm, vcpu;
-	(void)arg;
-
-	sys = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	TEST_REQUIRE(sys >= 0, "no usable /dev/kvm");
-	vm = ioctl(sys, KVM_CREATE_VM, 0);
-	TEST_ASSERT(vm >= 0, "KVM_CREATE_VM");
-	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-	TEST_ASSERT(vcpu >= 0, "KVM_CREATE_VCPU");
-	TEST_OK(vcpu_supported_cpuid(sys, &tmpl));
-	TEST_REQUIRE(ent(tmpl, 1, 0)->ecx & BITS(26, 28), "this host's KVM offers no AVX");
-	parse_ok("-cx16,-avx", &m);
-	TEST_OK(cpu_model_apply(&m, tmpl, err, sizeof(err)));
-	TEST_ASSERT(ioctl(vcpu, KVM_SET_CPUID2, tmpl) == 0, "KVM_SET_CPUID2 takes the model");
-	TEST_OK(cpu_model_vcpu_text(sys, vcpu, &m, text, sizeof(text)));
-	line = strstr(text, "\n  XSAVE components:");
-	TEST_ASSERT(strstr(text, "CPU model: -cx16,-avx") && strstr(text, "off:") &&
-		    strstr(text, " cx16") && strstr(text, " avx ") && line &&
-		    (!strstr(line, " ymm") || strstr(line, " ymm") > strchr(line + 1, '\n')),
-		    "vCPU text:\n%s", text);
-	/* KVM holds the guest to it: XCR0 with YMM state is refused, x87|SSE is not. */
-	xcrs.xcrs[0].value = 0x7;
-	TEST_ASSERT(ioctl(vcpu, KVM_SET_XCRS, &xcrs) < 0, "XCR0 with YMM accepted");
-	xcrs.xcrs[0].value = 0x3;
-	TEST_ASSERT(ioctl(vcpu, KVM_SET_XCRS, &xcrs) == 0, "XCR0 x87|SSE refused");
-	free(tmpl);
-	close(vcpu);
-	close(vm);
-	close(sys);
-	TEST_PASS("kvm: a vCPU takes the model and KVM enforces it");
-}
-
 int main(int argc, char **argv)
 {
 	static const struct e2e_case cases[] = {
@@ -803,8 +671,10 @@ int main(int argc, char **argv)
 		{ "keep-refused", run_keep_refused, NULL },
 		{ "describe", run_describe, NULL },
 		{ "help", run_help, NULL },
-		{ "snapshot", run_snapshot, NULL },
-		{ "kvm", run_kvm, NULL },
+		{ "snapshot", cpu_test_run_snapshot, NULL },
+		{ "kvm", cpu_test_run_kvm, NULL },
+		{ "cli", cpu_test_run_cli, NULL },
+		{ "memvmm-kvm", cpu_test_run_memvmm_kvm, NULL },
 	};
 
 	return e2e_case_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
