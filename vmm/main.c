@@ -280,9 +280,11 @@ static void print_started(struct vm *vm, void *arg)
 			 bc->free_page_reporting ? ", free page reporting" : "",
 			 bc->deflate_on_oom ? ", deflate-on-oom" : "");
 	}
-	fprintf(stderr, "memvmm: %s, %lluM on %s (%u region%s), %u vCPU%s%s%s; "
+	fprintf(stderr, "memvmm: %s%s%s%s, %lluM on %s (%u region%s), %u vCPU%s%s%s; "
 		"first guest instruction %.2f ms after start%s%s\n",
 		s->cfg->kernel ? s->cfg->kernel : "bundled test guest",
+		s->cfg->kernel && vm->boot_what[0] ? " (" : "",
+		s->cfg->kernel ? vm->boot_what : "", s->cfg->kernel && vm->boot_what[0] ? ")" : "",
 		(unsigned long long)(vm->mem.ram_size >> 20), vm->mem.ops->name,
 		regions, regions == 1 ? "" : "s",
 		vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s", vmem, balloon,

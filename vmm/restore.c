@@ -168,19 +168,30 @@ static int restore_boot_region(struct vm *vm, unsigned int index,
 
 /* ---- devices and vCPUs ------------------------------------------------------ */
 
+/*
+ * Each saved device into the machine's, in order. A stateless machine
+ * device the snapshot does not list (acpi-sleep, added after snapshots
+ * existed) is skipped: a snapshot from before it still restores.
+ */
 static int restore_devices(struct vm *vm, const struct snap_state *s, struct errmsg *e)
 {
-	if (s->nr_devices != vm->nr_devices)
-		return errmsg_set(e, -EINVAL, "the snapshot has %u devices, the machine it describes "
-				  "%u", s->nr_devices, vm->nr_devices);
+	unsigned int j = 0;
+
 	for (unsigned int i = 0; i < vm->nr_devices; i++) {
 		const struct vm_device *d = &vm->dev[i];
-		const struct snap_device *sd = &s->dev[i];
+		const struct snap_device *sd = j < s->nr_devices ? &s->dev[j] : NULL;
 		int ret;
 
+		if (!d->ops->restore && (!sd || strcmp(sd->name, d->ops->name)))
+			continue;
+		if (!sd)
+			return errmsg_set(e, -EINVAL, "the snapshot has %u devices, the machine it "
+					  "describes has %s after them", s->nr_devices,
+					  d->ops->name);
+		j++;
 		if (strcmp(sd->name, d->ops->name))
 			return errmsg_set(e, -EINVAL, "the snapshot's device %u is '%.32s', the "
-					  "machine's is %s", i, sd->name, d->ops->name);
+					  "machine's is %s", j - 1, sd->name, d->ops->name);
 		if (!d->ops->restore) {
 			if (sd->len)
 				return errmsg_set(e, -EINVAL, "device %s keeps no state, but the "
@@ -193,6 +204,9 @@ static int restore_devices(struct vm *vm, const struct snap_state *s, struct err
 			return errmsg_set(e, ret, "device %s refused its saved state: %s",
 					  d->ops->name, strerror(-ret));
 	}
+	if (j != s->nr_devices)
+		return errmsg_set(e, -EINVAL, "the snapshot has %u devices, the machine it describes "
+				  "%u", s->nr_devices, j);
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/cpu_model.h"
 #include "vmm/snap_io.h"
 
 void snap_chain_close(struct snap_chain *c)
@@ -334,6 +335,14 @@ int snapshot_run_config(const struct snap_chain *c, const struct run_config *use
 	if (c->state[0].nr_vcpus != s->vcpus)
 		ret = errmsg_set(e, -EINVAL, "the snapshot holds %u vCPU states for %u vCPUs",
 				 c->state[0].nr_vcpus, s->vcpus);
+	if (!ret) {
+		char why[256];
+
+		/* The saved CPU model, as --cpu gave it (--cpu with --restore is refused). */
+		if (cpu_model_parse(s->cpu, &cfg->cpu, why, sizeof(why)))
+			ret = errmsg_set(e, -EINVAL, "the snapshot's CPU model '%.64s': %s", s->cpu,
+					 why);
+	}
 	cfg->vmem = (struct run_vmem_config){ .enabled = s->vmem };
 	if (!ret && s->vmem) {
 		cfg->vmem.size = s->vmem_size;

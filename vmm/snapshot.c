@@ -36,6 +36,7 @@ void snapshot_remember_config(struct vm *vm, const struct run_config *cfg)
 	snprintf(c->thp, sizeof(c->thp), "%s", mem_thp_mode_name(cfg->thp));
 	c->populate_threads = cfg->populate_threads;
 	c->vcpus = cfg->vcpus;
+	snprintf(c->cpu, sizeof(c->cpu), "%s", cfg->cpu.spec);
 	snprintf(c->cmdline, sizeof(c->cmdline), "%s", cfg->cmdline ? cfg->cmdline : "");
 	c->vmem = cfg->vmem.enabled;
 	if (c->vmem) {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "mem/kvm_compat.h"
+#include "vmm/acpi.h"
 #include "vmm/boot.h"
 #include "vmm/options.h"
 #include "vmm/vm_devices.h"
@@ -199,6 +200,22 @@ static void vm_remember_config(struct vm *vm, const struct run_config *cfg)
 	snprintf(vm->snap_cfg.backend, sizeof(vm->snap_cfg.backend), "%s", vm->mem.ops->name);
 }
 
+/*
+ * The ACPI tables (vmm/acpi.h) in the reserved legacy area: the MADT lists
+ * every vCPU, the DSDT the PCI host's windows. A restore brings its own in
+ * guest memory.
+ */
+static int vm_write_acpi(struct vm *vm, const struct run_config *cfg, uint64_t *rsdp_gpa,
+			 struct errmsg *e)
+{
+	struct acpi_config ac = { .nr_vcpus = cfg->vcpus, .layout = &vm->layout };
+	int ret = acpi_tables_write(&vm->mem, &ac, rsdp_gpa);
+
+	if (ret)
+		return errmsg_set(e, ret, "writing the ACPI tables failed: %s", strerror(-ret));
+	return 0;
+}
+
 /* Everything a VM needs before anything can fail halfway: locks, fds, the loop. */
 static int vm_init_basics(struct vm *vm, struct errmsg *e)
 {
@@ -288,7 +305,11 @@ int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_creat
 	if (!ret && vm_cancelled(vm))
 		ret = errmsg_set(e, -ECANCELED, "stopped while setting up the VM");
 	if (!ret && !vm->restore_chain)
+		ret = vm_write_acpi(vm, cfg, &req.acpi_rsdp_gpa, e);
+	if (!ret && !vm->restore_chain)
 		ret = boot_load(&vm->mem, &req, &boot, e);
+	if (!ret && !vm->restore_chain)
+		snprintf(vm->boot_what, sizeof(vm->boot_what), "%s", boot.what);
 	if (!ret)
 		ret = runstate_init(&vm->rs, cfg->vcpus, vm_kick, vm_unkick, vm) ?
 		      errmsg_set(e, -ENOMEM, "run state setup failed") : 0;

@@ -65,6 +65,7 @@ struct vm {
 	struct kvm kvm;
 	struct guest_mem mem;
 	struct mem_machine_layout layout;   /* RAM, the hotplug region, PCI windows */
+	char boot_what[96];                 /* the kernel's format and how it was loaded */
 	uint64_t start_ns;           /* CLOCK_MONOTONIC at vm_create() */
 	/* Why the default backend is not guest_memfd ("" when it is). */
 	char backend_note[160];
