@@ -30,6 +30,7 @@
 #define VCPU_KICK_SIGNAL SIGUSR1
 #define CPUID_FIRST_ENTRIES 128
 #define CPUID_MAX_ENTRIES 4096
+#define CPUID_1_ECX_HYPERVISOR (1u << 31)
 #define X86_CR0_PE 0x1ull
 #define X86_CR0_ET 0x10ull
 #define X86_CR0_PG 0x80000000ull
@@ -70,8 +71,7 @@ static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, ui
 int vcpu_supported_cpuid(int sys_fd, struct kvm_cpuid2 **out)
 {
 	struct kvm_cpuid2 *c;
-	struct kvm_cpuid_entry2 *hv;
-
+	struct kvm_cpuid_entry2 *hv, *leaf1;
 	uint32_t room = CPUID_FIRST_ENTRIES;
 
 	for (;;) {
@@ -91,6 +91,14 @@ int vcpu_supported_cpuid(int sys_fd, struct kvm_cpuid2 **out)
 			return ret;
 		room *= 2;
 	}
+	/*
+	 * KVM leaves CPUID.1:ECX.HYPERVISOR to the VMM; without it Linux does
+	 * not look for KVM's leaves (no kvmclock, and on a hardware-reduced
+	 * ACPI machine, no PIT either, nothing to calibrate the TSC against).
+	 */
+	leaf1 = cpuid_find(c, 1, 0);
+	if (leaf1)
+		leaf1->ecx |= CPUID_1_ECX_HYPERVISOR;
 	hv = cpuid_find(c, MACHINE_CPUID_HV_BASE, 0);
 	if (hv && !cpuid_find(c, MACHINE_CPUID_TIMING, 0)) {
 		if (hv->eax < MACHINE_CPUID_TIMING)
