@@ -200,6 +200,20 @@ static void set_flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type)
 	};
 }
 
+/* Load an entry state: special registers first (the mode), then the others. */
+static int vcpu_set_entry(struct vcpu *v, const struct kvm_sregs *sregs,
+			  const struct kvm_regs *regs, struct errmsg *e)
+{
+	int ret;
+
+	if (ioctl(v->fd, KVM_SET_SREGS, sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, regs) < 0) {
+		ret = -errno;
+		return errmsg_set(e, ret, "setting vCPU %u registers failed: %s", v->id,
+				  strerror(-ret));
+	}
+	return 0;
+}
+
 int vcpu_setup_pvh(struct vcpu *v, uint32_t entry, uint32_t start_info, struct errmsg *e)
 {
 	struct kvm_sregs sregs;
@@ -225,11 +239,7 @@ int vcpu_setup_pvh(struct vcpu *v, uint32_t entry, uint32_t start_info, struct e
 	sregs.cr3 = 0;
 	sregs.cr4 = 0;
 	sregs.efer = 0;
-	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
-		goto fail;
-	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
-		goto fail;
-	return 0;
+	return vcpu_set_entry(v, &sregs, &regs, e);
 fail:
 	ret = -errno;
 	return errmsg_set(e, ret, "setting vCPU %u registers failed: %s", v->id, strerror(-ret));
@@ -264,11 +274,7 @@ int vcpu_setup_linux64(struct vcpu *v, uint64_t entry, uint64_t boot_params_gpa,
 	sregs.cr3 = pml4_gpa;
 	sregs.cr4 = X86_CR4_PAE;
 	sregs.efer = X86_EFER_LME | X86_EFER_LMA;
-	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
-		goto fail;
-	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
-		goto fail;
-	return 0;
+	return vcpu_set_entry(v, &sregs, &regs, e);
 fail:
 	ret = -errno;
 	return errmsg_set(e, ret, "setting vCPU %u registers failed: %s", v->id, strerror(-ret));
