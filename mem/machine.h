@@ -84,6 +84,15 @@
 #define MACHINE_ACPI_SLP_TYP_MASK       0x1cu
 #define MACHINE_ACPI_S5_SLP_TYP         5u
 
+/*
+ * The x86 reset vector (F000:FFF0 in real mode), inside the reserved legacy
+ * area. memvmm has no firmware; it puts a stub there that resets the
+ * machine through the i8042 (memvmm exits 0), for a kernel that restarts
+ * by jumping to the BIOS (Linux on a hardware-reduced ACPI machine tries
+ * EFI, then "BIOS" reboot before the keyboard controller).
+ */
+#define MACHINE_RESET_VECTOR_GPA  0xffff0ull
+
 /* ---- PCI ------------------------------------------------------------------ */
 
 /*

@@ -201,18 +201,26 @@ static void vm_remember_config(struct vm *vm, const struct run_config *cfg)
 }
 
 /*
- * The ACPI tables (vmm/acpi.h) in the reserved legacy area: the MADT lists
- * every vCPU, the DSDT the PCI host's windows. A restore brings its own in
- * guest memory.
+ * What firmware would leave in the reserved legacy area: the ACPI tables
+ * (vmm/acpi.h: the MADT lists every vCPU, the DSDT the PCI host's windows)
+ * and, at the reset vector, a real-mode stub that resets through the i8042:
+ * mov $0xfe, %al; out %al, $0x64; 1: hlt; jmp 1b. A restore brings its own
+ * in guest memory.
  */
-static int vm_write_acpi(struct vm *vm, const struct run_config *cfg, uint64_t *rsdp_gpa,
-			 struct errmsg *e)
+static int vm_write_firmware(struct vm *vm, const struct run_config *cfg, uint64_t *rsdp_gpa,
+			     struct errmsg *e)
 {
+	static const uint8_t reset_stub[] = {
+		0xb0, MACHINE_I8042_CMD_RESET, 0xe6, MACHINE_I8042_COMMAND_PORT, 0xf4, 0xeb, 0xfd,
+	};
 	struct acpi_config ac = { .nr_vcpus = cfg->vcpus, .layout = &vm->layout };
 	int ret = acpi_tables_write(&vm->mem, &ac, rsdp_gpa);
 
 	if (ret)
 		return errmsg_set(e, ret, "writing the ACPI tables failed: %s", strerror(-ret));
+	ret = mem_write(&vm->mem, MACHINE_RESET_VECTOR_GPA, reset_stub, sizeof(reset_stub));
+	if (ret)
+		return errmsg_set(e, ret, "writing the reset vector failed: %s", strerror(-ret));
 	return 0;
 }
 
@@ -305,7 +313,7 @@ int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_creat
 	if (!ret && vm_cancelled(vm))
 		ret = errmsg_set(e, -ECANCELED, "stopped while setting up the VM");
 	if (!ret && !vm->restore_chain)
-		ret = vm_write_acpi(vm, cfg, &req.acpi_rsdp_gpa, e);
+		ret = vm_write_firmware(vm, cfg, &req.acpi_rsdp_gpa, e);
 	if (!ret && !vm->restore_chain)
 		ret = boot_load(&vm->mem, &req, &boot, e);
 	if (!ret && !vm->restore_chain)
