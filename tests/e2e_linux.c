@@ -467,6 +467,42 @@ static void case_early_boot(const void *unused)
 	e2e_free(&r);
 }
 
+/* ---- reboot --------------------------------------------------------------------------- */
+
+/*
+ * A kernel that panics with panic=-1 restarts the machine: with no init to
+ * run (rdinit names nothing, no root=) Linux panics and, on this
+ * hardware-reduced ACPI machine, goes the EFI → BIOS way (the reset vector's
+ * stub) before the keyboard controller. memvmm must end with exit 0 and say
+ * the guest reset it, not hang.
+ */
+static void case_reboot(const void *unused)
+{
+	struct e2e_opts o = { .timeout_s = timeout_s() };
+	struct e2e_result r;
+	struct image im;
+	const char *args[] = { "run", "--kernel", im.kernel, "--initrd", im.initrd, "--memory",
+			       "size=256M", "--cmdline",
+			       "console=ttyS0 panic=-1 rdinit=/memvmm-no-such-init", NULL };
+	char line[LINE_BYTES];
+
+	(void)unused;
+	e2e_require_kvm();
+	TEST_REQUIRE(host_hw_virt(), "ring 0 is emulated on this host (no VMX/SVM): Linux stops "
+		     "in early boot, long before it could panic and restart");
+	image_get(&im);
+	e2e_run(args, &o, &r);
+	printf("memvmm ran %.1f s, exit %d%s\n", r.seconds, r.status, r.signaled ? " (killed)" : "");
+	TEST_ASSERT(!r.signaled, "memvmm did not stop within %d s: the restart hung\n%s",
+		    o.timeout_s, tail(r.out, OUTPUT_TAIL_BYTES));
+	TEST_ASSERT(console_line(r.out, "Kernel panic", true, line, sizeof(line)),
+		    "no panic:\n%s", tail(r.out, OUTPUT_TAIL_BYTES));
+	E2E_EXPECT_STATUS(&r, 0);
+	TEST_ASSERT(strstr(r.err, "guest reset the machine"), "stderr: %s", r.err);
+	e2e_free(&r);
+	TEST_PASS("a panicking kernel restarts the machine: exit 0");
+}
+
 /* ---- full ------------------------------------------------------------------------------ */
 
 /* memvmm has exited (a zombie not reaped yet: e2e_gated_wait() still gets its status). */
@@ -633,6 +669,7 @@ static void case_full(const void *unused)
 static const struct e2e_case cases[] = {
 	{ "early-boot", case_early_boot, NULL },
 	{ "full", case_full, NULL },
+	{ "reboot", case_reboot, NULL },
 	{ "bad-images", e2e_linux_bad_images, NULL },
 };
 
