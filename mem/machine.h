@@ -66,7 +66,7 @@
  * (boot_params.acpi_rsdp_addr, hvm_start_info.rsdp_paddr).
  */
 #define MACHINE_ACPI_TABLES_GPA   0xe0000ull
-#define MACHINE_ACPI_TABLES_END   0x100000ull
+#define MACHINE_ACPI_TABLES_END   0xffff0ull   /* MACHINE_RESET_VECTOR_GPA follows */
 #define MACHINE_ACPI_RSDP_GPA     MACHINE_ACPI_TABLES_GPA
 
 /*

@@ -149,18 +149,22 @@ static void write_image(const char *path, const uint8_t *d, size_t len)
 	TEST_ASSERT(f && fwrite(d, 1, len, f) == len && fclose(f) == 0, "writing %s", path);
 }
 
+/* Longer than Debian's cmdline_size (2047), within what --cmdline takes (4095). */
+#define BZ_LONG_CMDLINE_BYTES 3000
+
 enum verdict { REFUSED, AFTER_KVM, WRONG };
 
 /* memvmm run --kernel path: refused (exit 2 naming it), stopped at /dev/kvm, or else. */
 static enum verdict run_image(const char *path, char *why, size_t len)
 {
-	const char *args[] = { "run", "--kernel", path, "--memory", "size=64M", NULL };
+	const char *args[] = { "run", "--kernel", path, "--memory", "size=256M", NULL };
 	struct e2e_opts o = { .timeout_s = BAD_IMAGE_TIMEOUT_S };
 	struct e2e_result r;
 	enum verdict v = WRONG;
 
 	e2e_run(args, &o, &r);
-	if (!r.signaled && r.status == 2 && strstr(r.err, "/dev/kvm"))
+	/* No /dev/kvm is the host's failure: exit 1. */
+	if (!r.signaled && r.status == 1 && strstr(r.err, "/dev/kvm"))
 		v = AFTER_KVM;
 	else if (!r.signaled && r.status == 2 && strstr(r.err, path))
 		v = REFUSED;
@@ -168,6 +172,30 @@ static enum verdict run_image(const char *path, char *why, size_t len)
 		 r.seconds, e2e_linux_last_line(r.err, (char[LINE_BYTES]){ 0 }, LINE_BYTES));
 	e2e_free(&r);
 	return v;
+}
+
+/*
+ * A good image with too little RAM for its init_size, or a command line
+ * longer than its cmdline_size: exit 2 before /dev/kvm is opened.
+ */
+static void check_early_refusals(const char *path)
+{
+	static char long_cmdline[BZ_LONG_CMDLINE_BYTES + 1];
+	const char *small[] = { "run", "--kernel", path, "--memory", "size=32M", NULL };
+	const char *longer[] = { "run", "--kernel", path, "--cmdline", long_cmdline, NULL };
+	struct e2e_opts o = { .timeout_s = BAD_IMAGE_TIMEOUT_S };
+	struct e2e_result r;
+
+	memset(long_cmdline, 'a', BZ_LONG_CMDLINE_BYTES);
+	e2e_run(small, &o, &r);
+	TEST_ASSERT(r.status == 2 && strstr(r.err, "give the guest more memory") &&
+		    !strstr(r.err, "/dev/kvm"), "32M: exit %d: %s", r.status, r.err);
+	e2e_free(&r);
+	e2e_run(longer, &o, &r);
+	TEST_ASSERT(r.status == 2 && strstr(r.err, "takes at most") && !strstr(r.err, "/dev/kvm"),
+		    "a %d-byte command line: exit %d: %s", BZ_LONG_CMDLINE_BYTES, r.status, r.err);
+	e2e_free(&r);
+	printf("ok - too little RAM and too long a command line: exit 2 before /dev/kvm\n");
 }
 
 void e2e_linux_bad_images(const void *unused)
@@ -214,6 +242,8 @@ void e2e_linux_bad_images(const void *unused)
 		TEST_ASSERT(run_image(path, why, sizeof(why)) == AFTER_KVM || !real,
 			    "the unmodified image is refused: %s", why);
 		printf("control: the unmodified image: %s\n", why);
+		if (real)
+			check_early_refusals(path);
 		unlink(path);
 	}
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {

@@ -53,7 +53,9 @@ mkdir -p "$cache/debs" "$cache/unpacked" 2>/dev/null || skip "cannot create the 
 # The candidate version of package $1 in the apt lists, or nothing.
 candidate() {
 	command -v apt-cache >/dev/null || return 0
-	apt-cache show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1
+	# apt-cache exits 100 for a package its lists do not know: that is "nothing".
+	{ apt-cache show --no-all-versions "$1" 2>/dev/null || true; } |
+		sed -n 's/^Version: //p' | head -n 1
 }
 
 # The cached .deb of package $1 (or $1-unsigned) at version $2, or nothing.
@@ -146,7 +148,7 @@ if [ -n "${MEMVMM_LINUX_PACKAGE:-}" ]; then
 else
 	kpkg=
 	if command -v apt-cache >/dev/null; then
-		kpkg=$(apt-cache depends "$META" 2>/dev/null |
+		kpkg=$({ apt-cache depends "$META" 2>/dev/null || true; } |
 			sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-cloud-amd64\)$/\1/p' | head -n 1)
 	fi
 	# Not resolvable here: the newest cached kernel is the fallback (fetch()).

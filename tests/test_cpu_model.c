@@ -330,8 +330,8 @@ static void run_parse(const void *arg)
 		    "-avx");
 	cpu_test_parse_ok("-sse3", &m);
 	TEST_ASSERT(clears_all(&m, "pni avx") && clears_none(&m, "sse2"), "alias sse3");
-	cpu_test_parse_ok("-lzcnt,+avx2,+lm,-hypervisor", &m);
-	TEST_ASSERT(clears_all(&m, "abm hypervisor") && clears_none(&m, "avx2") &&
+	cpu_test_parse_ok("-lzcnt,+avx2,+lm,-rdrand", &m);
+	TEST_ASSERT(clears_all(&m, "abm rdrand") && clears_none(&m, "avx2") &&
 		    m.keep[CF_AVX2 / 64] >> (CF_AVX2 % 64) & 1, "keep and clear");
 	TEST_PASS("parse: host, closures of -cx16, -xsave, -sse2, -avx, aliases, +NAME");
 }
@@ -369,6 +369,7 @@ static void run_parse_bad(const void *arg)
 	parse_bad("-sse3,-pni", "item '-pni': pni is named twice");
 	parse_bad("-cx16,host", "'host' may only come first (item 2)");
 	parse_bad("-lm", "item '-lm' is refused: memvmm's guests run in 64-bit mode");
+	parse_bad("-hypervisor", "item '-hypervisor' is refused: without it Linux does not look");
 	parse_bad("-apic", "item '-apic': apic cannot be named: KVM sets it from the APIC base MSR");
 	parse_bad("+apic", "apic cannot be named");
 	parse_bad("-osxsave", "osxsave cannot be named: KVM sets it from the guest's CR4.OSXSAVE");
@@ -404,8 +405,8 @@ static void run_apply_host(const void *arg)
 	LEAF(c, 1, 0)->ecx = INTEL_L1_ECX;
 	TEST_ASSERT(!memcmp(c, want, cpuid_bytes(want)), "-cx16 changes only cx16");
 	free(c);
-	c = applied("-hypervisor,-rdtscp,-pdpe1gb,-nx,-la57", intel_template);
-	assert_regs(c, 1, 0, 0x000806f8, 0x00010800, INTEL_L1_ECX & ~BITS(31), INTEL_L1_EDX);
+	c = applied("-rdrand,-rdtscp,-pdpe1gb,-nx,-la57", intel_template);
+	assert_regs(c, 1, 0, 0x000806f8, 0x00010800, INTEL_L1_ECX & ~BITS(30), INTEL_L1_EDX);
 	assert_regs(c, 0x80000001, 0, 0, 0, BITS(0, 5, 8), BITS(11, 29));
 	TEST_ASSERT(LEAF(c, 7, 0)->ecx == (INTEL_L7_ECX & ~BITS(16)), "la57");
 	assert_kvm_leaves_kept(c, want);

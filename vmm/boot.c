@@ -250,11 +250,15 @@ static int not_a_kernel(const char *name, struct errmsg *e)
  * an ELF (checked whole when loaded: its segments against guest memory), or
  * a bzImage, whose setup header is all there is to check and is checked here.
  */
-static int check_kernel_format(const char *path, int fd, uint64_t size, struct errmsg *e)
+static int check_kernel_format(const struct boot_request *req, int fd, uint64_t size,
+			       struct errmsg *e)
 {
+	const char *path = req->kernel;
 	uint8_t head[BZIMAGE_HDR_END_MAX];
 	size_t n = size < sizeof(head) ? (size_t)size : sizeof(head);
+	size_t cmdline_len = req->cmdline ? strlen(req->cmdline) : 0;
 	struct bzimage_info bz;
+	uint64_t load, rt;
 	int ret = read_exact(fd, head, n, "kernel", path, e);
 
 	if (ret)
@@ -264,12 +268,30 @@ static int check_kernel_format(const char *path, int fd, uint64_t size, struct e
 	if (!bzimage_has_magic(head, n))
 		return not_a_kernel(path, e);
 	ret = bzimage_parse_head(head, n, size, &bz, e);
-	return ret ? kernel_refused(path, ret, e) : 0;
+	if (ret)
+		return kernel_refused(path, ret, e);
+	/* What boot_linux64() refuses later, said before KVM and memory are set up. */
+	if (cmdline_len > bz.cmdline_size || cmdline_len > LINUX_CMDLINE_BYTES - 1) {
+		e->bad_input = true;
+		return errmsg_set(e, -E2BIG, "the kernel command line is %zu bytes; kernel '%s' "
+				  "takes at most %llu", cmdline_len, errmsg_path(path).s,
+				  (unsigned long long)(bz.cmdline_size < LINUX_CMDLINE_BYTES - 1 ?
+						       bz.cmdline_size : LINUX_CMDLINE_BYTES - 1));
+	}
+	if (req->ram_size) {
+		uint64_t low = req->ram_size < MACHINE_MMIO_HOLE_START ? req->ram_size :
+			       MACHINE_MMIO_HOLE_START;
+
+		ret = linux_place_bzimage(&bz, low, &load, &rt, e);
+		if (ret)
+			return kernel_refused(path, ret, e);
+	}
+	return 0;
 }
 
 /* Open and check a user's file; a kernel's format too. */
-static int check_file(const char *what, const char *path, uint64_t max_bytes, bool kernel,
-		      struct errmsg *e)
+static int check_file(const char *what, const char *path, uint64_t max_bytes,
+		      const struct boot_request *kernel_req, struct errmsg *e)
 {
 	uint64_t size;
 	int fd = open_input(what, path, max_bytes, &size, e);
@@ -277,8 +299,8 @@ static int check_file(const char *what, const char *path, uint64_t max_bytes, bo
 
 	if (fd < 0)
 		return fd;
-	if (kernel)
-		ret = check_kernel_format(path, fd, size, e);
+	if (kernel_req)
+		ret = check_kernel_format(kernel_req, fd, size, e);
 	close(fd);
 	return ret;
 }
@@ -288,15 +310,17 @@ int boot_check_files(const struct boot_request *req, struct errmsg *e)
 	int ret;
 
 	if (req->kernel) {
-		ret = check_file("kernel", req->kernel, BOOT_MAX_KERNEL_BYTES, true, e);
+		ret = check_file("kernel", req->kernel, BOOT_MAX_KERNEL_BYTES, req, e);
 		if (ret)
 			return ret;
 	}
 	if (req->initrd) {
-		ret = check_file("initrd", req->initrd, 0, false, e);
+		ret = check_file("initrd", req->initrd, 0, NULL, e);
 		if (ret)
 			return ret;
 	}
+	/* The checks above leave bad_input set: what fails next is the host's. */
+	e->bad_input = false;
 	return 0;
 }
 
@@ -439,5 +463,7 @@ out:
 	free(lx);
 	if (req->kernel)
 		free(kernel.data);
+	if (!ret)
+		e->bad_input = false;   /* checks on the way set it */
 	return ret;
 }

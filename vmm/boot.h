@@ -25,6 +25,12 @@ struct boot_request {
 	 */
 	bool mem_is_zero;
 	uint64_t acpi_rsdp_gpa;   /* 0: no ACPI tables */
+	/*
+	 * Bytes of boot RAM the VM will have: boot_check_files() checks that
+	 * a bzImage fits in its low part before any memory exists. 0: not
+	 * checked there (boot_load() always checks).
+	 */
+	uint64_t ram_size;
 };
 
 /* How the boot vCPU enters the kernel. */

@@ -36,6 +36,9 @@
 
 #define WHY_LM "memvmm's guests run in 64-bit mode: the test guest and Linux's 64-bit " \
 	       "boot protocol set EFER.LME, which KVM refuses without lm"
+#define WHY_HYPERVISOR "without it Linux does not look for KVM's leaves (no kvmclock) and, " \
+	       "on memvmm's machine (hardware-reduced ACPI, no PIT, no HPET), hangs calibrating " \
+	       "the TSC"
 #define WHY_APIC "KVM sets it from the APIC base MSR (memvmm's vCPUs always have a local " \
 		 "APIC); boot Linux with nolapic instead"
 #define WHY_OSXSAVE "KVM sets it from the guest's CR4.OSXSAVE; use -xsave"
@@ -67,7 +70,9 @@ const struct cpu_feature cpu_features[CF_NR_FEATURES] = {
 	[CF_OSXSAVE] = { .name = "osxsave", .leaf = L1, .reg = CPU_ECX, .bit = 27,
 			 .use = CPU_USE_NONE, .why = WHY_OSXSAVE },
 	F(CF_AVX, "avx", L1, 0, CPU_ECX, 28), F(CF_F16C, "f16c", L1, 0, CPU_ECX, 29),
-	F(CF_RDRAND, "rdrand", L1, 0, CPU_ECX, 30), F(CF_HYPERVISOR, "hypervisor", L1, 0, CPU_ECX, 31),
+	F(CF_RDRAND, "rdrand", L1, 0, CPU_ECX, 30),
+	[CF_HYPERVISOR] = { .name = "hypervisor", .leaf = L1, .reg = CPU_ECX, .bit = 31,
+			    .use = CPU_USE_KEEP_ONLY, .why = WHY_HYPERVISOR },
 
 	F(CF_FSGSBASE, "fsgsbase", L7, 0, CPU_EBX, 0), F(CF_TSC_ADJUST, "tsc_adjust", L7, 0, CPU_EBX, 1),
 	F(CF_SGX, "sgx", L7, 0, CPU_EBX, 2), F(CF_BMI1, "bmi1", L7, 0, CPU_EBX, 3),

@@ -55,24 +55,16 @@ static bool fits_low(uint64_t start, uint64_t size, uint64_t end)
 	return start >= MACHINE_LEGACY_HOLE_END && start <= end && size <= end - start;
 }
 
-int linux_prepare_bzimage(const void *file, size_t len, const struct guest_mem *gm,
-			  struct linux_image *img, struct errmsg *e)
+int linux_place_bzimage(const struct bzimage_info *bz, uint64_t end, uint64_t *load_out,
+			uint64_t *rt_out, struct errmsg *e)
 {
-	const struct bzimage_info *bz = &img->bz;
-	uint64_t align, load, rt, end = low_ram_end(gm);
-	int ret;
+	uint64_t align = bz->kernel_alignment, load, rt;
 
-	memset(img, 0, sizeof(*img));
-	img->kind = LINUX_IMAGE_BZIMAGE;
-	ret = bzimage_parse(file, len, &img->bz, e);
-	if (ret)
-		return ret;
-	memcpy(img->hdr, (const uint8_t *)file + BZIMAGE_HDR_OFFSET,
-	       bz->hdr_end - BZIMAGE_HDR_OFFSET);
-	align = bz->kernel_alignment;
 	if (bz->relocatable) {
+		/* pref_address where it is usable and fits; else the default. */
 		load = bz->pref_address;
-		if (load < MACHINE_LEGACY_HOLE_END || load & (align - 1))
+		if (load < MACHINE_LEGACY_HOLE_END || load & (align - 1) ||
+		    !fits_low(load, bz->init_size, end))
 			load = align_up(LINUX_DEFAULT_LOAD_GPA, align);
 		rt = load;
 	} else {
@@ -82,6 +74,10 @@ int linux_prepare_bzimage(const void *file, size_t len, const struct guest_mem *
 			return errmsg_set(e, -ENOEXEC, "bzImage is not relocatable and its "
 					  "pref_address 0x%llx is below 1 MiB",
 					  (unsigned long long)rt);
+		if (rt >= MACHINE_MMIO_HOLE_START || rt > UINT64_MAX - bz->init_size)
+			return errmsg_set(e, -ENOEXEC, "bzImage is not relocatable and its "
+					  "pref_address 0x%llx is not in RAM below 3 GiB",
+					  (unsigned long long)rt);
 	}
 	if (!fits_low(load, bz->pm_size, end) || !fits_low(rt, bz->init_size, end))
 		return errmsg_set(e, -ENOSPC, "bzImage needs RAM at 0x%llx..0x%llx (init_size "
@@ -90,6 +86,28 @@ int linux_prepare_bzimage(const void *file, size_t len, const struct guest_mem *
 				  (unsigned long long)(rt + bz->init_size), bz->init_size,
 				  bz->relocatable ? "" : ", not relocatable",
 				  (unsigned long long)end);
+	*load_out = load;
+	*rt_out = rt;
+	return 0;
+}
+
+int linux_prepare_bzimage(const void *file, size_t len, const struct guest_mem *gm,
+			  struct linux_image *img, struct errmsg *e)
+{
+	const struct bzimage_info *bz = &img->bz;
+	uint64_t load, rt;
+	int ret;
+
+	memset(img, 0, sizeof(*img));
+	img->kind = LINUX_IMAGE_BZIMAGE;
+	ret = bzimage_parse(file, len, &img->bz, e);
+	if (ret)
+		return ret;
+	memcpy(img->hdr, (const uint8_t *)file + BZIMAGE_HDR_OFFSET,
+	       bz->hdr_end - BZIMAGE_HDR_OFFSET);
+	ret = linux_place_bzimage(bz, low_ram_end(gm), &load, &rt, e);
+	if (ret)
+		return ret;
 	img->load_gpa = load;
 	img->entry64 = load + BZIMAGE_ENTRY64_OFFSET;
 	img->kernel_start = load < rt ? load : rt;

@@ -106,6 +106,16 @@ int linux_prepare_bzimage(const void *file, size_t len, const struct guest_mem *
 	__attribute__((warn_unused_result));
 
 /*
+ * Where a bzImage described by bz goes (the rules above) in boot RAM that
+ * starts at 0 and ends at end: *load (where its protected-mode code is
+ * copied) and *rt (where it runs). Pure: boot_check_files() uses it
+ * before any guest memory exists. A relocatable kernel whose pref_address
+ * does not fit goes to the default address instead.
+ */
+int linux_place_bzimage(const struct bzimage_info *bz, uint64_t end, uint64_t *load,
+			uint64_t *rt, struct errmsg *e) __attribute__((warn_unused_result));
+
+/*
  * An ELF that pvh_parse_elf(PVH_PARSE_ENTRY_OPTIONAL) described without a
  * PVH entry: its segments must stay out of the boot data and below 4 GiB
  * (the identity map), and e_entry (the physical startup_64 of an x86-64

@@ -255,6 +255,7 @@ int vm_create(struct vm *vm, const struct run_config *cfg, const struct vm_creat
 	struct boot_request req = {
 		.kernel = cfg->kernel, .initrd = cfg->initrd, .cmdline = cfg->cmdline,
 		.mem_is_zero = true,   /* fresh guest memory: the bss stays unpopulated */
+		.ram_size = cfg->mem_size,
 	};
 	struct boot_result boot = { 0 };
 	struct run_config mcfg;
