@@ -27,6 +27,7 @@
  *               checks images before opening /dev/kvm): tests/e2e_linux_bad.c
  */
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <limits.h>
@@ -666,10 +667,78 @@ static void case_full(const void *unused)
 	       PLUG_MB, after - before, BALLOON_MB);
 }
 
+/* ---- snapshot --------------------------------------------------------------------------- */
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/*
+ * Linux with 256M plugged through virtio-mem, snapshotted (stop=on) while
+ * its init waits at the gate, restored eagerly and lazily: each restore
+ * goes on from the gate to done and powers off (exit 0), with no second
+ * boot.
+ */
+static void case_snapshot(const void *unused)
+{
+	char cmdline[160], vmem[64], dir[] = "/tmp/memvmm-e2e-linux-snap-XXXXXX", snap[PATH_MAX];
+	char path[PATH_MAX + 16], line[LINE_BYTES];
+	static const char *const modes[] = { "eager", "lazy-copy" };
+	struct image im;
+	struct e2e_gated g;
+	const char *args[] = { "--kernel", im.kernel, "--initrd", im.initrd, "--vcpus", "2",
+			       "--memory", "size=512M,backend=anon", "--virtio-mem", vmem,
+			       "--cmdline", cmdline, NULL };
+	int status;
+
+	(void)unused;
+	e2e_require_kvm();
+	TEST_REQUIRE(host_hw_virt(), "this host has no VMX/SVM: Linux cannot boot past early boot "
+		     "here, so there is no running Linux to snapshot");
+	image_get(&im);
+	TEST_ASSERT(mkdtemp(dir), "mkdtemp");
+	snprintf(snap, sizeof(snap), "%s/s", dir);
+	snprintf(vmem, sizeof(vmem), "size=1G,requested=%dM", PLUG_MB);
+	snprintf(cmdline, sizeof(cmdline), "console=ttyS0 panic=-1 memvmm.plug=%d memvmm.gate=1 "
+		 "memvmm.timeout=%d", PLUG_MB, timeout_s() / 3 + 1);
+	e2e_gated_start(&g, args, NULL);
+	wait_marker(&g, "gate", e2e_now_s() + timeout_s(), line, sizeof(line));
+	snprintf(path, sizeof(path), "dir=%s", snap);
+	json_object_put(e2e_gated_ctl(&g, 0, "snapshot", path, "stop=on"));
+	status = e2e_gated_wait(&g, timeout_s());
+	TEST_ASSERT(status == 0, "the snapshotted VM: exit %d, want 0 (stop=on)", status);
+	e2e_gated_end(&g);
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		const char *rargs[] = { "run", "--restore", path, NULL };
+		struct e2e_opts o = { .timeout_s = timeout_s(), .stdin_data = "go\n" };
+		struct e2e_result r;
+
+		snprintf(path, sizeof(path), "path=%s,mode=%s", snap, modes[i]);
+		e2e_run(rargs, &o, &r);
+		E2E_EXPECT_STATUS(&r, 0);
+		TEST_ASSERT(marker(r.out, "done", line, sizeof(line)) &&
+			    !marker(r.out, "init ", line, sizeof(line)) &&
+			    strstr(r.err, "guest powered off"),
+			    "restore %s: no done, or a second boot:\n%s\n--- stderr:\n%s", modes[i],
+			    tail(r.out, OUTPUT_TAIL_BYTES), r.err);
+		printf("ok - restored %s: from the gate to done and power off in %.1f s\n", modes[i],
+		       r.seconds);
+		e2e_free(&r);
+	}
+	TEST_ASSERT(nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0, "removing %s", dir);
+	TEST_PASS("Linux with plugged virtio-mem memory: snapshot at the gate, eager and lazy-copy "
+		  "restores go on");
+}
+
 static const struct e2e_case cases[] = {
 	{ "early-boot", case_early_boot, NULL },
 	{ "full", case_full, NULL },
 	{ "reboot", case_reboot, NULL },
+	{ "snapshot", case_snapshot, NULL },
 	{ "bad-images", e2e_linux_bad_images, NULL },
 };
 
