@@ -12,7 +12,8 @@
  *
  * Every input also goes through bzimage_parse(), which must agree with
  * bzimage_parse_head() on the file's first bytes (a copy of exactly that
- * size, so that ASan sees a read past it). A refusal is a documented errno
+ * size, so that ASan sees a read past it); a header it accepts is placed by
+ * linux_place_bzimage() at ends of low RAM from 0 to 2^64 - 1. A refusal is a documented errno
  * with a reason. What is accepted must stay in RAM and out of the boot data;
  * once loaded, the kernel's bytes read back from guest memory; every initrd
  * size tried is placed page-aligned in RAM, off the kernel, below
@@ -157,6 +158,61 @@ static bool bz_info_equal(const struct bzimage_info *a, const struct bzimage_inf
 }
 
 /*
+ * linux_place_bzimage() at one end of low RAM: where the header asks
+ * (pref_address for a relocatable kernel when it is usable and fits, else
+ * 16 MiB rounded up to kernel_alignment; a fixed one copied to 1 MiB and
+ * run at pref_address), in [1 MiB, end). Returns whether it was placed.
+ */
+static bool check_place(const struct bzimage_info *bz, uint64_t end)
+{
+	uint64_t align = bz->kernel_alignment, pref = bz->pref_address, load = 0, rt = 0, dflt;
+	struct errmsg e = { 0 };
+	int ret = linux_place_bzimage(bz, end, &load, &rt, &e);
+
+	if (ret) {
+		check_refusal(ret, bz->relocatable ? -ENOSPC : -ENOEXEC, -ENOSPC, &e);
+		return false;
+	}
+	FUZZ_CHECK(load >= MACHINE_LEGACY_HOLE_END && load <= end && bz->pm_size <= end - load);
+	FUZZ_CHECK(rt >= MACHINE_LEGACY_HOLE_END && rt <= end && bz->init_size <= end - rt);
+	if (bz->relocatable) {
+		dflt = (LINUX_DEFAULT_LOAD_GPA + align - 1) & ~(uint64_t)(align - 1);
+		FUZZ_CHECK(rt == load && !(load & (align - 1)));
+		if (pref >= MACHINE_LEGACY_HOLE_END && !(pref & (align - 1)) && pref <= end &&
+		    bz->init_size <= end - pref)
+			FUZZ_CHECK(load == pref);
+		else
+			FUZZ_CHECK(load == dflt);
+	} else {
+		FUZZ_CHECK(load == BZIMAGE_LOAD_HIGH_GPA);
+		FUZZ_CHECK(rt == (pref ? pref : BZIMAGE_LOAD_HIGH_GPA));
+	}
+	return true;
+}
+
+/* linux_place_bzimage() over ends of low RAM, low to high: once it fits, it fits above. */
+static void fuzz_place(const struct bzimage_info *bz)
+{
+	static const uint64_t ends[] = {
+		0, MACHINE_LEGACY_HOLE_END, 16 * MiB, 17 * MiB, 64 * MiB, 128 * MiB,
+		1 * GiB + 16 * MiB, MEM_MMIO_HOLE_START, 4 * GiB, UINT64_MAX,
+	};
+	bool placed = false;
+
+	for (unsigned int i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		bool now = check_place(bz, ends[i]);
+
+		FUZZ_CHECK(now || !placed);
+		placed = now;
+	}
+	/* Right at the end pref_address asks for, and one byte short of it. */
+	if (bz->pref_address <= UINT64_MAX - bz->init_size) {
+		(void)check_place(bz, bz->pref_address + bz->init_size);
+		(void)check_place(bz, bz->pref_address + bz->init_size - 1);
+	}
+}
+
+/*
  * bzimage_parse() on the whole file, and bzimage_parse_head() on its first
  * min(len, BZIMAGE_HDR_END_MAX) bytes: the same answer; what is accepted
  * holds the header's rules.
@@ -191,6 +247,7 @@ static void fuzz_header(const uint8_t *file, size_t len)
 		FUZZ_CHECK(a.kernel_alignment && !(a.kernel_alignment & (a.kernel_alignment - 1)) &&
 			   a.kernel_alignment <= BZIMAGE_MAX_ALIGNMENT);
 		FUZZ_CHECK(a.init_size >= a.pm_size && a.init_size <= BZIMAGE_MAX_INIT_BYTES);
+		fuzz_place(&a);
 		/* One byte short of the protected-mode kernel is a truncated file. */
 		FUZZ_CHECK(bzimage_parse(file, a.pm_offset + a.pm_size - 1, &b, &eb) == -ENOEXEC);
 	}
@@ -207,7 +264,8 @@ static void check_bzimage(const struct guest_mem *gm, const uint8_t *file, size_
 			  const struct linux_image *img)
 {
 	const struct bzimage_info *bz = &img->bz;
-	uint64_t end = fuzz_low_end(gm);
+	uint64_t end = fuzz_low_end(gm), load, rt;
+	struct errmsg e = { 0 };
 
 	FUZZ_CHECK(img->kind == LINUX_IMAGE_BZIMAGE);
 	FUZZ_CHECK(!memcmp(img->hdr, file + BZIMAGE_HDR_OFFSET, bz->hdr_end - BZIMAGE_HDR_OFFSET));
@@ -222,6 +280,8 @@ static void check_bzimage(const struct guest_mem *gm, const uint8_t *file, size_
 		   img->kernel_end >= img->load_gpa + bz->pm_size &&
 		   img->kernel_end - img->kernel_start >= bz->init_size);
 	FUZZ_CHECK(mem_range_is_ram(gm, img->kernel_start, img->kernel_end - img->kernel_start));
+	FUZZ_CHECK(linux_place_bzimage(bz, end, &load, &rt, &e) == 0 && load == img->load_gpa &&
+		   img->kernel_start == (load < rt ? load : rt));
 	FUZZ_CHECK(img->cmdline_max == bz->cmdline_size &&
 		   img->initrd_addr_max == bz->initrd_addr_max &&
 		   img->initrd_above_4g == !!(bz->xloadflags & BZIMAGE_XLF_CAN_BE_LOADED_ABOVE_4G));
