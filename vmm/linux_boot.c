@@ -267,12 +267,32 @@ static unsigned int build_e820(const struct guest_mem *gm, uint8_t *bp)
 }
 
 /* The zero page's setup header: the bzImage's own, or made up for a vmlinux. */
+/* Setup header fields (boot.rst) the loader owns, beyond bzimage.h's. */
+#define LINUX_HDR_EXT_LOADER_VER        0x226u
+#define LINUX_HDR_EXT_LOADER_TYPE       0x227u
+#define LINUX_HDR_HARDWARE_SUBARCH      0x23cu
+#define LINUX_HDR_HARDWARE_SUBARCH_DATA 0x240u
+#define LINUX_HDR_SETUP_DATA            0x250u
+
 static void build_header(uint8_t *bp, const struct linux_image *img)
 {
 	if (img->kind == LINUX_IMAGE_BZIMAGE) {
 		memcpy(bp + BZIMAGE_HDR_OFFSET, img->hdr, img->bz.hdr_end - BZIMAGE_HDR_OFFSET);
 		/* Where it was loaded (boot.rst: a relocated kernel's loader sets it). */
 		put32(bp, BZIMAGE_OFF_CODE32_START, (uint32_t)img->load_gpa);
+		/*
+		 * Fields the boot loader writes (boot.rst): whatever the file
+		 * has there must not reach the kernel as an initrd, a
+		 * setup_data list or a subarchitecture.
+		 */
+		put32(bp, BZIMAGE_OFF_RAMDISK_IMAGE, 0);
+		put32(bp, BZIMAGE_OFF_RAMDISK_SIZE, 0);
+		put16(bp, BZIMAGE_OFF_HEAP_END_PTR, 0);
+		bp[LINUX_HDR_EXT_LOADER_VER] = 0;
+		bp[LINUX_HDR_EXT_LOADER_TYPE] = 0;
+		put32(bp, LINUX_HDR_HARDWARE_SUBARCH, 0);
+		put64(bp, LINUX_HDR_HARDWARE_SUBARCH_DATA, 0);
+		put64(bp, LINUX_HDR_SETUP_DATA, 0);
 	} else {
 		put16(bp, BZIMAGE_OFF_BOOT_FLAG, BZIMAGE_BOOT_FLAG);
 		memcpy(bp + BZIMAGE_MAGIC_OFFSET, BZIMAGE_MAGIC, 4);
