@@ -40,6 +40,8 @@
 /* The final wait for faults still being served: how often it looks again. */
 #define LAZY_FINAL_WAIT_NS    1000000L
 #define LAZY_SMAPS            "/proc/self/smaps"
+#define LAZY_COLLAPSE_TRIES   5u
+#define LAZY_COLLAPSE_PAUSE_NS 2000000L
 
 uint64_t lazy_now_ns(void)
 {
@@ -517,6 +519,24 @@ static int wait_all_fetched(struct mem_lazy *l)
 	return ret;
 }
 
+/*
+ * MADV_COLLAPSE, tried again a few times on EAGAIN ("a temporary
+ * condition", e.g. a page another thread holds locked; seen with a busy
+ * host). 0 or -errno.
+ */
+static int lazy_collapse(void *hva, uint64_t size)
+{
+	const struct timespec pause = { .tv_nsec = LAZY_COLLAPSE_PAUSE_NS };
+
+	for (unsigned int t = 1;; t++) {
+		if (madvise(hva, size, MADV_COLLAPSE) == 0)
+			return 0;
+		if (errno != EAGAIN || t >= LAZY_COLLAPSE_TRIES)
+			return -errno;
+		nanosleep(&pause, NULL);
+	}
+}
+
 /* Everything fetched: unregister, collapse, measure. */
 static void fill_finish(struct mem_lazy *l)
 {
@@ -535,8 +555,8 @@ static void fill_finish(struct mem_lazy *l)
 	if (l->opts.collapse && l->advice == MEM_THP_ADVICE_HUGE) {
 		if (registered)
 			atomic_store(&l->collapse_err, -EBUSY);
-		else if (madvise(l->hva, l->size, MADV_COLLAPSE) < 0)
-			atomic_store(&l->collapse_err, -errno);
+		else
+			atomic_store(&l->collapse_err, lazy_collapse(l->hva, l->size));
 	}
 	/* A failed measurement leaves huge_bytes at 0: it is a report, not the fill. */
 	if (!mem_huge_measure(LAZY_SMAPS, &hr, 1))
