@@ -232,6 +232,24 @@ static int kernel_refused(const char *name, int ret, struct errmsg *e)
 	return errmsg_set(e, ret, "kernel '%s': %s", errmsg_path(name).s, why);
 }
 
+/*
+ * A command line of len bytes for a kernel that takes kernel_max (its
+ * cmdline_size): it must fit both that and memvmm's page. -E2BIG naming
+ * which limit.
+ */
+static int check_cmdline(const char *name, size_t len, uint32_t kernel_max, struct errmsg *e)
+{
+	if (len <= kernel_max && len <= LINUX_CMDLINE_BYTES - 1)
+		return 0;
+	e->bad_input = true;
+	if (kernel_max < LINUX_CMDLINE_BYTES - 1)
+		return errmsg_set(e, -E2BIG, "the kernel command line is %zu bytes; kernel '%s' "
+				  "takes at most %u (its cmdline_size)", len, errmsg_path(name).s,
+				  kernel_max);
+	return errmsg_set(e, -E2BIG, "the kernel command line is %zu bytes; at most %llu fit",
+			  len, LINUX_CMDLINE_BYTES - 1);
+}
+
 static bool has_elf_magic(const void *data, size_t len)
 {
 	return len >= SELFMAG && !memcmp(data, ELFMAG, SELFMAG);
@@ -258,6 +276,7 @@ static int check_kernel_format(const struct boot_request *req, int fd, uint64_t 
 	size_t n = size < sizeof(head) ? (size_t)size : sizeof(head);
 	size_t cmdline_len = req->cmdline ? strlen(req->cmdline) : 0;
 	struct bzimage_info bz;
+	struct mem_layout layout;
 	uint64_t load, rt;
 	int ret = read_exact(fd, head, n, "kernel", path, e);
 
@@ -271,18 +290,12 @@ static int check_kernel_format(const struct boot_request *req, int fd, uint64_t 
 	if (ret)
 		return kernel_refused(path, ret, e);
 	/* What boot_linux64() refuses later, said before KVM and memory are set up. */
-	if (cmdline_len > bz.cmdline_size || cmdline_len > LINUX_CMDLINE_BYTES - 1) {
-		e->bad_input = true;
-		return errmsg_set(e, -E2BIG, "the kernel command line is %zu bytes; kernel '%s' "
-				  "takes at most %llu", cmdline_len, errmsg_path(path).s,
-				  (unsigned long long)(bz.cmdline_size < LINUX_CMDLINE_BYTES - 1 ?
-						       bz.cmdline_size : LINUX_CMDLINE_BYTES - 1));
-	}
-	if (req->ram_size) {
-		uint64_t low = req->ram_size < MACHINE_MMIO_HOLE_START ? req->ram_size :
-			       MACHINE_MMIO_HOLE_START;
-
-		ret = linux_place_bzimage(&bz, low, &load, &rt, e);
+	ret = check_cmdline(path, cmdline_len, bz.cmdline_size, e);
+	if (ret)
+		return ret;
+	if (req->ram_size && !mem_layout_build(req->ram_size, &layout)) {
+		/* Boot RAM from 0, as the guest will have it (range 0 of the layout). */
+		ret = linux_place_bzimage(&bz, layout.range[0].size, &load, &rt, e);
 		if (ret)
 			return kernel_refused(path, ret, e);
 	}
@@ -373,15 +386,9 @@ static int boot_linux64(struct guest_mem *gm, const struct boot_request *req, co
 	int ret;
 
 	/* Before anything is loaded: the initrd may be large. */
-	if (cmdline_len > linux_cmdline_limit(img)) {
-		e->bad_input = true;
-		if (img->cmdline_max < LINUX_CMDLINE_BYTES - 1)
-			return errmsg_set(e, -E2BIG, "the kernel command line is %zu bytes; kernel "
-					  "'%s' takes at most %u (its cmdline_size)", cmdline_len,
-					  errmsg_path(name).s, img->cmdline_max);
-		return errmsg_set(e, -E2BIG, "the kernel command line is %zu bytes; at most %llu "
-				  "fit", cmdline_len, LINUX_CMDLINE_BYTES - 1);
-	}
+	ret = check_cmdline(name, cmdline_len, img->cmdline_max, e);
+	if (ret)
+		return ret;
 	e->bad_input = false;
 	ret = linux_load(gm, kernel, img, req->mem_is_zero ? PVH_LOAD_MEM_IS_ZERO : 0);
 	if (ret)
